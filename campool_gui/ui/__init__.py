@@ -1,0 +1,1 @@
+"""Qt widgets only: they show the pool core's state and send the operator's intents to it."""

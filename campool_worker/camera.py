@@ -1,0 +1,249 @@
+"""The camera vocabulary shared by the worker, the wire protocol, the store and the UI.
+
+A `Camera` is what the operator configures (a stream plus what to count in it); a
+`CountingLine` and a `Zone` are drawn on it; a `CountEvent` is one object crossing a
+line. The same words are used in every layer, so these types live in one place and
+validate themselves where they enter (command line, config file, wire message).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Point = tuple[float, float]
+Direction = Literal["in", "out"]
+PRIORITIES = ("critical", "high", "normal", "low")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
+
+
+class ConfigError(ValueError):
+    """A camera, line or zone definition that cannot be used; the text says how to fix it."""
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ConfigError(
+            f"{kind} name {name!r} is not valid: use 1-64 letters, digits, spaces, '_', '-' or '.'"
+        )
+    return name
+
+
+def _parse_numbers(kind: str, spec: str, text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{kind} {spec!r}: coordinates must be numbers separated by commas") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"{kind} {spec!r}: coordinates must be finite numbers")
+    return values
+
+
+@dataclass(frozen=True)
+class CountingLine:
+    """A directional counting line from p1 to p2, in frame pixels.
+
+    Walking from p1 to p2, an object that crosses from the left-hand side to the
+    right-hand side counts as "in"; the other way round counts as "out". The UI draws
+    the arrow for "in" so the operator sees the convention.
+    """
+
+    name: str
+    p1: Point
+    p2: Point
+
+    def __post_init__(self) -> None:
+        _check_name("line", self.name)
+        if self.p1 == self.p2:
+            raise ConfigError(f"line {self.name!r}: its two end points are the same; draw a line with length")
+
+    @classmethod
+    def parse(cls, spec: str) -> "CountingLine":
+        """Parse the command-line form ``NAME:x1,y1,x2,y2``."""
+        name, sep, coords = spec.partition(":")
+        if not sep:
+            raise ConfigError(f"line {spec!r}: expected NAME:x1,y1,x2,y2, for example near:0,500,1280,500")
+        values = _parse_numbers("line", spec, coords)
+        if len(values) != 4:
+            raise ConfigError(f"line {spec!r}: expected 4 coordinates x1,y1,x2,y2, got {len(values)}")
+        return cls(_check_name("line", name.strip()), (values[0], values[1]), (values[2], values[3]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "p1": list(self.p1), "p2": list(self.p2)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CountingLine":
+        try:
+            return cls(str(d["name"]), _point(d["p1"]), _point(d["p2"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"line definition {d!r} is malformed: {exc}") from None
+
+    def outside(self, width: int, height: int) -> bool:
+        """True when the whole line lies outside a width x height frame (so it can never count)."""
+        return _segment_outside((self.p1, self.p2), width, height)
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A polygon zone; the counter reports its occupancy per class, the peak and dwell times."""
+
+    name: str
+    points: tuple[Point, ...]
+
+    def __post_init__(self) -> None:
+        _check_name("zone", self.name)
+        if len(self.points) < 3:
+            raise ConfigError(f"zone {self.name!r}: a zone needs at least 3 points, got {len(self.points)}")
+
+    @classmethod
+    def parse(cls, spec: str) -> "Zone":
+        """Parse the command-line form ``NAME:x1,y1,x2,y2,x3,y3,...``."""
+        name, sep, coords = spec.partition(":")
+        if not sep:
+            raise ConfigError(f"zone {spec!r}: expected NAME:x1,y1,x2,y2,x3,y3,... (at least 3 points)")
+        values = _parse_numbers("zone", spec, coords)
+        if len(values) < 6 or len(values) % 2:
+            raise ConfigError(f"zone {spec!r}: expected an even number (>= 6) of coordinates, got {len(values)}")
+        pts = tuple((values[i], values[i + 1]) for i in range(0, len(values), 2))
+        return cls(_check_name("zone", name.strip()), pts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "points": [list(p) for p in self.points]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Zone":
+        try:
+            return cls(str(d["name"]), tuple(_point(p) for p in d["points"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"zone definition {d!r} is malformed: {exc}") from None
+
+    def outside(self, width: int, height: int) -> bool:
+        xs = [p[0] for p in self.points]
+        ys = [p[1] for p in self.points]
+        return max(xs) < 0 or max(ys) < 0 or min(xs) > width or min(ys) > height
+
+
+@dataclass
+class CameraConfig:
+    """Everything a worker needs to run one camera. Sent whole in an assignment."""
+
+    camera_id: str
+    source: str
+    name: str = ""
+    lines: list[CountingLine] = field(default_factory=list)
+    zones: list[Zone] = field(default_factory=list)
+    model: str | None = None  # a file path on the worker or "sha256:<hex>" of a pushed model
+    classes: list[str] | None = None  # class names to count; None = all
+    detect_fps: float | None = None  # None = every frame
+    confidence: float = 0.3
+    priority: str = "normal"
+    site: str = ""
+    loop: bool = False  # loop a video file (demos, soak tests)
+
+    def __post_init__(self) -> None:
+        _check_name("camera id", self.camera_id)
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ConfigError(f"camera {self.camera_id!r}: source is empty; give a file path, rtsp://, http:// or device index")
+        if self.priority not in PRIORITIES:
+            raise ConfigError(f"camera {self.camera_id!r}: priority {self.priority!r} is not one of {', '.join(PRIORITIES)}")
+        if self.detect_fps is not None and not (0 < float(self.detect_fps) <= 240):
+            raise ConfigError(f"camera {self.camera_id!r}: detect fps must be between 0 and 240")
+        if not 0.0 < float(self.confidence) < 1.0:
+            raise ConfigError(f"camera {self.camera_id!r}: confidence must be between 0 and 1")
+        names = [ln.name for ln in self.lines] + [z.name for z in self.zones]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"camera {self.camera_id!r}: line and zone names must be unique")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["lines"] = [ln.to_dict() for ln in self.lines]
+        d["zones"] = [z.to_dict() for z in self.zones]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CameraConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"camera definition must be a mapping, got {type(d).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"camera definition has unknown fields: {', '.join(sorted(unknown))}")
+        kw = dict(d)
+        try:
+            kw["lines"] = [CountingLine.from_dict(x) for x in d.get("lines") or []]
+            kw["zones"] = [Zone.from_dict(x) for x in d.get("zones") or []]
+            if kw.get("classes") is not None:
+                kw["classes"] = [str(c) for c in kw["classes"]]
+            return cls(**kw)
+        except TypeError as exc:
+            raise ConfigError(f"camera definition is malformed: {exc}") from None
+
+
+@dataclass(frozen=True)
+class CountEvent:
+    """One object crossing one counting line: the unit that must never be lost nor doubled.
+
+    (camera_id, epoch, seq) identifies it across the system; the worker assigns seq
+    when it commits the event to its outbox.
+    """
+
+    camera_id: str
+    epoch: int
+    seq: int
+    line: str
+    direction: Direction
+    class_name: str
+    track_id: int
+    ts: float  # wall-clock seconds (time.time()) of the frame
+    frame_index: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CountEvent":
+        try:
+            ev = cls(
+                camera_id=str(d["camera_id"]), epoch=int(d["epoch"]), seq=int(d["seq"]),
+                line=str(d["line"]), direction=d["direction"], class_name=str(d["class_name"]),
+                track_id=int(d["track_id"]), ts=float(d["ts"]), frame_index=int(d["frame_index"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"count event is malformed: {exc}") from None
+        if ev.direction not in ("in", "out"):
+            raise ConfigError(f"count event direction {ev.direction!r} is not 'in' or 'out'")
+        return ev
+
+
+def _point(p: Any) -> Point:
+    x, y = p
+    x, y = float(x), float(y)
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ConfigError(f"point {p!r} is not finite")
+    return (x, y)
+
+
+def _segment_outside(seg: tuple[Point, Point], width: int, height: int) -> bool:
+    """True when a segment misses the frame rectangle entirely (Liang-Barsky clip)."""
+    (x1, y1), (x2, y2) = seg
+    dx, dy = x2 - x1, y2 - y1
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, x1), (dx, width - x1), (-dy, y1), (dy, height - y1)):
+        if p == 0:
+            if q < 0:
+                return True
+            continue
+        t = q / p
+        if p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return True
+    return False

@@ -1,0 +1,94 @@
+"""`campool-worker serve | count | bench | pair`: the worker's command line.
+
+The `count` and `bench` interfaces are what the product's own checks use; keep them stable.
+Each subcommand lives in the module that does the work; this file only parses and
+turns a `CampoolError` into one clear line on stderr and a non-zero exit.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from campool_worker import __version__
+from campool_worker.errors import CampoolError
+
+log = logging.getLogger(__name__)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="campool-worker", description="CamPool worker: counts objects in camera streams.")
+    p.add_argument("--version", action="version", version=f"campool-worker {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("count", help="count objects crossing lines / in zones of a whole video")
+    c.add_argument("video", help="video file, rtsp://, http(s):// URL, usb:N or synthetic://")
+    c.add_argument("--model", help="ONNX detector (YOLOX or YOLOv8/11 layout); default: motion detector")
+    c.add_argument("--labels", help="class names file, one per line, for a custom model (default: COCO)")
+    c.add_argument("--line", action="append", default=[], metavar="NAME:x1,y1,x2,y2", help="counting line (repeatable)")
+    c.add_argument("--zone", action="append", default=[], metavar="NAME:x1,y1,...", help="zone polygon (repeatable)")
+    c.add_argument("--classes", help="comma-separated class names to count, e.g. car,truck,bus,motorcycle")
+    c.add_argument("--confidence", type=float, default=None, help="detection confidence threshold")
+    c.add_argument("--detect-fps", type=float, default=None, help="run the detector at most N times per second of video")
+    c.add_argument("--annotate", metavar="OUT.mp4", help="write a video with boxes, track ids, lines and counts")
+    c.add_argument("--max-frames", type=int, default=None, help="stop after N frames (streams have no end)")
+    c.add_argument("--events", metavar="OUT.jsonl", help="write each count event as a JSON line")
+    c.add_argument("--json", action="store_true", help="print one JSON object with the results to stdout")
+
+    b = sub.add_parser("bench", help="measure model-only vs whole-pipeline throughput in one run")
+    b.add_argument("--model", required=True, help="ONNX detector")
+    b.add_argument("--video", required=True, help="video file to decode (looped)")
+    b.add_argument("--cameras", type=int, default=1, help="number of cameras run at once")
+    b.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement")
+    b.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+
+    s = sub.add_parser("serve", help="run the worker daemon (zeroconf + ZeroMQ)")
+    s.add_argument("--name", help="worker name shown to the operator (default: host name)")
+    s.add_argument("--data-dir", help="keys, outbox and assignments (default: the platform's data folder)")
+    s.add_argument("--config", help="settings file (TOML); flags override it, environment overrides the file")
+    s.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
+    s.add_argument("--cmd-port", type=int, help="command port (0 = pick a free one)")
+    s.add_argument("--pub-port", type=int, help="telemetry port (0 = pick a free one)")
+    s.add_argument("--no-zeroconf", action="store_true", help="do not announce on mDNS")
+    s.add_argument("--zeroconf-interface", action="append", help="announce only on this interface address (repeatable)")
+    s.add_argument("--capacity", type=int, help="how many cameras this worker takes (default: from CPU/GPU)")
+    s.add_argument("--accept-master", action="append", default=[], metavar="KEY", help="trust this master public key (Z85)")
+
+    pr = sub.add_parser("pair", help="show a short-lived pairing code for adopting this worker")
+    pr.add_argument("--data-dir", help="the daemon's data folder")
+    pr.add_argument("--ttl", type=int, default=600, help="seconds the code stays valid")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr if args.command in ("count", "bench") else sys.stdout,
+    )
+    try:
+        if args.command == "count":
+            from campool_worker.pipeline.offline import count_command
+            return count_command(args)
+        if args.command == "bench":
+            from campool_worker.pipeline.bench import bench_command
+            return bench_command(args)
+        if args.command == "serve":
+            from campool_worker.service import serve_command
+            return serve_command(args)
+        if args.command == "pair":
+            from campool_worker.security import pair_command
+            return pair_command(args)
+    except CampoolError as exc:
+        print(f"campool-worker {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

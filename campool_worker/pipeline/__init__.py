@@ -1,0 +1,1 @@
+"""One camera's pipeline: source -> detector -> tracker -> counter."""

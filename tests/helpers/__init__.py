@@ -1,0 +1,1 @@
+"""Shared test helpers: data paths, real servers (RTSP), worker processes."""

@@ -1,0 +1,73 @@
+"""The shared camera vocabulary validates itself where it enters."""
+import pytest
+
+from campool_worker.camera import CameraConfig, ConfigError, CountEvent, CountingLine, Zone
+
+
+def test_line_parses_command_line_form():
+    line = CountingLine.parse("near:0,500,1280,500")
+    assert line == CountingLine("near", (0.0, 500.0), (1280.0, 500.0))
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("near", "expected NAME:x1,y1,x2,y2"),
+    ("near:0,500,1280", "expected 4 coordinates"),
+    ("near:a,b,c,d", "must be numbers"),
+    ("near:0,0,0,0", "same"),
+    (":0,0,10,10", "not valid"),
+    ("near:0,nan,10,10", "finite"),
+])
+def test_malformed_line_says_what_is_wrong(spec, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        CountingLine.parse(spec)
+
+
+def test_line_outside_frame_is_detected():
+    assert CountingLine.parse("a:0,800,1280,800").outside(1280, 720)
+    assert CountingLine.parse("a:-10,-10,-5,-100").outside(1280, 720)
+    assert not CountingLine.parse("a:-100,500,2000,500").outside(1280, 720)  # crosses the frame
+    assert not CountingLine.parse("a:0,500,1280,500").outside(1280, 720)
+
+
+def test_zone_parse_and_validation():
+    zone = Zone.parse("door:0,0,100,0,100,100")
+    assert zone.points == ((0.0, 0.0), (100.0, 0.0), (100.0, 100.0))
+    with pytest.raises(ConfigError, match="even number"):
+        Zone.parse("door:0,0,100,0,100")
+    with pytest.raises(ConfigError, match="at least 3 points"):
+        Zone("door", ((0, 0), (1, 1)))
+
+
+def test_camera_config_round_trips_through_dict():
+    cam = CameraConfig(
+        camera_id="gate-2", source="rtsp://10.0.0.5/stream", lines=[CountingLine.parse("in:0,1,2,3")],
+        zones=[Zone.parse("z:0,0,1,0,1,1")], classes=["car"], detect_fps=5, priority="high",
+    )
+    assert CameraConfig.from_dict(cam.to_dict()) == cam
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"priority": "urgent"}, "priority"),
+    ({"source": " "}, "source is empty"),
+    ({"detect_fps": 0}, "detect fps"),
+    ({"confidence": 1.5}, "confidence"),
+    ({"bogus": 1}, "unknown fields"),
+    ({"lines": [{"name": "a"}]}, "malformed"),
+])
+def test_camera_config_rejects_bad_fields(change, fragment):
+    d = CameraConfig(camera_id="c1", source="x.mp4").to_dict() | change
+    with pytest.raises(ConfigError, match=fragment):
+        CameraConfig.from_dict(d)
+
+
+def test_duplicate_line_and_zone_names_are_rejected():
+    with pytest.raises(ConfigError, match="unique"):
+        CameraConfig(camera_id="c1", source="x.mp4", lines=[CountingLine.parse("a:0,0,1,1")],
+                     zones=[Zone.parse("a:0,0,1,0,1,1")])
+
+
+def test_count_event_round_trip_and_direction_check():
+    ev = CountEvent("c1", 3, 17, "near", "in", "car", 42, 1700000000.5, 1234)
+    assert CountEvent.from_dict(ev.to_dict()) == ev
+    with pytest.raises(ConfigError, match="direction"):
+        CountEvent.from_dict(ev.to_dict() | {"direction": "up"})
