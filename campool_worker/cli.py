@@ -51,6 +51,8 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
     s.add_argument("--cmd-port", type=int, help="command port (0 = pick a free one)")
     s.add_argument("--pub-port", type=int, help="telemetry port (0 = pick a free one)")
+    s.add_argument("--pair-port", type=int, help="pairing port (0 = pick a free one)")
+    s.add_argument("--ports-file", metavar="FILE", help="write the ports, public key and worker id as JSON once listening")
     s.add_argument("--no-zeroconf", action="store_true", help="do not announce on mDNS")
     s.add_argument("--zeroconf-interface", action="append", help="announce only on this interface address (repeatable)")
     s.add_argument("--capacity", type=int, help="how many cameras this worker takes (default: from CPU/GPU)")
@@ -58,6 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("pair", help="show a short-lived pairing code for adopting this worker")
     pr.add_argument("--data-dir", help="the daemon's data folder")
+    pr.add_argument("--config", help="settings file (TOML) of the daemon")
     pr.add_argument("--ttl", type=int, default=600, help="seconds the code stays valid")
     return p
 

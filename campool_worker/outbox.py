@@ -1,0 +1,253 @@
+"""The worker's SQLite store: count events until the master acks them, and the assignments.
+
+One file (``worker.db``), WAL journal, ``synchronous=FULL``, one writer: the service loop thread
+owns the `Outbox` (the camera threads hand their crossings to it through a queue), so there is
+never write contention; the busy timeout only covers an outside reader (a test, an operator with
+the sqlite3 shell). An event gets its ``seq`` inside the transaction that stores it, so a
+SIGKILL at any moment leaves either the event with its seq or neither; seqs of one
+(camera_id, epoch) start at 1 and have no gaps (``seqs`` keeps the last one even after the
+events are acked and deleted).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from campool_worker.camera import CameraConfig, CountEvent
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    camera_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+    line TEXT NOT NULL, direction TEXT NOT NULL, class_name TEXT NOT NULL,
+    track_id INTEGER NOT NULL, ts REAL NOT NULL, frame_index INTEGER NOT NULL,
+    committed_at REAL NOT NULL, sent_at REAL,
+    PRIMARY KEY (camera_id, epoch, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seqs (
+    camera_id TEXT NOT NULL, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    last_frame INTEGER NOT NULL,  -- frame of the last committed event: where a restarted file resumes
+    PRIMARY KEY (camera_id, epoch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS assignments (
+    camera_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL, config TEXT NOT NULL,
+    start_frame INTEGER, count_from_frame INTEGER, count_from_ts REAL, assigned_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class PendingCrossing:
+    """A crossing a camera thread produced, before the outbox gave it a seq."""
+
+    camera_id: str
+    epoch: int
+    line: str
+    direction: str
+    class_name: str
+    track_id: int
+    ts: float
+    frame_index: int
+
+
+@dataclass
+class StoredAssignment:
+    camera: CameraConfig
+    epoch: int
+    start_frame: int | None
+    count_from_frame: int | None
+    count_from_ts: float | None = None
+
+
+class Outbox:
+    """Count events from commit to ack, plus the persisted assignments. Not thread-safe by
+    design: one thread (the service loop) owns it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a count committed is a count kept, power cut included
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise RuntimeError(f"outbox {self.path} was written by a newer campool-worker (schema {row[0]}); "
+                               "upgrade this worker")
+        self._last_seq: dict[tuple[str, int], int] = {}
+        self._last_frame: dict[tuple[str, int], int] = {}
+        for cam, ep, last, frame in self._db.execute("SELECT camera_id, epoch, last_seq, last_frame FROM seqs"):
+            self._last_seq[(cam, ep)] = last
+            self._last_frame[(cam, ep)] = frame
+
+    def _tx(self) -> "_Tx":
+        return _Tx(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------------ events
+
+    def commit(self, crossings: Iterable[PendingCrossing], now: float | None = None,
+               sent: bool = True) -> list[CountEvent]:
+        """Store crossings in one transaction, giving each its seq. Returns the stored events.
+        ``sent``: the caller publishes them right after (if it dies first, the resend timer sees
+        an old ``sent_at`` and sends them anyway)."""
+        now = time.time() if now is None else now
+        events: list[CountEvent] = []
+        touched: dict[tuple[str, int], int] = {}
+        frames: dict[tuple[str, int], int] = {}
+        for c in crossings:
+            key = (c.camera_id, c.epoch)
+            seq = touched.get(key, self._last_seq.get(key, 0)) + 1
+            touched[key] = seq
+            frames[key] = max(frames.get(key, self._last_frame.get(key, -1)), c.frame_index)
+            events.append(CountEvent(c.camera_id, c.epoch, seq, c.line, c.direction, c.class_name,  # type: ignore[arg-type]
+                                     c.track_id, c.ts, c.frame_index))
+        if not events:
+            return []
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(e.camera_id, e.epoch, e.seq, e.line, e.direction, e.class_name, e.track_id, e.ts,
+                  e.frame_index, now, now if sent else None) for e in events])
+            self._db.executemany(
+                "INSERT INTO seqs VALUES (?,?,?,?) ON CONFLICT(camera_id, epoch) DO UPDATE SET "
+                "last_seq=excluded.last_seq, last_frame=excluded.last_frame",
+                [(cam, ep, seq, frames[(cam, ep)]) for (cam, ep), seq in touched.items()])
+        self._last_seq.update(touched)  # only after the commit: a failed commit reuses the seqs
+        self._last_frame.update(frames)
+        return events
+
+    def mark_sent(self, events: list[CountEvent], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        ranges: dict[tuple[str, int], list[int]] = {}
+        for e in events:
+            r = ranges.setdefault((e.camera_id, e.epoch), [e.seq, e.seq])
+            r[0], r[1] = min(r[0], e.seq), max(r[1], e.seq)
+        with self._tx():
+            self._db.executemany(
+                "UPDATE events SET sent_at=? WHERE camera_id=? AND epoch=? AND seq BETWEEN ? AND ?",
+                [(now, cam, ep, lo, hi) for (cam, ep), (lo, hi) in ranges.items()])
+
+    def ack(self, camera_id: str, epoch: int, up_to_seq: int) -> int:
+        """Delete what the master has stored. Returns how many events went."""
+        with self._tx():
+            cur = self._db.execute("DELETE FROM events WHERE camera_id=? AND epoch=? AND seq<=?",
+                                   (camera_id, epoch, up_to_seq))
+            # Seq counters of old epochs are kept only while their events are: nothing will use them again.
+            self._db.execute(
+                "DELETE FROM seqs WHERE camera_id=? AND epoch<? AND NOT EXISTS "
+                "(SELECT 1 FROM events e WHERE e.camera_id=seqs.camera_id AND e.epoch=seqs.epoch)",
+                (camera_id, epoch))
+        return cur.rowcount
+
+    def pending(self, *, camera_id: str | None = None, after: tuple[str, int, int] | None = None,
+                sent_before: float | None = None, limit: int = 500) -> list[CountEvent]:
+        """Unacked events in (camera, epoch, seq) order, a page at a time: ``after`` is the key of
+        the last event of the previous page; ``sent_before`` keeps only events not published since."""
+        sql = "SELECT camera_id, epoch, seq, line, direction, class_name, track_id, ts, frame_index FROM events"
+        where, args = [], []
+        if camera_id is not None:
+            where.append("camera_id=?")
+            args.append(camera_id)
+        if after is not None:
+            where.append("(camera_id, epoch, seq) > (?, ?, ?)")
+            args.extend(after)
+        if sent_before is not None:
+            where.append("(sent_at IS NULL OR sent_at < ?)")
+            args.append(sent_before)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY camera_id, epoch, seq LIMIT ?"
+        args.append(limit)
+        return [CountEvent(*row) for row in self._db.execute(sql, args)]
+
+    def iter_pending(self, camera_id: str | None = None, page: int = 500) -> Iterator[list[CountEvent]]:
+        after = None
+        while True:
+            batch = self.pending(camera_id=camera_id, after=after, limit=page)
+            if not batch:
+                return
+            yield batch
+            last = batch[-1]
+            after = (last.camera_id, last.epoch, last.seq)
+
+    def counts(self) -> tuple[int, float | None]:
+        """(events pending, commit time of the oldest)."""
+        n, oldest = self._db.execute("SELECT count(*), min(committed_at) FROM events").fetchone()
+        return int(n), oldest
+
+    def backlog(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT camera_id, count(*) FROM events GROUP BY camera_id").fetchall())
+
+    def last_seq(self, camera_id: str, epoch: int) -> int:
+        return self._last_seq.get((camera_id, epoch), 0)
+
+    def last_frame(self, camera_id: str, epoch: int) -> int | None:
+        """Frame index of the last committed event of (camera, epoch), None when none yet."""
+        frame = self._last_frame.get((camera_id, epoch), -1)
+        return None if frame < 0 else frame
+
+    # ------------------------------------------------------------------ assignments
+
+    def save_assignment(self, a: StoredAssignment) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO assignments VALUES (?,?,?,?,?,?,?) ON CONFLICT(camera_id) DO UPDATE SET "
+                "epoch=excluded.epoch, config=excluded.config, start_frame=excluded.start_frame, "
+                "count_from_frame=excluded.count_from_frame, count_from_ts=excluded.count_from_ts, "
+                "assigned_at=excluded.assigned_at",
+                (a.camera.camera_id, a.epoch, json.dumps(a.camera.to_dict()), a.start_frame, a.count_from_frame,
+                 a.count_from_ts, time.time()))
+
+    def delete_assignment(self, camera_id: str) -> None:
+        with self._tx():
+            self._db.execute("DELETE FROM assignments WHERE camera_id=?", (camera_id,))
+
+    def assignments(self) -> list[StoredAssignment]:
+        out = []
+        for cam_id, epoch, config, start, count_from, from_ts in self._db.execute(
+                "SELECT camera_id, epoch, config, start_frame, count_from_frame, count_from_ts FROM assignments "
+                "ORDER BY camera_id"):
+            try:
+                out.append(StoredAssignment(CameraConfig.from_dict(json.loads(config)), epoch, start, count_from,
+                                            from_ts))
+            except (ValueError, TypeError) as exc:
+                log.error("stored assignment of camera %s (epoch %s) cannot be read (%s); dropping it", cam_id,
+                          epoch, exc)
+        return out
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx():
+            self._db.execute("INSERT INTO meta VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                             (key, value))
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT / ROLLBACK (the connection runs in autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,422 @@
+"""One camera's live loop in the daemon: source -> pipeline -> callbacks, supervised.
+
+A `CameraRunner` owns one thread that opens the camera's source, hands every frame
+to the camera's `CameraPipeline` and reports crossings and results through
+callbacks. It fails alone: a dead stream is reopened with backoff (1 s doubling to a
+cap), a pipeline that cannot be built marks the camera "failed", and a watchdog
+thread restarts the loop when it stops making progress (a decoder or model call
+that hangs), with a fresh pipeline, on a fresh thread.
+
+Frame indices keep growing across reconnects. A seekable source (file, synthetic)
+continues at the next frame, so counts stay exact. A live stream's index jumps by
+the frames the outage lasted (at the stream's fps), so a tracker sees the gap as
+time passing and does not join an object from before the outage to one after it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, Protocol
+
+from campool_worker.camera import CameraConfig
+from campool_worker.errors import SourceError
+from campool_worker.pipeline.sources import Frame, FrameSource, open_source, redact_url
+
+log = logging.getLogger(__name__)
+
+State = Literal["starting", "running", "reconnecting", "failed", "stopped"]
+
+
+class PipelineLike(Protocol):
+    """What the runner needs of a CameraPipeline (pipeline.py)."""
+
+    def process(self, frame: Frame) -> Any: ...
+
+
+PipelineFactory = Callable[[CameraConfig], PipelineLike]
+SourceOpener = Callable[..., FrameSource]
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """A snapshot of one camera's loop, for heartbeats and the operator's screen."""
+
+    camera_id: str
+    state: State
+    fps: float = 0.0  # frames processed per second, recent average
+    latency_ms: float = 0.0  # capture to processed, recent average
+    frames: int = 0  # frames processed since start()
+    last_error: str | None = None  # why it is reconnecting / failed / was restarted
+    frame_index: int = -1  # index of the last processed frame
+    reconnects: int = 0
+    retry_in_s: float | None = None  # when reconnecting: seconds until the next attempt
+    dropped: int = 0  # live frames dropped because processing was slower than the camera
+    suppressed: int = 0  # crossings before count_from_frame / count_from_ts (handover warm-up)
+    ended: bool = False  # a non-looped file reached its end
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CameraRunner:
+    """The supervised loop of one camera (see the module doc).
+
+    pipeline_factory(config) builds the CameraPipeline; it is called again after a
+    watchdog restart (the old one may still be stuck inside process()).
+    start_frame: seek there first (seekable sources; ignored for live streams).
+    count_from_frame / count_from_ts: crossings before this frame index / wall time
+    are not reported (the handover warm-up: the tracker needs history, the old worker
+    already counted that interval).
+    """
+
+    def __init__(
+        self,
+        config: CameraConfig,
+        pipeline_factory: PipelineFactory,
+        *,
+        on_crossing: Callable[[Any], None] | None = None,
+        on_crossings: Callable[[list[Any]], None] | None = None,
+        on_result: Callable[[Frame, Any], None] | None = None,
+        start_frame: int | None = None,
+        count_from_frame: int | None = None,
+        count_from_ts: float | None = None,
+        realtime: bool | None = None,
+        open_timeout_s: float = 5.0,
+        read_timeout_s: float = 5.0,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        stall_timeout_s: float = 20.0,
+        opener: SourceOpener = open_source,
+        log_context: str = "",
+    ) -> None:
+        self.config = config
+        self._factory = pipeline_factory
+        self._on_crossing = on_crossing
+        # All crossings of one frame in one call, so a consumer can commit a frame atomically
+        # (the outbox's resume-after-crash rule relies on frames being all-or-nothing).
+        self._on_crossings = on_crossings
+        self._on_result = on_result
+        self.count_from_frame = count_from_frame
+        self.count_from_ts = count_from_ts
+        self._realtime = realtime
+        self._open_timeout_s = open_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+        self.stall_timeout_s = stall_timeout_s
+        self._opener = opener
+        self._ctx = f"camera {config.camera_id!r}{' ' + log_context if log_context else ''}"
+
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._generation = 0  # bumped by the watchdog; an older loop thread exits quietly
+        self._thread: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
+        self._source: FrameSource | None = None
+        self._heartbeat = time.monotonic()
+        self._busy = False  # inside open/read/process (the watchdog only judges a busy loop)
+        self._next_index: int | None = start_frame  # where a seekable source continues
+        self._index_offset = 0  # live streams: added to the source's own index
+        self._media_offset = 0.0
+        self._last_frame_wall: float | None = None
+        self._last_media = 0.0
+        self._status = CameraStatus(camera_id=config.camera_id, state="stopped")
+        self._fps_ema = 0.0
+        self._lat_ema = 0.0
+        self._last_tick: float | None = None
+        self._pending_config: CameraConfig | None = None
+
+    # ---- public API -------------------------------------------------------------
+
+    def start(self) -> "CameraRunner":
+        if self._thread is not None:
+            raise RuntimeError(f"{self._ctx}: runner already started")
+        self._set(state="starting", last_error=None)
+        self._spawn_loop()
+        self._watchdog = threading.Thread(target=self._watch, name=f"watchdog-{self.config.camera_id}", daemon=True)
+        self._watchdog.start()
+        return self
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop the camera; returns within about timeout_s even if the loop is stuck."""
+        self._stop.set()
+        src = self._source
+        if src is not None:
+            src.interrupt()
+        for th in (self._thread, self._watchdog):
+            if th is not None and th is not threading.current_thread():
+                th.join(timeout=timeout_s)
+        if self._thread is not None and self._thread.is_alive():
+            log.warning("%s: loop did not stop within %.1f s; abandoning its thread", self._ctx, timeout_s)
+        self._set(state="stopped", retry_in_s=None)
+
+    def status(self) -> CameraStatus:
+        with self._lock:
+            return self._status
+
+    def update_config(self, config: CameraConfig) -> None:
+        """Apply a changed camera (lines, zones, model...) between two frames.
+
+        A changed source reconnects; anything else only rebuilds the pipeline.
+        """
+        if config.camera_id != self.config.camera_id:
+            raise ValueError(f"{self._ctx}: update for another camera {config.camera_id!r}")
+        with self._lock:
+            self._pending_config = config
+        if config.source != self.config.source or config.loop != self.config.loop:
+            src = self._source
+            if src is not None:
+                src.interrupt()
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            # The camera had failed (or its file ended): try again with the new settings.
+            self._set(state="starting", ended=False)
+            self._spawn_loop()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---- the loop -----------------------------------------------------------------
+
+    def _spawn_loop(self, pipeline: PipelineLike | None = None) -> None:
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+            self._heartbeat = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, args=(gen, pipeline),
+                                        name=f"camera-{self.config.camera_id}", daemon=True)
+        self._thread.start()
+
+    def _current(self, gen: int) -> bool:
+        return gen == self._generation and not self._stop.is_set()
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            self._status = replace(self._status, **changes)
+
+    def _beat(self, gen: int, busy: bool) -> None:
+        if gen == self._generation:  # a thread the watchdog gave up on must not mask a new stall
+            self._heartbeat = time.monotonic()
+            self._busy = busy
+
+    def _loop(self, gen: int, pipeline: PipelineLike | None) -> None:
+        delay = self._backoff_initial_s
+        while self._current(gen):
+            # A model that cannot load is not something a retry fixes: the camera is
+            # "failed" until the operator changes it (update_config).
+            if pipeline is None or self._pending_config is not None:
+                pipeline = self._build_pipeline(gen)
+                if pipeline is None:
+                    return
+            source: FrameSource | None = None
+            try:
+                self._beat(gen, busy=True)
+                source = self._open()
+                self._source = source
+                if not self._current(gen):
+                    break
+                outcome, pipeline = self._run_frames(gen, source, pipeline)
+                if outcome == "failed":
+                    return
+                if outcome == "ended":
+                    log.info("%s: end of %s", self._ctx, source.display_url)
+                    self._set(state="stopped", ended=True, retry_in_s=None)
+                    return
+                # "reopen" (the source changed) goes round at once; "stopped" leaves the loop.
+            except SourceError as exc:
+                if not self._current(gen):
+                    break
+                if self._status.state == "running":
+                    delay = self._backoff_initial_s  # it worked until now: start the backoff afresh
+                self._note_loss(str(exc), delay)
+                self._sleep(gen, delay)
+                delay = min(delay * 2, self._backoff_max_s)
+            except Exception as exc:  # noqa: BLE001 - fail alone, never take the worker down
+                log.exception("%s: camera loop failed", self._ctx)
+                if not self._current(gen):
+                    break
+                self._note_loss(f"camera loop error: {exc}", delay)
+                self._sleep(gen, delay)
+                delay = min(delay * 2, self._backoff_max_s)
+            finally:
+                if source is not None:
+                    if self._source is source:
+                        self._source = None
+                    source.close()
+                self._beat(gen, busy=False)
+
+    def _build_pipeline(self, gen: int) -> PipelineLike | None:
+        """Apply a pending config and build its pipeline; None (camera failed) when that fails."""
+        with self._lock:
+            pending, self._pending_config = self._pending_config, None
+            if pending is not None:
+                if (pending.source, pending.loop) != (self.config.source, self.config.loop):
+                    # Another stream: positions in the old one mean nothing there.
+                    self._next_index, self._index_offset, self._media_offset = None, 0, 0.0
+                    self._last_frame_wall, self._last_media = None, 0.0
+                self.config = pending
+        try:
+            return self._factory(self.config)
+        except Exception as exc:  # noqa: BLE001 - ModelError, ConfigError, anything the factory raises
+            msg = str(exc) or type(exc).__name__
+            log.error("%s: cannot start: %s", self._ctx, msg)
+            if self._current(gen):
+                self._set(state="failed", last_error=msg, retry_in_s=None)
+            return None
+
+    def _open(self) -> FrameSource:
+        cfg = self.config
+        source = self._opener(cfg.source, loop=cfg.loop, realtime=self._realtime,
+                              open_timeout_s=self._open_timeout_s, read_timeout_s=self._read_timeout_s)
+        try:
+            if self._next_index is not None:
+                if source.seekable:
+                    source.seek(self._next_index)
+                    self._index_offset = 0
+                else:
+                    self._continue_live_index(source)
+            log.info("%s: opened %s (%dx%d, %s fps)", self._ctx, source.display_url, source.width,
+                     source.height, f"{source.fps:.2f}" if source.fps else "?")
+        except BaseException:
+            source.close()
+            raise
+        return source
+
+    def _continue_live_index(self, source: FrameSource) -> None:
+        """Make a reopened live stream's indices carry on, with the outage counted as frames."""
+        assert self._next_index is not None
+        fps = source.fps or 25.0
+        if self._last_frame_wall is None:  # first open with a start frame: just start there
+            self._index_offset, self._media_offset = self._next_index, 0.0
+            return
+        gap_s = max(0.0, time.time() - self._last_frame_wall)
+        self._index_offset = self._next_index + int(gap_s * fps)
+        self._media_offset = self._last_media + max(gap_s, 1.0 / fps)
+
+    def _run_frames(self, gen: int, source: FrameSource,
+                    pipeline: PipelineLike) -> tuple[str, PipelineLike]:
+        """Process frames until the source fails (raises) or one of these outcomes:
+
+        "ended" (a file's last frame), "reopen" (the camera's source was changed),
+        "failed" (a changed config whose pipeline cannot be built), "stopped".
+        A config change that keeps the source rebuilds the pipeline in place.
+        """
+        first = True
+        while self._current(gen):
+            pending = self._pending_config
+            if pending is not None:
+                if (pending.source, pending.loop) != (self.config.source, self.config.loop):
+                    log.info("%s: source changed to %s; reopening", self._ctx, redact_url(pending.source))
+                    return "reopen", pipeline
+                rebuilt = self._build_pipeline(gen)
+                if rebuilt is None:
+                    return "failed", pipeline
+                pipeline = rebuilt
+                log.info("%s: configuration updated at frame %s", self._ctx, self._next_index)
+            self._beat(gen, busy=True)
+            frame = source.read()
+            if frame is None:
+                return "ended", pipeline
+            if self._index_offset:
+                frame = Frame(frame.image, frame.index + self._index_offset, frame.ts,
+                              frame.media_ts + self._media_offset)
+            result = pipeline.process(frame)
+            if not self._current(gen):
+                break  # a watchdog restart happened while we were inside process()
+            self._next_index = frame.index + 1
+            self._last_frame_wall = frame.ts
+            self._last_media = frame.media_ts
+            self._deliver(frame, result)
+            self._tick(frame, source, first)
+            first = False
+        return "stopped", pipeline
+
+    def _deliver(self, frame: Frame, result: Any) -> None:
+        crossings = getattr(result, "crossings", None) or ()
+        kept = [c for c in crossings if not self._before_cut(c)]
+        suppressed = len(crossings) - len(kept)
+        if kept and self._on_crossings is not None:
+            try:
+                self._on_crossings(kept)
+            except Exception:  # noqa: BLE001 - a faulty consumer must not stop counting
+                log.exception("%s: on_crossings callback failed", self._ctx)
+        for crossing in kept if self._on_crossing is not None else ():
+            try:
+                self._on_crossing(crossing)
+            except Exception:  # noqa: BLE001 - a faulty consumer must not stop counting
+                log.exception("%s: on_crossing callback failed", self._ctx)
+        if suppressed:
+            log.debug("%s: %d crossing(s) before the count start suppressed", self._ctx, suppressed)
+            self._set(suppressed=self._status.suppressed + suppressed)
+        if self._on_result is not None:
+            try:
+                self._on_result(frame, result)
+            except Exception:  # noqa: BLE001
+                log.exception("%s: on_result callback failed", self._ctx)
+
+    def _before_cut(self, crossing: Any) -> bool:
+        if self.count_from_frame is not None and getattr(crossing, "frame_index", 0) < self.count_from_frame:
+            return True
+        return self.count_from_ts is not None and getattr(crossing, "ts", 0.0) < self.count_from_ts
+
+    def _tick(self, frame: Frame, source: FrameSource, first: bool) -> None:
+        now = time.monotonic()
+        latency = (time.time() - frame.ts) * 1000.0
+        if self._last_tick is not None and not first:
+            dt = max(now - self._last_tick, 1e-6)
+            # Smooth over roughly the last second of frames.
+            alpha = min(1.0, dt)
+            self._fps_ema = (1 - alpha) * self._fps_ema + alpha / dt
+        self._lat_ema = latency if first else 0.9 * self._lat_ema + 0.1 * latency
+        self._last_tick = now
+        with self._lock:
+            st = self._status
+            changes: dict[str, Any] = dict(
+                fps=self._fps_ema, latency_ms=self._lat_ema, frames=st.frames + 1,
+                frame_index=frame.index, dropped=source.dropped, retry_in_s=None)
+            if st.state != "running":
+                changes.update(state="running", last_error=None)
+            self._status = replace(st, **changes)
+        if first:
+            log.info("%s: running (first frame %d)", self._ctx, frame.index)
+
+    def _note_loss(self, message: str, delay: float) -> None:
+        with self._lock:
+            st = self._status
+            reconnects = st.reconnects + (1 if st.state == "running" else 0)
+            self._status = replace(st, state="reconnecting", last_error=message, retry_in_s=delay,
+                                   reconnects=reconnects, fps=0.0)
+        self._last_tick = None
+        log.warning("%s: %s; retrying in %g s", self._ctx, message, delay)
+
+    def _sleep(self, gen: int, seconds: float) -> None:
+        self._beat(gen, busy=False)
+        end = time.monotonic() + seconds
+        while self._current(gen):
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._set(retry_in_s=round(left, 1))
+            self._stop.wait(min(left, 0.5))
+
+    # ---- the watchdog -------------------------------------------------------------
+
+    def _watch(self) -> None:
+        period = min(1.0, self.stall_timeout_s / 4)
+        while not self._stop.wait(period):
+            idle = time.monotonic() - self._heartbeat
+            if self._busy and idle > self.stall_timeout_s:
+                msg = f"camera loop stalled for {idle:.0f} s; restarted it"
+                log.error("%s: %s", self._ctx, msg)
+                src = self._source
+                self._source = None
+                if src is not None:
+                    src.interrupt()  # the stuck thread closes it if it ever returns
+                with self._lock:
+                    self._status = replace(self._status, state="reconnecting", last_error=msg,
+                                           reconnects=self._status.reconnects + 1, fps=0.0)
+                self._busy = False
+                self._spawn_loop()

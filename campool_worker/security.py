@@ -1,0 +1,298 @@
+"""Keys, the allow-list of masters, and pairing (adoption) of a worker by a master.
+
+Trust comes from keys, not from the LAN:
+
+* Every socket uses CURVE. The worker makes its key pair on first start
+  (``keys/worker.key`` public, ``keys/worker.key_secret`` readable by its owner only).
+* A ZAP handler (`Gatekeeper`) lets a client through the command ROUTER and the telemetry PUB
+  (ZAP domain ``campool``) only when its CURVE public key is on the allow-list
+  (``masters.json``, plus keys from the config file / ``--accept-master``). Any other client
+  fails the handshake: it gets no reply at all and learns nothing beyond the mDNS record
+  (which already shows the worker's public key). Nothing runs with CURVE_ALLOW_ANY.
+* Pairing: ``campool-worker pair`` (or the daemon at start) writes a short-lived code
+  (8 characters, 40 bits, Crockford base32, shown as ``ABCD-EFGH``) to ``pairing.json``
+  (mode 0600) and prints it. The worker also listens on a pairing port (ZAP domain
+  ``campool-pair``) that any CURVE client may reach but that serves one thing only: a
+  `PairRequest`. The master sends ``proof = pair_proof(code, master_key, worker_key,
+  "master")``. CURVE has already proven the master holds the secret of ``master_key`` (the ZAP
+  handler gives us that key as the peer's User-Id), so a correct proof binds the code to that
+  key: the worker adds it to the allow-list, burns the code, and answers with its own proof
+  (role "worker"), which lets the master check that the key it got from mDNS belongs to the
+  worker that shows the code. The proof key is scrypt-stretched (n=2^14) and salted with both
+  public keys, so a fake worker that captures a proof cannot brute-force the 40-bit code in
+  the code's lifetime; the real worker burns every code after ``MAX_PAIR_FAILURES`` wrong
+  proofs, so guessing online is hopeless too.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq
+from zmq.utils import z85
+
+from campool_worker.errors import CampoolError
+
+log = logging.getLogger(__name__)
+
+ZAP_DOMAIN = "campool"
+PAIR_DOMAIN = "campool-pair"
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+CODE_LENGTH = 8
+MAX_PAIR_FAILURES = 10
+DEFAULT_CODE_TTL_S = 600
+
+
+class SecurityError(CampoolError):
+    """A key or pairing problem the operator has to fix."""
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    public: str  # Z85, 40 characters
+    secret: str
+
+
+def valid_key(key: str) -> bool:
+    """A CURVE public key in Z85 form (40 characters that decode to 32 bytes)."""
+    if not isinstance(key, str) or len(key) != 40:
+        return False
+    try:
+        return len(z85.decode(key.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError, KeyError):
+        return False
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only, atomically (never a window with wider rights)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode is masked by the umask; this is not
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def load_or_create_keypair(key_dir: str | os.PathLike[str], name: str = "worker") -> KeyPair:
+    """The CURVE key pair ``<key_dir>/<name>.key`` + ``<name>.key_secret``, made on first use.
+    The master side uses the same function for its own key (name="master")."""
+    key_dir = Path(key_dir)
+    key_dir.mkdir(parents=True, exist_ok=True)
+    pub_path, sec_path = key_dir / f"{name}.key", key_dir / f"{name}.key_secret"
+    if sec_path.exists():
+        mode = stat.S_IMODE(sec_path.stat().st_mode)
+        if mode & 0o077:
+            log.warning("secret key %s was readable by others (mode %o); restricting it to its owner", sec_path, mode)
+            os.chmod(sec_path, 0o600)
+        try:
+            data = json.loads(sec_path.read_text())
+            pair = KeyPair(public=data["public"], secret=data["secret"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SecurityError(
+                f"key file {sec_path} is unreadable or corrupt ({exc}); move it away to make a new key "
+                "(masters will then have to adopt this machine again)") from None
+        if not (valid_key(pair.public) and valid_key(pair.secret)):
+            raise SecurityError(f"key file {sec_path} does not hold Z85 CURVE keys; move it away to make a new key")
+        if zmq.curve_public(pair.secret.encode()).decode() != pair.public:
+            raise SecurityError(f"key file {sec_path}: the public key does not match the secret key")
+        return pair
+    public, secret = zmq.curve_keypair()
+    pair = KeyPair(public.decode(), secret.decode())
+    _write_private(sec_path, json.dumps({"public": pair.public, "secret": pair.secret}))
+    pub_path.write_text(pair.public + "\n")
+    log.info("made a new CURVE key pair in %s (public key %s)", key_dir, pair.public)
+    return pair
+
+
+class AllowList:
+    """Master public keys this worker serves: persisted ones (adopted by pairing) plus fixed ones
+    from the config. Thread-safe: the ZAP thread reads it while the service adds to it."""
+
+    def __init__(self, path: str | os.PathLike[str], fixed: list[str] | tuple[str, ...] = ()) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._fixed = set()
+        for key in fixed:
+            if not valid_key(key):
+                raise SecurityError(f"master key {key!r} is not a 40-character Z85 CURVE public key")
+            self._fixed.add(key)
+        self._adopted: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            try:
+                data = json.loads(self.path.read_text())
+                self._adopted = {m["key"]: m for m in data["masters"] if valid_key(m.get("key", ""))}
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise SecurityError(f"allow-list {self.path} is corrupt ({exc}); fix or remove it and adopt again") from None
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._fixed or key in self._adopted
+
+    def keys(self) -> set[str]:
+        with self._lock:
+            return self._fixed | set(self._adopted)
+
+    def add(self, key: str, name: str) -> None:
+        if not valid_key(key):
+            raise SecurityError(f"master key {key!r} is not a Z85 CURVE public key")
+        with self._lock:
+            self._adopted[key] = {"key": key, "name": name, "added": time.time()}
+            _write_private(self.path, json.dumps({"masters": list(self._adopted.values())}, indent=1))
+
+    def remove(self, key: str) -> bool:
+        with self._lock:
+            if self._adopted.pop(key, None) is None:
+                return False
+            _write_private(self.path, json.dumps({"masters": list(self._adopted.values())}, indent=1))
+            return True
+
+
+def normalize_code(code: str) -> str:
+    """Upper-case, drop separators, and read the look-alikes Crockford allows (O->0, I/L->1)."""
+    text = "".join(ch for ch in code.upper() if ch not in "- _")
+    return text.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+def pair_proof(code: str, master_key: str, worker_key: str, role: str) -> str:
+    """Hex proof of knowing ``code``, bound to both public keys and to who is speaking."""
+    stretched = hashlib.scrypt(
+        normalize_code(code).encode(), salt=f"campool-pair/1|{master_key}|{worker_key}".encode(),
+        n=2**14, r=8, p=1, dklen=32)
+    return hmac.new(stretched, role.encode(), hashlib.sha256).hexdigest()
+
+
+class PairingCodes:
+    """Short-lived codes in ``pairing.json`` (shared between `campool-worker pair` and the daemon)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.failures = 0
+
+    def _load(self, now: float) -> list[dict[str, Any]]:
+        try:
+            codes = json.loads(self.path.read_text())["codes"]
+            return [c for c in codes if float(c["expires"]) > now and isinstance(c["code"], str)]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("pairing file %s is corrupt; starting a new one", self.path)
+            return []
+
+    def _save(self, codes: list[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(self.path, json.dumps({"codes": codes}))
+
+    def new_code(self, ttl_s: float = DEFAULT_CODE_TTL_S, now: float | None = None) -> tuple[str, float]:
+        now = time.time() if now is None else now
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        codes = self._load(now)
+        codes.append({"code": code, "expires": now + ttl_s})
+        self._save(codes)
+        return code, now + ttl_s
+
+    def verify(self, proof: str, master_key: str, worker_key: str, now: float | None = None) -> str | None:
+        """The code a master's proof was made with (and burn it), or None. Too many wrong proofs
+        burn every code, so guessing online gets nowhere."""
+        now = time.time() if now is None else now
+        codes = self._load(now)
+        for entry in codes:
+            expected = pair_proof(entry["code"], master_key, worker_key, "master")
+            if hmac.compare_digest(expected, proof):
+                self._save([c for c in codes if c is not entry])
+                self.failures = 0
+                return entry["code"]
+        self.failures += 1
+        if self.failures >= MAX_PAIR_FAILURES and codes:
+            log.warning("%d wrong pairing proofs: every pairing code is now void; run `campool-worker pair` "
+                        "for a new one", self.failures)
+            self._save([])
+            self.failures = 0
+        return None
+
+
+class Gatekeeper:
+    """The ZAP handler of a worker's context: allow-listed keys on ``campool``, any CURVE client
+    on ``campool-pair`` (which serves only pairing)."""
+
+    def __init__(self, context: zmq.Context, allow: AllowList) -> None:
+        from zmq.auth.thread import ThreadAuthenticator
+
+        self.allow = allow
+        self.denied = 0
+        self._denied_by_key: dict[str, int] = {}
+        self._auth = ThreadAuthenticator(context, log=logging.getLogger(__name__ + ".zap"))
+        self._auth.start()
+        self._auth.configure_curve_callback(ZAP_DOMAIN, self)
+        self._auth.configure_curve_callback(PAIR_DOMAIN, _AnyCurveClient())
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        key_text = key.decode("ascii", "replace")
+        if key_text in self.allow:
+            return True
+        self.denied += 1
+        n = self._denied_by_key.get(key_text, 0) + 1
+        if len(self._denied_by_key) < 1000:
+            self._denied_by_key[key_text] = n
+        if n == 1 or n % 100 == 0:  # a refused client retries every few seconds: do not flood the log
+            log.warning("refused a connection from CURVE key %s (%d time(s)): not an adopted master; adopt it "
+                        "with a pairing code or list it in accept_masters", key_text, n)
+        return False
+
+    def stop(self) -> None:
+        self._auth.stop()
+
+
+class _AnyCurveClient:
+    def callback(self, domain: str, key: bytes) -> bool:
+        return True
+
+
+def curve_server(sock: zmq.Socket, keys: KeyPair, domain: str) -> None:
+    sock.curve_secretkey = keys.secret.encode()
+    sock.curve_publickey = keys.public.encode()
+    sock.curve_server = True
+    sock.zap_domain = domain.encode()
+
+
+def curve_client(sock: zmq.Socket, keys: KeyPair, server_key: str) -> None:
+    sock.curve_secretkey = keys.secret.encode()
+    sock.curve_publickey = keys.public.encode()
+    sock.curve_serverkey = server_key.encode()
+
+
+def pair_command(args: Any) -> int:
+    """`campool-worker pair`: print a new pairing code the running daemon will accept."""
+    from campool_worker.config import load_settings
+
+    settings = load_settings(args)
+    codes = PairingCodes(settings.data_dir / "pairing.json")
+    ttl = getattr(args, "ttl", DEFAULT_CODE_TTL_S) or DEFAULT_CODE_TTL_S
+    if ttl <= 0:
+        raise SecurityError("--ttl must be a positive number of seconds")
+    keys = load_or_create_keypair(settings.data_dir / "keys")
+    code, expires = codes.new_code(ttl)
+    import sys
+
+    sys.stdout.write(
+        f"Pairing code: {format_code(code)}  (valid for {int(ttl)} s, until "
+        f"{time.strftime('%H:%M:%S', time.localtime(expires))})\n"
+        f"Worker key:   {keys.public}\n"
+        "Enter the code in the control center (Workers > Adopt) to let it manage this worker.\n")
+    return 0

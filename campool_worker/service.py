@@ -1,0 +1,391 @@
+"""`campool-worker serve`: the daemon. Sockets, the command loop, telemetry, the camera slots.
+
+One thread (the loop in `WorkerService.run`) owns every socket and the outbox: it answers
+commands on the ROUTER, pairing requests on the pairing ROUTER, commits the cameras' crossings
+to the outbox and only then publishes them, and sends a heartbeat every second. Camera threads
+talk to it through queues and a wake-up pipe. See protocol.py for the messages and the epoch
+fencing rule, security.py for who may connect.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from campool_worker import __version__
+from campool_worker import protocol as p
+from campool_worker.cameras import CameraSlot
+from campool_worker.config import Settings, load_settings
+from campool_worker.errors import CampoolError
+from campool_worker.handlers import CommandHandlers
+from campool_worker.metrics import MetricsSampler
+from campool_worker.outbox import Outbox, PendingCrossing
+from campool_worker.security import (PAIR_DOMAIN, ZAP_DOMAIN, AllowList, Gatekeeper, PairingCodes, curve_server,
+                                     format_code, load_or_create_keypair, pair_proof)
+
+log = logging.getLogger(__name__)
+
+COMMIT_MAX_WAIT_S = 0.02  # batch crossings this long at most before one commit (one fsync)
+COMMIT_MAX_BATCH = 2000
+RESEND_PAGE = p.MAX_COUNT_BATCH
+REJECT_LOG_EVERY = 100
+
+
+class ServiceError(CampoolError):
+    """The daemon cannot start (port taken, data folder not writable...)."""
+
+
+class WorkerService(CommandHandlers):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ServiceError(f"cannot create data folder {self.data_dir}: {exc}; give a writable --data-dir") from None
+        self.outbox = Outbox(self.data_dir / "worker.db")
+        self.worker_id = self.outbox.get_meta("worker_id") or uuid.uuid4().hex[:12]
+        self.outbox.set_meta("worker_id", self.worker_id)
+        self.boot_id = uuid.uuid4().hex[:8]
+        self.keys = load_or_create_keypair(self.data_dir / "keys")
+        self.allow = AllowList(self.data_dir / "masters.json", settings.accept_masters)
+        self.codes = PairingCodes(self.data_dir / "pairing.json")
+        self.models_dir = self.data_dir / "models"
+        self.metrics = MetricsSampler(self.data_dir)
+        self.gpu = self.metrics.gpu_name()
+        self.capacity = settings.capacity or (16 if self.gpu else max(1, (os.cpu_count() or 2) // 2))
+        self.draining = self.outbox.get_meta("draining") == "1"
+        self.slots: dict[str, CameraSlot] = {}
+        self.rejected = 0
+        self.started = time.monotonic()
+        self.state = "draining" if self.draining else "running"
+        self._hb_seq = 0
+        self._camera_states: dict[str, str] = {}
+        # One item per frame: a frame's crossings are committed together or not at all.
+        self._crossings: queue.SimpleQueue[list[PendingCrossing]] = queue.SimpleQueue()
+        self._first_crossing_at: float | None = None
+        self._previews: deque[p.PreviewFrame] = deque(maxlen=8)  # old previews are worthless: drop them
+        self._alerts: queue.SimpleQueue[p.AlertEvent] = queue.SimpleQueue()
+        self._resend_after: tuple[str, int, int] | None = None
+        self._resend_active = False
+        self._resend_camera: str | None = None
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._model_parts: dict[str, Any] = {}
+
+        self.ctx = zmq.Context()
+        self.gate = Gatekeeper(self.ctx, self.allow)
+        try:
+            self.cmd = self._socket(zmq.ROUTER, ZAP_DOMAIN, settings.cmd_port)
+            self.pub = self._socket(zmq.PUB, ZAP_DOMAIN, settings.pub_port)
+            self.pair = self._socket(zmq.ROUTER, PAIR_DOMAIN, settings.pair_port)
+        except zmq.ZMQError as exc:
+            self.gate.stop()
+            self.ctx.destroy(0)
+            raise ServiceError(f"cannot listen on {settings.bind}: {exc}; pick other ports (--cmd-port/--pub-port, "
+                               "0 = any free one) or stop the other worker") from None
+        self.cmd_port = _port_of(self.cmd)
+        self.pub_port = _port_of(self.pub)
+        self.pair_port = _port_of(self.pair)
+        self.announcer = None
+
+    def _socket(self, kind: int, domain: str, port: int) -> zmq.Socket:
+        sock = self.ctx.socket(kind)
+        p.apply_socket_limits(sock)
+        curve_server(sock, self.keys, domain)
+        if kind == zmq.PUB:
+            sock.setsockopt(zmq.SNDHWM, 10000)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+        sock.bind(f"tcp://{self.settings.bind}:{port or '*'}")
+        return sock
+
+    # ------------------------------------------------------------------ EventSink (any thread)
+
+    def crossings(self, frame_crossings: list[PendingCrossing]) -> None:
+        self._crossings.put(frame_crossings)
+        self._wake()
+
+    def preview(self, frame: p.PreviewFrame) -> None:
+        self._previews.append(frame)
+        self._wake()
+
+    def alert(self, level: str, code: str, message: str, camera_id: str | None) -> None:
+        self._alerts.put(p.AlertEvent(self.worker_id, level, code, message, camera_id, time.time()))  # type: ignore[arg-type]
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def request_stop(self) -> None:
+        """Thread- and signal-safe: the loop drains and returns."""
+        self._stop.set()
+        self._wake()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        s = self.settings
+        log.info("worker %s (%s) version %s: commands on %s:%d, telemetry on %d, pairing on %d; key %s",
+                 s.name, self.worker_id, __version__, s.bind, self.cmd_port, self.pub_port, self.pair_port,
+                 self.keys.public)
+        if not self.allow.keys() and s.pairing_code_at_start:
+            # Only while nobody has adopted us: a code in the log is a (short-lived) key to this worker.
+            code, _ = self.codes.new_code()
+            log.info("no master has adopted this worker yet; pairing code: %s (valid 10 minutes; "
+                     "`campool-worker pair` makes a new one)", format_code(code))
+        if s.zeroconf:
+            from campool_worker.discovery import Announcer
+
+            self.announcer = Announcer(s.name, self.cmd_port, self._txt(), interfaces=s.zeroconf_interfaces,
+                                       host_label=f"campool-{self.worker_id}")
+            self.announcer.start()
+        self._resume_assignments()
+        poller = zmq.Poller()
+        for sock in (self.cmd, self.pair, self._wake_r):
+            poller.register(sock, zmq.POLLIN)
+        next_hb = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                timeout = next_hb - now
+                if self._first_crossing_at is not None:
+                    timeout = min(timeout, self._first_crossing_at + COMMIT_MAX_WAIT_S - now)
+                if self._resend_active:
+                    timeout = 0
+                events = dict(poller.poll(max(0, int(timeout * 1000))))
+                if self._wake_r in events:
+                    os.read(self._wake_r, 65536)
+                if self.cmd in events:
+                    self._serve(self.cmd, ("command",), self._handle_command)
+                if self.pair in events:
+                    self._serve(self.pair, ("pair",), self._handle_pair, limit=10)
+                self._flush_crossings()
+                self._publish_side_channels()
+                self._resend_step()
+                if time.monotonic() >= next_hb:
+                    self._heartbeat()
+                    next_hb = time.monotonic() + s.heartbeat_s
+        finally:
+            self._shutdown()
+
+    def _serve(self, sock: zmq.Socket, kinds: tuple[str, ...], handler: Any, limit: int = 200) -> None:
+        for _ in range(limit):
+            try:
+                frames, truncated, user_id = p.recv_frames_nowait(sock)
+            except zmq.Again:
+                return
+            identity, body = frames[0], frames[1:]
+            try:
+                if truncated:
+                    raise p.ProtocolError(f"more than {p.MAX_FRAMES} frames", code="oversized")
+                env = p.decode(body, kinds=kinds)
+            except p.ProtocolError as exc:
+                self._reject(exc, user_id)
+                reply: p.Message = p.Error(exc.code, str(exc)) if kinds == ("command",) else \
+                    p.PairReply(False, self.worker_id, "", f"bad request: {exc}")
+                self._reply(sock, identity, reply, exc.request_id)
+                continue
+            try:
+                reply = handler(env.message, user_id)
+            except Exception as exc:  # noqa: BLE001 - one bad command never takes the worker down
+                log.exception("command %s from master %s failed", env.message.TYPE, user_id[:8])
+                reply = p.Error("internal", f"{env.message.TYPE} failed on the worker: {exc}")
+            self._reply(sock, identity, reply, env.request_id)
+
+    def _reply(self, sock: zmq.Socket, identity: bytes, reply: p.Message, request_id: str) -> None:
+        try:
+            sock.send_multipart([identity, *p.encode(reply, request_id)], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("reply %s dropped: the master's queue is full", reply.TYPE)
+        except p.ProtocolError as exc:
+            log.error("cannot encode reply %s: %s", reply.TYPE, exc)
+
+    def _reject(self, exc: p.ProtocolError, user_id: str) -> None:
+        self.rejected += 1
+        if self.rejected <= 10 or self.rejected % REJECT_LOG_EVERY == 0:
+            log.warning("rejected a message from %s (%s): %s [%d rejected so far]", user_id[:8] or "?", exc.code,
+                        exc, self.rejected)
+
+    def _handle_pair(self, msg: p.Message, master_key: str) -> p.Message:
+        assert isinstance(msg, p.PairRequest)
+        code = self.codes.verify(msg.proof, master_key, self.keys.public)
+        if code is None:
+            log.warning("pairing attempt by %r (key %s) with a wrong or expired code", msg.master_name[:40], master_key)
+            return p.PairReply(False, self.worker_id, "", "wrong or expired pairing code; run `campool-worker pair` "
+                               "on the worker for a new one")
+        self.allow.add(master_key, msg.master_name[:100])
+        log.info("adopted by master %r (key %s)", msg.master_name[:40], master_key)
+        self.alert("info", "adopted", f"adopted by master {msg.master_name[:40]!r}", None)
+        return p.PairReply(True, self.worker_id, pair_proof(code, master_key, self.keys.public, "worker"),
+                           "paired")
+
+    # ------------------------------------------------------------------ counts
+
+    def _flush_crossings(self, force: bool = False) -> None:
+        if self._crossings.empty():
+            self._first_crossing_at = None
+            return
+        now = time.monotonic()
+        if self._first_crossing_at is None:
+            self._first_crossing_at = now
+        if not force and self._crossings.qsize() < COMMIT_MAX_BATCH and now - self._first_crossing_at < COMMIT_MAX_WAIT_S:
+            return
+        batch: list[PendingCrossing] = []
+        while len(batch) < COMMIT_MAX_BATCH * (100 if force else 1):
+            try:
+                batch.extend(self._crossings.get_nowait())
+            except queue.Empty:
+                break
+        self._first_crossing_at = None if self._crossings.empty() else now
+        events = self.outbox.commit(batch)  # committed BEFORE anyone hears of them
+        self._publish_counts(events)
+
+    def _publish_counts(self, events: list[Any]) -> None:
+        for i in range(0, len(events), p.MAX_COUNT_BATCH):
+            self._publish(p.CountBatch(self.worker_id, events[i:i + p.MAX_COUNT_BATCH]))
+
+    def start_resend(self, camera_id: str | None) -> None:
+        self._resend_active, self._resend_after, self._resend_camera = True, None, camera_id
+
+    def _resend_step(self) -> None:
+        """One page per loop turn, so a big backlog never stalls commands."""
+        if not self._resend_active:
+            return
+        page = self.outbox.pending(camera_id=self._resend_camera, after=self._resend_after, limit=RESEND_PAGE)
+        if page:
+            self._publish_counts(page)
+            self.outbox.mark_sent(page)
+            last = page[-1]
+            self._resend_after = (last.camera_id, last.epoch, last.seq)
+        if len(page) < RESEND_PAGE:
+            self._resend_active = False
+
+    def _resend_overdue(self) -> None:
+        page = self.outbox.pending(sent_before=time.time() - self.settings.resend_after_s, limit=RESEND_PAGE)
+        if page:
+            self._publish_counts(page)
+            self.outbox.mark_sent(page)
+
+    # ------------------------------------------------------------------ telemetry
+
+    def _publish(self, msg: p.Message) -> None:
+        try:
+            self.pub.send_multipart(p.encode_telemetry(msg), flags=zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # a slow subscriber: PUB drops, the resend timer covers counts
+        except p.ProtocolError as exc:
+            log.error("cannot publish %s: %s", msg.TYPE, exc)
+
+    def _publish_side_channels(self) -> None:
+        while self._previews:
+            self._publish(self._previews.popleft())
+        while True:
+            try:
+                self._publish(self._alerts.get_nowait())
+            except queue.Empty:
+                return
+
+    def status(self) -> p.WorkerStatus:
+        pending, oldest = self.outbox.counts()
+        backlog = self.outbox.backlog()
+        cameras = [slot.telemetry(self.outbox.last_seq(cid, slot.epoch), backlog.get(cid, 0))
+                   for cid, slot in sorted(self.slots.items())]
+        return p.WorkerStatus(
+            worker_id=self.worker_id, name=self.settings.name, version=__version__, seq=self._hb_seq,
+            boot_id=self.boot_id, clock=time.time(), uptime_s=time.monotonic() - self.started, state=self.state,  # type: ignore[arg-type]
+            capacity=self.capacity, gpu=self.gpu, cameras=cameras, system=self.metrics.system(),
+            gpus=self.metrics.gpus(), outbox_pending=pending, outbox_oldest_ts=oldest, rejected_messages=self.rejected)
+
+    def _heartbeat(self) -> None:
+        self._hb_seq += 1
+        status = self.status()
+        self._publish(p.Heartbeat(status))
+        self._alert_on_camera_changes(status)
+        self._resend_overdue()
+        if self.announcer is not None:
+            self.announcer.update(cams=str(self.capacity))
+
+    def _alert_on_camera_changes(self, status: p.WorkerStatus) -> None:
+        """A camera that goes down or comes back is an alert, so the master need not diff heartbeats."""
+        states = {c.camera_id: c for c in status.cameras}
+        for cid, cam in states.items():
+            before = self._camera_states.get(cid, "starting")
+            if cam.state in ("failed", "reconnecting") and before not in ("failed", "reconnecting"):
+                self.alert("error" if cam.state == "failed" else "warning", "camera_down",
+                           f"camera {cid} epoch {cam.epoch} is {cam.state}: {cam.last_error or 'no detail'}", cid)
+            elif cam.state == "running" and before in ("failed", "reconnecting"):
+                self.alert("info", "camera_recovered", f"camera {cid} epoch {cam.epoch} is running again", cid)
+        self._camera_states = {cid: cam.state for cid, cam in states.items()}
+
+    def _txt(self) -> dict[str, str]:
+        return {"id": self.worker_id, "ver": __version__, "proto": str(p.PROTOCOL_VERSION), "pub": str(self.pub_port),
+                "pair": str(self.pair_port), "key": self.keys.public, "gpu": self.gpu or "0",
+                "cams": str(self.capacity)}
+
+    # ------------------------------------------------------------------ life cycle
+
+    def _shutdown(self) -> None:
+        log.info("stopping: %d camera(s), then flushing the outbox", len(self.slots))
+        self.state = "stopping"
+        self._publish(p.Heartbeat(self.status()))
+        for slot in list(self.slots.values()):
+            slot.stop()
+        self._flush_crossings(force=True)
+        self._publish_side_channels()
+        if self.announcer is not None:
+            self.announcer.close()
+        pending, _ = self.outbox.counts()
+        self.cmd.close(0)
+        self.pair.close(0)
+        self.pub.close(200)  # let the last counts and heartbeat leave
+        self.gate.stop()
+        self.ctx.term()
+        self.outbox.close()
+        self.metrics.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        log.info("stopped; %d count event(s) wait in the outbox for a master", pending)
+
+
+def _port_of(sock: zmq.Socket) -> int:
+    endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+def serve_command(args: Any) -> int:
+    """`campool-worker serve`."""
+    settings = load_settings(args)
+    service = WorkerService(settings)
+    fmt = f"%(asctime)s %(levelname)s [{settings.name} {service.worker_id}] %(name)s: %(message)s"
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter(fmt))
+    ports_file = getattr(args, "ports_file", None)
+    if ports_file:  # lets scripts and tests that asked for port 0 learn the ports
+        tmp = Path(ports_file).with_suffix(".tmp")
+        tmp.write_text(json.dumps({"cmd": service.cmd_port, "pub": service.pub_port, "pair": service.pair_port,
+                                   "key": service.keys.public, "id": service.worker_id}) + "\n")
+        os.replace(tmp, ports_file)  # readers never see half a file
+
+    def on_signal(signum: int, frame: Any) -> None:
+        log.info("signal %d: draining", signum)
+        service.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.run()
+    return 0

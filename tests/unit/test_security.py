@@ -1,0 +1,81 @@
+"""Keys on disk, the allow-list and pairing codes."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from campool_worker import security as s
+
+
+def test_key_pair_is_made_once_with_a_private_secret_file(tmp_path):
+    first = s.load_or_create_keypair(tmp_path / "keys")
+    secret = tmp_path / "keys" / "worker.key_secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert s.valid_key(first.public) and first.public != first.secret
+    assert s.load_or_create_keypair(tmp_path / "keys") == first
+
+
+def test_a_secret_file_readable_by_others_is_restricted(tmp_path):
+    s.load_or_create_keypair(tmp_path)
+    secret = tmp_path / "worker.key_secret"
+    os.chmod(secret, 0o644)
+    s.load_or_create_keypair(tmp_path)
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+
+def test_corrupt_or_mismatched_key_file_says_what_to_do(tmp_path):
+    s.load_or_create_keypair(tmp_path)
+    secret = tmp_path / "worker.key_secret"
+    secret.write_text("garbage")
+    with pytest.raises(s.SecurityError, match="move it away"):
+        s.load_or_create_keypair(tmp_path)
+    other = s.load_or_create_keypair(tmp_path / "other")
+    mine = s.load_or_create_keypair(tmp_path / "mine")
+    (tmp_path / "mine" / "worker.key_secret").write_text(json.dumps({"public": other.public, "secret": mine.secret}))
+    with pytest.raises(s.SecurityError, match="does not match"):
+        s.load_or_create_keypair(tmp_path / "mine")
+
+
+def test_allow_list_persists_adopted_masters_and_refuses_bad_keys(tmp_path):
+    master = s.load_or_create_keypair(tmp_path / "m", "master")
+    fixed = s.load_or_create_keypair(tmp_path / "f", "master")
+    allow = s.AllowList(tmp_path / "masters.json", [fixed.public])
+    assert fixed.public in allow and master.public not in allow
+    allow.add(master.public, "desk")
+    assert master.public in s.AllowList(tmp_path / "masters.json")
+    assert stat.S_IMODE((tmp_path / "masters.json").stat().st_mode) == 0o600
+    with pytest.raises(s.SecurityError, match="Z85"):
+        s.AllowList(tmp_path / "x.json", ["not-a-key"])
+    assert allow.remove(master.public) and master.public not in allow
+
+
+def test_pairing_code_works_once_for_the_key_it_was_proven_with(tmp_path):
+    codes = s.PairingCodes(tmp_path / "pairing.json")
+    code, _ = codes.new_code(60, now=1000.0)
+    assert len(code) == s.CODE_LENGTH and set(code) <= set(s.CODE_ALPHABET)
+    m, w, other = "m" * 40, "w" * 40, "o" * 40
+    typed = s.format_code(code).lower()  # how an operator types it
+    proof = s.pair_proof(typed, m, w, "master")
+    assert codes.verify(s.pair_proof(code, other, w, "master"), m, w, now=1001.0) is None, "bound to the key"
+    assert codes.verify(proof, m, w, now=1001.0) == code
+    assert codes.verify(proof, m, w, now=1002.0) is None, "a code is used once"
+    assert s.pair_proof(code, m, w, "worker") != proof, "the worker's proof differs from the master's"
+
+
+def test_pairing_codes_expire_and_wrong_guesses_burn_them(tmp_path):
+    codes = s.PairingCodes(tmp_path / "pairing.json")
+    code, expires = codes.new_code(60, now=1000.0)
+    m, w = "m" * 40, "w" * 40
+    assert codes.verify(s.pair_proof(code, m, w, "master"), m, w, now=expires + 1) is None
+    code, _ = codes.new_code(60, now=2000.0)
+    for _ in range(s.MAX_PAIR_FAILURES):
+        assert codes.verify("00" * 32, m, w, now=2001.0) is None
+    assert codes.verify(s.pair_proof(code, m, w, "master"), m, w, now=2002.0) is None
+
+
+def test_normalize_code_reads_look_alikes():
+    assert s.normalize_code("abcd-efgh") == "ABCDEFGH"
+    assert s.normalize_code("O1IL 2345") == "01112345"
