@@ -57,6 +57,7 @@ class CameraSlot:
         self.count_from_frame = count_from_frame
         self.count_from_ts = count_from_ts
         self._processed_up_to = -1  # last frame index a runner of this slot processed
+        self._zone_occupancy: dict[str, int] = {}
         self.worker_id = worker_id
         self.models_dir = models_dir
         self.sink = sink
@@ -111,7 +112,7 @@ class CameraSlot:
             camera_id=self.camera.camera_id, epoch=self.epoch, state=f["state"], fps=f["fps"],
             latency_ms=f["latency_ms"], frames=f["frames"], frame_index=max(f["frame_index"], 0),
             last_error=f["last_error"], last_seq=last_seq, backlog=backlog, preview=self.preview.enabled,
-            detector=self.detector_name)
+            detector=self.detector_name, zones=dict(self._zone_occupancy))
 
     # ------------------------------------------------------------------ supervision
 
@@ -216,6 +217,10 @@ class CameraSlot:
             for c in frame_crossings])
 
     def _on_result(self, frame: Any, result: Any) -> None:
+        zones = getattr(result, "zones", None)
+        if zones:  # heartbeats carry occupancy so zone alerts work without a preview
+            self._zone_occupancy = {str(n): sum(int(v) for v in (getattr(z, "occupancy", None) or {}).values())
+                                    for n, z in zones.items()}
         pv = self.preview
         if not pv.enabled:
             return
@@ -253,7 +258,7 @@ def make_preview(worker_id: str, camera_id: str, epoch: int, frame: Any, result:
         occ = getattr(z, "occupancy", None) or {}
         zones[str(name)] = {str(k): int(v) for k, v in occ.items()}
     return PreviewFrame(worker_id, camera_id, epoch, int(frame.index), float(frame.ts), small.shape[1], small.shape[0],
-                        tracks, counts, zones, jpeg.tobytes())
+                        tracks, counts, zones, jpeg.tobytes(), source_width=w, source_height=h)
 
 
 def _finite(v: Any) -> float:

@@ -56,7 +56,8 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-zeroconf", action="store_true", help="do not announce on mDNS")
     s.add_argument("--zeroconf-interface", action="append", help="announce only on this interface address (repeatable)")
     s.add_argument("--capacity", type=int, help="how many cameras this worker takes (default: from CPU/GPU)")
-    s.add_argument("--accept-master", action="append", default=[], metavar="KEY", help="trust this master public key (Z85)")
+    s.add_argument("--accept-master", action="append", default=[], metavar="KEY",
+                   help="trust this master public key (Z85; write --accept-master=KEY, since a key may start with -)")
 
     pr = sub.add_parser("pair", help="show a short-lived pairing code for adopting this worker")
     pr.add_argument("--data-dir", help="the daemon's data folder")

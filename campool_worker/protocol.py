@@ -72,7 +72,7 @@ Epoch fencing (no interval counted twice nor left uncounted)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from campool_worker.camera import CameraConfig, CountEvent
@@ -147,6 +147,7 @@ class CameraTelemetry:
     backlog: int  # events committed but not yet acked
     preview: bool
     detector: str  # the execution provider actually used, or "motion"
+    zones: dict[str, int] = field(default_factory=dict)  # zone -> objects in it now (all classes)
 
 
 @dataclass
@@ -468,6 +469,9 @@ class PreviewFrame(Message):
     counts: dict[str, LineCounts]  # per counting line
     zones: dict[str, dict[str, int]]  # zone -> class -> occupancy now
     jpeg: bytes
+    # The camera's own frame size: lines and zones are in these pixels, the JPEG may be smaller.
+    source_width: int = 0
+    source_height: int = 0
 
 
 @dataclass

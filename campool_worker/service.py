@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 COMMIT_MAX_WAIT_S = 0.02  # batch crossings this long at most before one commit (one fsync)
 COMMIT_MAX_BATCH = 2000
+STATE_POLL_S = 0.1
 RESEND_PAGE = p.MAX_COUNT_BATCH
 REJECT_LOG_EVERY = 100
 
@@ -167,6 +168,9 @@ class WorkerService(CommandHandlers):
                     timeout = min(timeout, self._first_crossing_at + COMMIT_MAX_WAIT_S - now)
                 if self._resend_active:
                     timeout = 0
+                # Camera state changes are looked for ten times a second and announced at once, so
+                # a master learns a failover camera runs (or a stream died) without waiting a full beat.
+                timeout = min(timeout, STATE_POLL_S)
                 events = dict(poller.poll(max(0, int(timeout * 1000))))
                 if self._wake_r in events:
                     os.read(self._wake_r, 65536)
@@ -177,7 +181,7 @@ class WorkerService(CommandHandlers):
                 self._flush_crossings()
                 self._publish_side_channels()
                 self._resend_step()
-                if time.monotonic() >= next_hb:
+                if time.monotonic() >= next_hb or self._camera_states_changed():
                     self._heartbeat()
                     next_hb = time.monotonic() + s.heartbeat_s
         finally:
@@ -319,6 +323,10 @@ class WorkerService(CommandHandlers):
         self._resend_overdue()
         if self.announcer is not None:
             self.announcer.update(cams=str(self.capacity))
+
+    def _camera_states_changed(self) -> bool:
+        current = {cid: slot.status_fields()["state"] for cid, slot in list(self.slots.items())}
+        return current != self._camera_states
 
     def _alert_on_camera_changes(self, status: p.WorkerStatus) -> None:
         """A camera that goes down or comes back is an alert, so the master need not diff heartbeats."""

@@ -39,6 +39,7 @@ def test_synthetic_camera_counts_and_previews_while_a_broken_camera_fails_alone(
             preview = col.previews[-1]
             image = cv2.imdecode(np.frombuffer(preview.jpeg, np.uint8), cv2.IMREAD_COLOR)
             assert image.shape[1] == preview.width == 160 and image.shape[0] == preview.height == 90
+            assert (preview.source_width, preview.source_height) == (320, 180), "lines are drawn in source pixels"
             assert "mid" in preview.counts
             events = sorted(col.events.values(), key=lambda e: e.seq)
             assert [e.seq for e in events] == list(range(1, len(events) + 1))

@@ -1,0 +1,110 @@
+"""What the pool core asks for: commands to workers (actions) and facts to persist (records).
+
+The core queues them; master.py sends the actions through the worker links and writes the
+records to the store first (a new epoch is on disk before any worker hears of it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from campool_worker.camera import CameraConfig
+
+from .models import Assignment, Camera, Cut, Worker
+
+
+# ------------------------------------------------------------------ actions (to workers)
+
+@dataclass(frozen=True)
+class SendAssign:
+    worker_id: str
+    camera: CameraConfig
+    epoch: int
+    start_frame: int | None
+    count_from_frame: int | None
+
+
+@dataclass(frozen=True)
+class SendUnassign:
+    worker_id: str
+    camera_id: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class SendFence:
+    worker_id: str
+    camera_id: str
+    epoch: int
+    current_epoch: int
+
+
+@dataclass(frozen=True)
+class SendUpdate:
+    worker_id: str
+    camera: CameraConfig
+    epoch: int
+
+
+@dataclass(frozen=True)
+class SendDrain:
+    worker_id: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class SendPreview:
+    worker_id: str
+    camera_id: str
+    enabled: bool
+    width: int
+    fps: float
+
+
+Action = SendAssign | SendUnassign | SendFence | SendUpdate | SendDrain | SendPreview
+
+
+# ------------------------------------------------------------------ records (to the store)
+
+@dataclass(frozen=True)
+class LeaseStarted:
+    assignment: Assignment
+    reason: str
+
+
+@dataclass(frozen=True)
+class LeaseEnded:
+    camera_id: str
+    epoch: int
+    ended_wall: float
+    cut: Cut
+
+
+@dataclass(frozen=True)
+class CameraSaved:
+    camera: Camera
+
+
+@dataclass(frozen=True)
+class CameraDeleted:
+    camera_id: str
+
+
+@dataclass(frozen=True)
+class WorkerSaved:
+    worker: Worker
+
+
+@dataclass(frozen=True)
+class WorkerDeleted:
+    worker_id: str
+
+
+@dataclass(frozen=True)
+class SettingSaved:
+    key: str          # e.g. "policy"
+    value: str
+
+
+@dataclass(frozen=True)
+class AlertSaved:
+    alert: object   # alerts.Alert (copy)

@@ -1,0 +1,187 @@
+"""The master's picture of the pool: workers, cameras, assignments (leases with an epoch).
+
+These are plain mutable dataclasses owned by the pool thread; the outside world (the Qt
+layer, tests) sees frozen copies through `PoolSnapshot` (see views.py).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from urllib.parse import urlparse
+
+from campool_worker.camera import PRIORITIES, CameraConfig
+
+PRIORITY_RANK = {name: i for i, name in enumerate(PRIORITIES)}  # critical=0 ... low=3
+
+
+class WorkerState(str, Enum):
+    DISCOVERED = "discovered"  # seen on mDNS (or configured), not adopted yet
+    ADOPTING = "adopting"      # pairing in progress
+    ONLINE = "online"          # heartbeating, has room
+    BUSY = "busy"              # heartbeating, at capacity
+    DEGRADED = "degraded"      # heartbeating but overloaded (CPU, memory, fps, latency)
+    OFFLINE = "offline"        # missed its heartbeats (or never heard since start)
+    DRAINING = "draining"      # operator maintenance: cameras are moved off, none placed
+
+
+@dataclass(frozen=True)
+class WorkerCapabilities:
+    """What a worker can run; the scheduler's hard and soft constraints come from here."""
+
+    capacity: int = 4                        # max cameras
+    gpu: bool = False
+    gpu_name: str = ""
+    models: frozenset[str] = frozenset()     # model ids it already holds (paths / sha256:...)
+    source_kinds: frozenset[str] = frozenset({"file", "rtsp", "http", "usb", "synthetic"})
+    site: str = ""
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    ts: float                       # master wall time of the sample
+    cpu_pct: float = 0.0
+    mem_pct: float = 0.0
+    gpu_pct: float | None = None
+    gpu_temp_c: float | None = None
+    disk_pct: float | None = None
+    outbox_backlog: int = 0
+    fps_total: float = 0.0
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """One camera as a worker reports it in its heartbeat."""
+
+    camera_id: str
+    epoch: int
+    state: str = "starting"         # starting | running | reconnecting | failed | stopped
+    fps: float = 0.0
+    latency_ms: float = 0.0
+    frame_index: int = -1           # last frame processed
+    last_error: str = ""
+    frames: int = 0
+    zones: dict[str, int] = field(default_factory=dict)   # zone -> occupancy (all classes)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What the pool core needs from a worker heartbeat (link.py converts the wire message)."""
+
+    worker_id: str
+    worker_ts: float                 # the worker's time.time() when it sent it
+    metrics: WorkerMetrics
+    cameras: tuple[CameraStatus, ...] = ()
+    capabilities: WorkerCapabilities | None = None
+
+
+@dataclass
+class Worker:
+    worker_id: str
+    name: str
+    address: str = ""
+    cmd_port: int = 0
+    pub_port: int = 0
+    pair_port: int = 0
+    public_key: str = ""             # pinned CURVE public key (Z85)
+    adopted: bool = False
+    adopting: bool = False
+    alive: bool = False
+    draining: bool = False
+    overloaded: bool = False
+    key_conflict: str = ""           # non-empty: a record with this name but another key was seen
+    capabilities: WorkerCapabilities = field(default_factory=WorkerCapabilities)
+    metrics: WorkerMetrics | None = None
+    history: deque[WorkerMetrics] = field(default_factory=lambda: deque(maxlen=600))
+    last_heartbeat: float | None = None      # clock.now() of the last heartbeat
+    clock_offset: float = 0.0                # worker wall clock minus master wall clock
+    camera_status: dict[str, CameraStatus] = field(default_factory=dict)
+    version: str = ""
+    last_error: str = ""
+
+    @property
+    def state(self) -> WorkerState:
+        if not self.adopted:
+            return WorkerState.ADOPTING if self.adopting else WorkerState.DISCOVERED
+        if not self.alive:
+            return WorkerState.OFFLINE
+        if self.draining:
+            return WorkerState.DRAINING
+        if self.overloaded:
+            return WorkerState.DEGRADED
+        running = sum(1 for st in self.camera_status.values() if st.state not in ("fenced", "stopped"))
+        if running >= self.capabilities.capacity:
+            return WorkerState.BUSY
+        return WorkerState.ONLINE
+
+    @property
+    def usable(self) -> bool:
+        """May receive cameras (adopted, alive, not draining, key not in doubt)."""
+        return self.adopted and self.alive and not self.draining and not self.key_conflict
+
+
+@dataclass
+class Camera:
+    config: CameraConfig
+    pin: str | None = None           # operator's manual placement; None = auto
+    pin_return: bool = True          # move back to the pinned worker when it returns
+    target_fps: float | None = None  # processing fps expected (fps-low alerts, overload)
+    status: CameraStatus | None = None
+    last_moved: float | None = None  # clock.now() of the last placement (rebalance dwell)
+    fenced: int = 0                  # events acked but dropped by epoch fencing
+
+    @property
+    def camera_id(self) -> str:
+        return self.config.camera_id
+
+    @property
+    def priority_rank(self) -> int:
+        return PRIORITY_RANK[self.config.priority]
+
+    @property
+    def source_kind(self) -> str:
+        return source_kind(self.config.source)
+
+    @property
+    def seekable(self) -> bool:
+        """Files can be cut by frame index; live streams are cut by wall time."""
+        return self.source_kind in ("file", "synthetic")
+
+
+def source_kind(source: str) -> str:
+    s = source.strip()
+    if s.isdigit() or s.startswith("usb:"):
+        return "usb"
+    scheme = urlparse(s).scheme.lower()
+    if scheme in ("rtsp", "rtsps"):
+        return "rtsp"
+    if scheme in ("http", "https"):
+        return "http"
+    if scheme == "synthetic":
+        return "synthetic"
+    return "file"
+
+
+@dataclass
+class Assignment:
+    """A lease: camera on worker under epoch. The epoch grows on every (re)assignment."""
+
+    camera_id: str
+    worker_id: str
+    epoch: int
+    since: float                     # clock.now() when issued
+    start_frame: int | None = None
+    count_from_frame: int | None = None
+    state: str = "pending"           # pending (sent) | active (worker confirmed) | failed
+    started_wall: float = 0.0        # master wall time when issued (stored history)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Where epoch `epoch` of a camera ended: its events count only before this point."""
+
+    camera_id: str
+    epoch: int
+    frame: int | None = None         # seekable sources: accept frame_index < frame
+    ts: float | None = None          # live sources: accept worker ts < ts (worker clock)

@@ -1,0 +1,496 @@
+"""History in SQLite (through sqlite-utils): one writer thread, batched writes, WAL readers.
+
+Writes: any thread calls `add_events`, `save_records`, `add_metrics`... which queue the work
+and return a `Future` at once. The writer thread owns the only write connection; it takes
+up to `batch_max` queued jobs (waiting at most `batch_wait_s` for more) and commits them
+in one transaction, each job in its own savepoint so one bad job fails alone. A future
+resolves only after the COMMIT: the master acks count events to a worker from there, so
+an acked event is on disk.
+
+Reads: each reading thread gets its own connection (WAL: readers never block the writer
+nor each other). Chart queries read the per-minute / per-hour rollups (see schema.py for
+the index design).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import sqlite_utils
+
+from campool_worker.camera import CameraConfig, CountEvent
+
+from . import schema
+from .alerts import Alert
+from .core import (AlertSaved, CameraDeleted, CameraSaved, LeaseEnded, LeaseStarted, SettingSaved,
+                   WorkerDeleted, WorkerSaved)
+from .fencing import Verdict
+from .models import Assignment, Camera, Cut, Worker, WorkerCapabilities, WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+class StoreError(RuntimeError):
+    """The history database cannot be used; the text says what to do."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each kind of history is kept (days)."""
+
+    events_days: float = 30.0       # raw count events (the rollups outlive them)
+    minute_days: float = 90.0
+    hour_days: float = 3650.0
+    metrics_days: float = 30.0
+    alerts_days: float = 90.0       # resolved alerts
+
+
+@dataclass(frozen=True)
+class EventsResult:
+    inserted: list[bool]                      # per event: False = a duplicate already stored
+    acks: dict[tuple[str, int], int]          # (camera, epoch) -> every seq <= this is stored
+
+
+_STOP = object()
+
+
+class Store:
+    def __init__(self, path: str | Path, *, retention: Retention | None = None, batch_max: int = 500,
+                 batch_wait_s: float = 0.02) -> None:
+        self.path = Path(path)
+        self.retention = retention or Retention()
+        self.batch_max = batch_max
+        self.batch_wait_s = batch_wait_s
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder for {self.path}: {exc}; choose a writable data folder") from None
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._local = threading.local()
+        self._hw: dict[tuple[str, int], int] = {}
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.stats = {"batches": 0, "jobs": 0, "failed_jobs": 0}
+        self._thread = threading.Thread(target=self._run, name="campool-store-writer", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise StoreError(f"cannot open the history database {self.path}: {self._error}") from self._error
+
+    # ------------------------------------------------------------- connections
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")   # WAL + NORMAL: durable across process crashes
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+        return conn
+
+    # ------------------------------------------------------------- writer thread
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+            self._db = sqlite_utils.Database(conn)
+            schema.migrate(self._db)
+        except BaseException as exc:  # reported to the constructor
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        while True:
+            job = self._queue.get()
+            if job is _STOP:
+                break
+            batch = [job]
+            deadline = time.monotonic() + self.batch_wait_s
+            stop = False
+            while len(batch) < self.batch_max:
+                try:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(conn, batch)
+            if stop:
+                break
+        conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Callable[[sqlite3.Connection], Any],
+                                                                    concurrent.futures.Future]]) -> None:
+        results: list[tuple[concurrent.futures.Future, bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # One savepoint name for every job (they never nest): distinct SQL strings per job
+            # would churn the connection's statement cache, and CPython 3.11 can then fail a
+            # reused executemany with "bad parameter or other API misuse".
+            for fn, fut in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    value = fn(conn)
+                    if isinstance(value, sqlite3.Cursor):
+                        # never hand a cursor of the writer's connection to another thread: freeing
+                        # it there resets a statement this thread may be running (SQLITE_MISUSE)
+                        value = None
+                    conn.execute("RELEASE job")
+                    results.append((fut, True, value))
+                except Exception as exc:  # noqa: BLE001 - one bad job fails alone
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    self.stats["failed_jobs"] += 1
+                    log.exception("history database write failed")
+                    results.append((fut, False, exc))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("history database commit failed (%s); %d writes lost", exc, len(batch))
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self._hw.clear()   # the cache may hold seqs that were rolled back
+            for _, fut in batch:
+                fut.set_exception(StoreError(f"history database write failed: {exc}"))
+            return
+        self.stats["batches"] += 1
+        self.stats["jobs"] += len(batch)
+        for fut, ok, value in results:
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+    def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future:
+        """Run fn(conn) on the writer thread inside a batch transaction; the future resolves after COMMIT."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        if not self._thread.is_alive():
+            fut.set_exception(StoreError("the history database is closed"))
+            return fut
+        self._queue.put((fn, fut))
+        return fut
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything queued before this call is committed."""
+        self.submit(lambda conn: None).result(timeout)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(30.0)
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # ------------------------------------------------------------- count events
+
+    def add_events(self, events: list[CountEvent], verdicts: list[Verdict], worker_id: str = "") -> concurrent.futures.Future:
+        """Store idempotently on (camera, epoch, seq); fenced ones are kept (flagged) but never counted.
+
+        The result's `acks` says, per (camera, epoch) touched, the highest seq up to which every
+        event is stored: what the master may ack to the worker.
+        """
+        rows = [(e.camera_id, e.epoch, e.seq, e.line, e.direction, e.class_name, e.track_id, e.ts, e.frame_index,
+                 worker_id, 1 if v is Verdict.FENCED else 0, time.time()) for e, v in zip(events, verdicts)]
+
+        def job(conn: sqlite3.Connection) -> EventsResult:
+            inserted = []
+            for row in rows:
+                cur = conn.execute("INSERT OR IGNORE INTO count_events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+                inserted.append(cur.rowcount == 1)
+            keys = {(r[0], r[1]) for r in rows}
+            return EventsResult(inserted, {k: self._advance_hw(conn, k) for k in keys})
+
+        return self.submit(job)
+
+    def _advance_hw(self, conn: sqlite3.Connection, key: tuple[str, int]) -> int:
+        hw = self._hw.get(key, 0)
+        while True:
+            seqs = [r[0] for r in conn.execute(
+                "SELECT seq FROM count_events WHERE camera_id=? AND epoch=? AND seq>? ORDER BY seq LIMIT 1000",
+                (key[0], key[1], hw))]
+            for s in seqs:
+                if s != hw + 1:
+                    self._hw[key] = hw
+                    return hw
+                hw = s
+            if len(seqs) < 1000:
+                self._hw[key] = hw
+                return hw
+
+    # ------------------------------------------------------------- pool records
+
+    def save_records(self, records: Iterable[object]) -> concurrent.futures.Future:
+        records = list(records)
+
+        def job(conn: sqlite3.Connection) -> None:
+            for r in records:
+                _save_record(conn, r)
+
+        return self.submit(job)
+
+    def add_metrics(self, worker_id: str, m: WorkerMetrics) -> concurrent.futures.Future:
+        """Downsampled: one row per worker per minute, the running mean of the samples."""
+        minute = int(m.ts // 60)
+        vals = (m.cpu_pct, m.mem_pct, m.gpu_pct, m.gpu_temp_c, m.disk_pct, m.outbox_backlog, m.fps_total)
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("""
+                INSERT INTO worker_metrics VALUES (?,?,1,?,?,?,?,?,?,?)
+                ON CONFLICT (worker_id, minute) DO UPDATE SET
+                    cpu = (cpu * samples + excluded.cpu) / (samples + 1),
+                    mem = (mem * samples + excluded.mem) / (samples + 1),
+                    gpu = CASE WHEN excluded.gpu IS NULL THEN gpu
+                               ELSE (COALESCE(gpu, 0) * samples + excluded.gpu) / (samples + 1) END,
+                    gpu_temp = MAX(COALESCE(gpu_temp, excluded.gpu_temp), COALESCE(excluded.gpu_temp, gpu_temp)),
+                    disk = COALESCE(excluded.disk, disk),
+                    backlog = excluded.backlog,
+                    fps = (fps * samples + excluded.fps) / (samples + 1),
+                    samples = samples + 1""", (worker_id, minute, *vals))
+
+        return self.submit(job)
+
+    def add_zone_peaks(self, camera_id: str, ts: float, zones: dict[str, int]) -> concurrent.futures.Future:
+        minute = int(ts // 60)
+        rows = [(camera_id, minute, z, int(n)) for z, n in zones.items()]
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.executemany("""INSERT INTO zone_minute VALUES (?,?,?,?)
+                ON CONFLICT (camera_id, minute, zone) DO UPDATE SET peak = MAX(peak, excluded.peak)""", rows)
+
+        return self.submit(job)
+
+    def apply_retention(self, now: float | None = None) -> concurrent.futures.Future:
+        """Delete history older than the retention settings; returns rows deleted per table."""
+        now = time.time() if now is None else now
+        r = self.retention
+        day = 86400.0
+
+        def job(conn: sqlite3.Connection) -> dict[str, int]:
+            out = {}
+            for table, sql, arg in (
+                ("count_events", "DELETE FROM count_events WHERE ts < ?", now - r.events_days * day),
+                ("counts_minute", "DELETE FROM counts_minute WHERE minute < ?", int((now - r.minute_days * day) // 60)),
+                ("zone_minute", "DELETE FROM zone_minute WHERE minute < ?", int((now - r.minute_days * day) // 60)),
+                ("counts_hour", "DELETE FROM counts_hour WHERE hour < ?", int((now - r.hour_days * day) // 3600)),
+                ("worker_metrics", "DELETE FROM worker_metrics WHERE minute < ?", int((now - r.metrics_days * day) // 60)),
+                ("alerts", "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?", now - r.alerts_days * day),
+            ):
+                out[table] = conn.execute(sql, (arg,)).rowcount
+            self._hw.clear()   # events of old epochs may be gone: recompute from the table
+            return out
+
+        return self.submit(job)
+
+    # ------------------------------------------------------------- reads
+
+    def load_state(self) -> dict[str, Any]:
+        """What PoolCore.restore needs after a master restart."""
+        conn = self._reader()
+        workers = []
+        for row in conn.execute("SELECT worker_id, name, host, cmd_port, pub_port, pair_port, public_key, site, "
+                                "groups, draining FROM workers"):
+            wid, name, host, cmd, pub, pair, key, site, groups, draining = row
+            caps = WorkerCapabilities(site=site or "", groups=frozenset(json.loads(groups or "[]")))
+            workers.append(Worker(wid, name or wid, address=host or "", cmd_port=cmd or 0, pub_port=pub or 0,
+                                  pair_port=pair or 0, public_key=key, adopted=True, draining=bool(draining),
+                                  capabilities=caps))
+        cameras = []
+        for cfg, pin, pin_return, target in conn.execute(
+                "SELECT config, pin, pin_return, target_fps FROM cameras ORDER BY camera_id"):
+            cameras.append(Camera(CameraConfig.from_dict(json.loads(cfg)), pin=pin, pin_return=bool(pin_return),
+                                  target_fps=target))
+        epochs = {cid: ep for cid, ep in conn.execute("SELECT camera_id, MAX(epoch) FROM assignments GROUP BY camera_id")}
+        leases, cuts = [], []
+        for cid, ep, wid, started, ended, start, count_from, cut_frame, cut_ts in conn.execute(
+                "SELECT camera_id, epoch, worker_id, started_at, ended_at, start_frame, count_from_frame, cut_frame, "
+                "cut_ts FROM assignments a WHERE epoch > (SELECT MAX(epoch) FROM assignments b "
+                "WHERE b.camera_id = a.camera_id) - 16"):
+            if ended is None and ep == epochs.get(cid):
+                leases.append(Assignment(cid, wid, ep, since=0.0, start_frame=start, count_from_frame=count_from,
+                                         state="active", started_wall=started))
+            if cut_frame is not None or cut_ts is not None:
+                cuts.append(Cut(cid, ep, frame=cut_frame, ts=cut_ts))
+        last_frames = {}
+        for cid, ep in epochs.items():
+            row = conn.execute("SELECT MAX(frame_index) FROM count_events WHERE camera_id=? AND epoch=? AND fenced=0",
+                               (cid, ep)).fetchone()
+            if row[0] is not None:
+                last_frames[(cid, ep)] = int(row[0])
+        counts: dict[str, dict[str, dict[str, int]]] = {}
+        for cid, line, direction, n in conn.execute(
+                "SELECT camera_id, line, direction, SUM(n) FROM counts_hour GROUP BY camera_id, line, direction"):
+            counts.setdefault(cid, {}).setdefault(line, {"in": 0, "out": 0})[direction] = int(n)
+        alerts = [Alert(*row) for row in conn.execute(
+            "SELECT id, kind, subject, severity, message, state, raised_at, last_seen, count, value, acked_at, "
+            "resolved_at FROM alerts WHERE state != 'resolved' OR id > (SELECT COALESCE(MAX(id), 0) - 200 FROM alerts)")]
+        settings = {k[len("setting."):]: v for k, v in conn.execute(
+            "SELECT key, value FROM meta WHERE key LIKE 'setting.%'")}
+        return {"workers": workers, "cameras": cameras, "leases": leases, "epochs": epochs, "cuts": cuts,
+                "last_frames": last_frames, "counts": counts, "alerts": alerts, "settings": settings}
+
+    def counts_series(self, start: float, end: float, bucket: str = "hour", camera_id: str | None = None,
+                      line: str | None = None, by_class: bool = True, tz_offset_s: float | None = None
+                      ) -> list[dict[str, Any]]:
+        """Counts per bucket in [start, end): rows {bucket_ts, camera_id, line, direction, class_name, count}.
+
+        minute buckets read counts_minute, hour and day buckets read counts_hour. Day buckets
+        start at local midnight (tz_offset_s: seconds east of UTC; default: this machine's).
+        class_name is "all" when by_class is False.
+        """
+        if bucket not in BUCKETS:
+            raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, not {bucket!r}")
+        if end <= start:
+            raise ValueError("the end of a history range must be after its start")
+        table, col, size = ("counts_minute", "minute", 60) if bucket == "minute" else ("counts_hour", "hour", 3600)
+        lo, hi = int(start // size), int(-(-end // size))     # buckets overlapping [start, end)
+        if bucket == "day":
+            off = _local_offset(start) if tz_offset_s is None else tz_offset_s
+            key = f"(({col} * 3600 + {off:.0f}) / 86400) * 86400 - {off:.0f}"
+        else:
+            key = f"{col} * {size}"
+        cls = "class_name" if by_class else "'all'"
+        where = [f"{col} >= ?", f"{col} < ?"]
+        args: list[Any] = [lo, hi]
+        if camera_id is not None:
+            where.insert(0, "camera_id = ?")
+            args.insert(0, camera_id)
+        if line is not None:
+            where.append("line = ?")
+            args.append(line)
+        sql = (f"SELECT {key} AS bucket_ts, camera_id, line, direction, {cls} AS cls, SUM(n) FROM {table} "
+               f"WHERE {' AND '.join(where)} GROUP BY bucket_ts, camera_id, line, direction, cls "
+               f"ORDER BY bucket_ts, camera_id, line, direction, cls")
+        return [{"bucket_ts": float(b), "camera_id": c, "line": ln, "direction": d, "class_name": k, "count": int(n)}
+                for b, c, ln, d, k, n in self._reader().execute(sql, args)]
+
+    def zone_series(self, camera_id: str, start: float, end: float) -> list[dict[str, Any]]:
+        """Peak zone occupancy per minute."""
+        rows = self._reader().execute(
+            "SELECT minute * 60, zone, peak FROM zone_minute WHERE camera_id = ? AND minute >= ? AND minute < ? "
+            "ORDER BY minute, zone", (camera_id, int(start // 60), int(-(-end // 60))))
+        return [{"bucket_ts": float(t), "camera_id": camera_id, "line": z, "direction": "occupancy",
+                 "class_name": "all", "count": int(n)} for t, z, n in rows]
+
+    def export_csv(self, out: IO[str] | str | Path, start: float, end: float, bucket: str = "hour",
+                   camera_id: str | None = None, line: str | None = None, by_class: bool = False) -> int:
+        """Write counts by line and period as CSV (local ISO times); returns the number of data rows."""
+        rows = self.counts_series(start, end, bucket, camera_id, line, by_class)
+        names = {cid: name for cid, name in self._reader().execute("SELECT camera_id, name FROM cameras")}
+        close = False
+        if isinstance(out, (str, Path)):
+            out = open(out, "w", newline="", encoding="utf-8")
+            close = True
+        try:
+            w = csv.writer(out)
+            w.writerow(["period_start", "bucket", "camera_id", "camera_name", "line", "direction", "class", "count"])
+            for r in rows:
+                w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r["bucket_ts"])), bucket,
+                            r["camera_id"], names.get(r["camera_id"], ""), r["line"], r["direction"],
+                            r["class_name"], r["count"]])
+        finally:
+            if close:
+                out.close()
+        return len(rows)
+
+    def assignment_history(self, camera_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        sql = ("SELECT camera_id, epoch, worker_id, reason, started_at, ended_at, start_frame, count_from_frame, "
+               "cut_frame, cut_ts FROM assignments")
+        args: list[Any] = []
+        if camera_id is not None:
+            sql += " WHERE camera_id = ?"
+            args.append(camera_id)
+        sql += " ORDER BY started_at DESC LIMIT ?"
+        args.append(limit)
+        cols = ("camera_id", "epoch", "worker_id", "reason", "started_at", "ended_at", "start_frame",
+                "count_from_frame", "cut_frame", "cut_ts")
+        return [dict(zip(cols, r)) for r in self._reader().execute(sql, args)]
+
+    def worker_metrics(self, worker_id: str, start: float, end: float) -> list[dict[str, Any]]:
+        cols = ("ts", "samples", "cpu", "mem", "gpu", "gpu_temp", "disk", "backlog", "fps")
+        rows = self._reader().execute(
+            "SELECT minute * 60, samples, cpu, mem, gpu, gpu_temp, disk, backlog, fps FROM worker_metrics "
+            "WHERE worker_id = ? AND minute >= ? AND minute < ? ORDER BY minute",
+            (worker_id, int(start // 60), int(-(-end // 60))))
+        return [dict(zip(cols, r)) for r in rows]
+
+    def stored_events(self, camera_id: str, *, include_fenced: bool = False) -> list[CountEvent]:
+        """Every stored event of a camera (tests, audits)."""
+        sql = ("SELECT camera_id, epoch, seq, line, direction, class_name, track_id, ts, frame_index "
+               "FROM count_events WHERE camera_id = ?" + ("" if include_fenced else " AND fenced = 0") +
+               " ORDER BY frame_index, epoch, seq")
+        return [CountEvent(*r) for r in self._reader().execute(sql, (camera_id,))]
+
+
+def _local_offset(ts: float) -> float:
+    return float(time.localtime(ts).tm_gmtoff)
+
+
+def _save_record(conn: sqlite3.Connection, r: object) -> None:
+    now = time.time()
+    if isinstance(r, LeaseStarted):
+        a: Assignment = r.assignment
+        conn.execute("INSERT OR REPLACE INTO assignments VALUES (?,?,?,?,?,NULL,?,?,NULL,NULL)",
+                     (a.camera_id, a.epoch, a.worker_id, r.reason, a.started_wall, a.start_frame, a.count_from_frame))
+    elif isinstance(r, LeaseEnded):
+        conn.execute("UPDATE assignments SET ended_at = ?, cut_frame = ?, cut_ts = ? WHERE camera_id = ? AND epoch = ?",
+                     (r.ended_wall, r.cut.frame, r.cut.ts, r.camera_id, r.epoch))
+    elif isinstance(r, CameraSaved):
+        c: Camera = r.camera
+        cfg = c.config
+        conn.execute("""INSERT INTO cameras VALUES (?,?,?,?,?,?,?,?,?)
+            ON CONFLICT (camera_id) DO UPDATE SET name = excluded.name, source = excluded.source,
+                config = excluded.config, pin = excluded.pin, pin_return = excluded.pin_return,
+                target_fps = excluded.target_fps, updated_at = excluded.updated_at""",
+                     (cfg.camera_id, cfg.name, cfg.source, json.dumps(cfg.to_dict()), c.pin, int(c.pin_return),
+                      c.target_fps, now, now))
+        conn.execute("DELETE FROM camera_shapes WHERE camera_id = ?", (cfg.camera_id,))
+        conn.executemany("INSERT INTO camera_shapes VALUES (?,?,?,?)",
+                         [(cfg.camera_id, ln.name, "line", json.dumps([ln.p1, ln.p2])) for ln in cfg.lines]
+                         + [(cfg.camera_id, z.name, "zone", json.dumps(z.points)) for z in cfg.zones])
+    elif isinstance(r, CameraDeleted):
+        conn.execute("DELETE FROM camera_shapes WHERE camera_id = ?", (r.camera_id,))
+        conn.execute("DELETE FROM cameras WHERE camera_id = ?", (r.camera_id,))
+    elif isinstance(r, WorkerSaved):
+        w: Worker = r.worker
+        conn.execute("""INSERT INTO workers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+            ON CONFLICT (worker_id) DO UPDATE SET name = excluded.name, host = excluded.host,
+                cmd_port = excluded.cmd_port, pub_port = excluded.pub_port, pair_port = excluded.pair_port,
+                public_key = excluded.public_key, site = excluded.site, groups = excluded.groups,
+                draining = excluded.draining, updated_at = excluded.updated_at""",
+                     (w.worker_id, w.name, w.address, w.cmd_port, w.pub_port, w.pair_port,
+                      w.public_key, w.capabilities.site, json.dumps(sorted(w.capabilities.groups)), int(w.draining),
+                      now, now))
+    elif isinstance(r, WorkerDeleted):
+        conn.execute("DELETE FROM workers WHERE worker_id = ?", (r.worker_id,))
+    elif isinstance(r, SettingSaved):
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"setting.{r.key}", r.value))
+    elif isinstance(r, AlertSaved):
+        a2: Alert = r.alert  # type: ignore[assignment]
+        conn.execute("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                     (a2.id, a2.kind, a2.subject, a2.severity, a2.message, a2.state, a2.raised_at, a2.last_seen,
+                      a2.count, a2.value, a2.acked_at, a2.resolved_at))
+    else:
+        raise TypeError(f"the store does not know how to save {type(r).__name__}")

@@ -1,0 +1,213 @@
+"""Alerts: what needs the operator, newest first; acknowledge or resolve."""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView, QButtonGroup, QHeaderView, QStackedWidget, QTableView, QToolButton, QWidget,
+)
+
+from campool_gui.ui import theme
+from campool_gui.ui.bridge import PoolBridge
+from campool_gui.ui.common import Page, label
+from campool_gui.ui.state import AlertView
+
+COLUMNS = ("Severity", "Time", "Source", "Alert", "State")
+SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
+
+
+class AlertsModel(QAbstractTableModel):
+    AlertIdRole = Qt.ItemDataRole.UserRole + 1
+    SortRole = Qt.ItemDataRole.UserRole + 2
+    StateRole = Qt.ItemDataRole.UserRole + 3
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[AlertView] = []
+
+    def set_alerts(self, alerts: list[AlertView]) -> None:
+        new = sorted(alerts, key=lambda a: -a.ts)
+        if [a.alert_id for a in new] == [a.alert_id for a in self.rows]:
+            self.rows = new
+            if new:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(new) - 1, len(COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self.rows = new
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section].upper()
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        a = self.rows[index.row()]
+        col = COLUMNS[index.column()]
+        t = theme.current()
+        if role == self.AlertIdRole:
+            return a.alert_id
+        if role == self.StateRole:
+            return a.state
+        if role == self.SortRole:
+            return {"Severity": SEVERITY_RANK.get(a.severity, 9), "Time": -a.ts}.get(col, self.data(index))
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == "Severity":
+                return a.severity
+            if col == "Time":
+                age = time.time() - a.ts
+                fmt = "%H:%M:%S" if age < 86400 else "%Y-%m-%d %H:%M"
+                return time.strftime(fmt, time.localtime(a.ts))
+            if col == "Source":
+                return a.source
+            if col == "Alert":
+                return a.message
+            if col == "State":
+                return a.state
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == "Severity":
+                return QColor(t.severity_color(a.severity))
+            if a.state == "resolved":
+                return QColor(t.muted)
+        if role == Qt.ItemDataRole.DecorationRole and col == "Severity":
+            return theme.dot(t.severity_color(a.severity))
+        if role == Qt.ItemDataRole.FontRole and a.state == "open" and col == "Alert":
+            from PySide6.QtGui import QFont
+            f = QFont()
+            f.setBold(True)
+            return f
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return a.message
+        return None
+
+
+class _StateFilter(QSortFilterProxyModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.show = "active"  # active | all
+        self.setSortRole(AlertsModel.SortRole)
+
+    def filterAcceptsRow(self, row, parent) -> bool:  # noqa: N802
+        if self.show == "all":
+            return True
+        state = self.sourceModel().index(row, 0, parent).data(AlertsModel.StateRole)
+        return state != "resolved"
+
+
+class AlertsView(Page):
+    title = "Alerts"
+    subtitle = "Worker failures, lost streams, overloads. Acknowledge to say you are on it; resolve when fixed."
+
+    def __init__(self, bridge: PoolBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.filter_group = QButtonGroup(self)
+        for i, (key, text) in enumerate((("active", "Active"), ("all", "All"))):
+            b = QToolButton()
+            b.setObjectName("segment")
+            b.setText(text)
+            b.setCheckable(True)
+            b.setChecked(i == 0)
+            b.setProperty("filter", key)
+            self.filter_group.addButton(b)
+            self.actions_layout.addWidget(b)
+        self.filter_group.buttonClicked.connect(lambda b: self.set_filter(b.property("filter")))
+        self.actions_layout.addSpacing(12)
+        self.ack_button = self.add_action_button("Acknowledge", "ack")
+        self.resolve_button = self.add_action_button("Resolve", "resolve")
+        self.ack_button.clicked.connect(self.ack_selected)
+        self.resolve_button.clicked.connect(self.resolve_selected)
+
+        self.model = AlertsModel(self)
+        self.proxy = _StateFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(32)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col, w in ((0, 110), (1, 150), (2, 200), (4, 120)):
+            self.table.setColumnWidth(col, w)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.table)
+        self.empty = label("", "muted", wrap=True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack.addWidget(self.empty)
+        self.body.addWidget(self.stack, 1)
+        self._stale = False
+        self.bridge.alertsChanged.connect(self._on_change)
+        self.sync()
+
+    def _on_change(self) -> None:
+        if self.isVisible():
+            self.sync()
+        else:
+            self._stale = True
+
+    def shown(self) -> None:
+        if self._stale:
+            self._stale = False
+            self.sync()
+
+    def set_filter(self, key: str) -> None:
+        self.proxy.show = key
+        self.proxy.invalidate()
+        for b in self.filter_group.buttons():
+            b.setChecked(b.property("filter") == key)
+        self._update_empty()
+
+    def _update_empty(self) -> None:
+        if self.proxy.rowCount() == 0:
+            self.empty.setText("All clear — no active alerts.\n\nA worker that stops answering, a camera whose "
+                               "stream is lost, a worker that runs hot: they appear here, newest first."
+                               if self.proxy.show == "active" else "No alerts yet.")
+            self.stack.setCurrentWidget(self.empty)
+        else:
+            self.stack.setCurrentWidget(self.table)
+
+    def sync(self) -> None:
+        alerts = list(self.bridge.state.alerts.values())
+        self.model.set_alerts(alerts)
+        open_n = sum(1 for a in alerts if a.state == "open")
+        crit = sum(1 for a in alerts if a.state != "resolved" and a.severity == "critical")
+        self.subtitle_label.setText(f"{open_n} open · {crit} critical active · {len(alerts)} in total. "
+                                    "Acknowledge to say you are on it; resolve when fixed.")
+        self._update_buttons()
+        self._update_empty()
+
+    def selected(self) -> list[AlertView]:
+        ids = {self.proxy.data(r, AlertsModel.AlertIdRole) for r in self.table.selectionModel().selectedRows()}
+        return [a for a in self.model.rows if a.alert_id in ids]
+
+    def _update_buttons(self) -> None:
+        sel = self.selected()
+        self.ack_button.setEnabled(any(a.state == "open" for a in sel))
+        self.resolve_button.setEnabled(any(a.state != "resolved" for a in sel))
+
+    def ack_selected(self) -> None:
+        for a in self.selected():
+            if a.state == "open":
+                self.bridge.ack_alert(a.alert_id)
+
+    def resolve_selected(self) -> None:
+        for a in self.selected():
+            if a.state != "resolved":
+                self.bridge.resolve_alert(a.alert_id)

@@ -1,0 +1,302 @@
+"""Add or edit a camera: source, site, priority, model, classes, detect fps; test the connection."""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
+    QLabel, QLineEdit, QVBoxLayout, QWidget,
+)
+
+from campool_gui.ui import theme
+from campool_gui.ui.common import button, label
+from campool_worker.camera import PRIORITIES, CameraConfig, ConfigError
+
+log = logging.getLogger(__name__)
+
+MOTION = "Motion (built-in, no model)"
+CLASS_PRESETS = {"vehicles": "car,truck,bus,motorcycle", "people": "person", "all classes": ""}
+
+
+@dataclass
+class ProbeResult:
+    """What "Test connection" found: a frame (BGR) and its size, or an error the operator can act on."""
+
+    url: str
+    ok: bool
+    image: np.ndarray | None = None
+    width: int = 0
+    height: int = 0
+    fps: float | None = None
+    error: str = ""
+
+
+def probe_source(url: str, timeout_s: float = 5.0) -> ProbeResult:
+    """Open `url`, read one frame, close. Blocking: call it off the UI thread."""
+    from campool_worker.errors import CampoolError
+    from campool_worker.pipeline.sources import open_source
+
+    try:
+        src = open_source(url, open_timeout_s=timeout_s, read_timeout_s=timeout_s)
+    except CampoolError as exc:
+        return ProbeResult(url, False, error=str(exc))
+    except Exception as exc:  # an unexpected decoder failure is still a clear "no" for the operator
+        log.warning("probe of %s failed unexpectedly", url, exc_info=True)
+        return ProbeResult(url, False, error=f"could not open {url}: {exc}")
+    try:
+        frame = src.read()
+        if frame is None:
+            return ProbeResult(url, False, error=f"{url} opened but gave no frame (empty video?)")
+        h, w = frame.image.shape[:2]
+        return ProbeResult(url, True, image=frame.image, width=w, height=h, fps=src.fps)
+    except CampoolError as exc:
+        return ProbeResult(url, False, error=str(exc))
+    except Exception as exc:
+        log.warning("probe of %s failed unexpectedly", url, exc_info=True)
+        return ProbeResult(url, False, error=f"could not read a frame from {url}: {exc}")
+    finally:
+        try:
+            src.close()
+        except Exception:
+            log.debug("closing probe source failed", exc_info=True)
+
+
+class ConnectionTester(QObject):
+    """Runs `probe_source` on a thread and reports on the UI thread (queued signal)."""
+
+    finished = Signal(object)  # ProbeResult
+
+    def start(self, url: str) -> threading.Thread:
+        th = threading.Thread(target=self._run, args=(url,), name="campool-probe", daemon=True)
+        th.start()
+        return th
+
+    def _run(self, url: str) -> None:
+        result = probe_source(url)
+        try:
+            self.finished.emit(result)
+        except RuntimeError:  # dialog closed meanwhile
+            pass
+
+
+def slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_.\-]+", "-", text.strip().lower()).strip("-.")
+    return s[:64] or "camera"
+
+
+class CameraDialog(QDialog):
+    """Edits everything of a CameraConfig except lines and zones (the line editor does those)."""
+
+    def __init__(self, config: CameraConfig | None = None, *, existing_ids: set[str] = frozenset(),
+                 models: list[str] | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.editing = config is not None
+        self.original = config
+        self.existing_ids = set(existing_ids)
+        self.result_config: CameraConfig | None = None
+        self.snapshot: np.ndarray | None = None  # last frame from "Test connection", for the line editor
+        self.setWindowTitle("Edit camera" if self.editing else "Add camera")
+        self.setMinimumWidth(820)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(20, 18, 20, 16)
+        lay.setSpacing(12)
+        lay.addWidget(label("Edit camera" if self.editing else "Add a camera", "sectionTitle"))
+        body = QHBoxLayout()
+        body.setSpacing(18)
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setHorizontalSpacing(12)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("e.g. Gate 2 north")
+        self.id_edit = QLineEdit()
+        self.id_edit.setPlaceholderText("derived from the name")
+        self.source_edit = QLineEdit()
+        self.source_edit.setPlaceholderText("rtsp://user:pass@10.0.0.5/stream1, a video file, usb:0 ...")
+        browse = button("File…", "folder")
+        browse.clicked.connect(self._browse_source)
+        src_row = QHBoxLayout()
+        src_row.addWidget(self.source_edit, 1)
+        src_row.addWidget(browse)
+        self.site_edit = QLineEdit()
+        self.site_edit.setPlaceholderText("site or group, e.g. north-yard")
+        self.priority_combo = QComboBox()
+        self.priority_combo.addItems(list(PRIORITIES))
+        self.priority_combo.setCurrentText("normal")
+        self.model_combo = QComboBox()
+        self.model_combo.setEditable(True)
+        self.model_combo.addItem(MOTION)
+        for m in models or []:
+            self.model_combo.addItem(m)
+        self.classes_edit = QLineEdit()
+        self.classes_edit.setPlaceholderText("all classes (or e.g. car,truck,bus)")
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItem("presets…")
+        self.preset_combo.addItems(list(CLASS_PRESETS))
+        self.preset_combo.activated.connect(self._apply_preset)
+        cls_row = QHBoxLayout()
+        cls_row.addWidget(self.classes_edit, 1)
+        cls_row.addWidget(self.preset_combo)
+        self.fps_spin = QDoubleSpinBox()
+        self.fps_spin.setRange(0, 240)
+        self.fps_spin.setDecimals(1)
+        self.fps_spin.setSpecialValueText("every frame")
+        self.fps_spin.setSuffix(" fps")
+        self.conf_spin = QDoubleSpinBox()
+        self.conf_spin.setRange(0.05, 0.95)
+        self.conf_spin.setSingleStep(0.05)
+        self.conf_spin.setValue(0.3)
+        self.loop_check = QCheckBox("Loop a video file (demos, soak tests)")
+        form.addRow("Name", self.name_edit)
+        form.addRow("Camera id", self.id_edit)
+        form.addRow("Source", src_row)
+        form.addRow("Site", self.site_edit)
+        form.addRow("Priority", self.priority_combo)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Classes", cls_row)
+        form.addRow("Detect rate", self.fps_spin)
+        form.addRow("Confidence", self.conf_spin)
+        form.addRow("", self.loop_check)
+        body.addLayout(form, 1)
+
+        side = QVBoxLayout()
+        side.setSpacing(8)
+        self.preview = QLabel("Test the connection to see a frame")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setFixedSize(272, 153)
+        self.preview.setObjectName("card")
+        self.preview.setWordWrap(True)
+        self.test_button = button("Test connection", "test",
+                                  tooltip="Open the source from this PC and read one frame (in the background)")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_status = label("", "muted", wrap=True)
+        self.test_status.setMaximumWidth(272)
+        side.addWidget(self.preview)
+        side.addWidget(self.test_button)
+        side.addWidget(self.test_status)
+        side.addStretch(1)
+        body.addLayout(side, 0)
+        lay.addLayout(body)
+
+        self.error_label = label("", wrap=True)
+        self.error_label.setStyleSheet(f"color: {theme.current().crit};")
+        self.error_label.hide()
+        lay.addWidget(self.error_label)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.addButton("Save" if self.editing else "Add camera",
+                                                QDialogButtonBox.ButtonRole.AcceptRole)
+        self.ok_button.setProperty("primary", True)
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
+
+        self.tester = ConnectionTester(self)
+        self.tester.finished.connect(self._on_probe)
+        self.name_edit.textChanged.connect(self._sync_id)
+        self._id_touched = False
+        self.id_edit.textEdited.connect(lambda _t: setattr(self, "_id_touched", True))
+        if config is not None:
+            self._load(config)
+
+    # ------------------------------------------------------------------ fields
+    def _load(self, c: CameraConfig) -> None:
+        self.name_edit.setText(c.name)
+        self.id_edit.setText(c.camera_id)
+        self.id_edit.setReadOnly(True)  # the id keys history and epochs: it never changes
+        self.source_edit.setText(c.source)
+        self.site_edit.setText(c.site)
+        self.priority_combo.setCurrentText(c.priority)
+        self.model_combo.setCurrentText(c.model or MOTION)
+        self.classes_edit.setText(",".join(c.classes or []))
+        self.fps_spin.setValue(float(c.detect_fps or 0))
+        self.conf_spin.setValue(float(c.confidence))
+        self.loop_check.setChecked(c.loop)
+
+    def _sync_id(self, name: str) -> None:
+        if not self.editing and not self._id_touched:
+            self.id_edit.setText(slug(name) if name else "")
+
+    def _apply_preset(self, index: int) -> None:
+        if index > 0:
+            self.classes_edit.setText(CLASS_PRESETS[self.preset_combo.itemText(index)])
+            self.preset_combo.setCurrentIndex(0)
+
+    def _browse_source(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a video file", "",
+                                              "Videos (*.mp4 *.avi *.mkv *.mov *.ts);;All files (*)")
+        if path:
+            self.source_edit.setText(path)
+
+    def build_config(self) -> CameraConfig:
+        """The config the fields describe; raises ConfigError with a message for the operator."""
+        name = self.name_edit.text().strip()
+        cid = self.id_edit.text().strip() or slug(name)
+        if not self.editing and cid in self.existing_ids:
+            raise ConfigError(f"a camera with id {cid!r} already exists; choose another name or id")
+        model = self.model_combo.currentText().strip()
+        classes = [c.strip() for c in self.classes_edit.text().split(",") if c.strip()] or None
+        fps = self.fps_spin.value() or None
+        base = self.original or CameraConfig(camera_id=cid, source=self.source_edit.text().strip() or "?")
+        return replace(
+            base, camera_id=cid, name=name, source=self.source_edit.text().strip(), site=self.site_edit.text().strip(),
+            priority=self.priority_combo.currentText(), model=None if model in ("", MOTION) else model,
+            classes=classes, detect_fps=fps, confidence=round(self.conf_spin.value(), 3),
+            loop=self.loop_check.isChecked(),
+        )
+
+    def _accept(self) -> None:
+        try:
+            self.result_config = self.build_config()
+        except ConfigError as exc:
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            return
+        self.accept()
+
+    # ------------------------------------------------------------------ test connection
+    def test_connection(self) -> threading.Thread | None:
+        url = self.source_edit.text().strip()
+        if not url:
+            self._set_test_status("Enter a source first.", error=True)
+            return None
+        self.test_button.setEnabled(False)
+        self._set_test_status(f"Connecting to {url} …", error=False)
+        self.preview.setText("Connecting…")
+        return self.tester.start(url)
+
+    def _on_probe(self, result: ProbeResult) -> None:
+        self.test_button.setEnabled(True)
+        if not result.ok or result.image is None:
+            self.preview.setPixmap(QPixmap())
+            self.preview.setText("No frame")
+            self._set_test_status(result.error, error=True)
+            return
+        self.snapshot = result.image
+        from campool_gui.ui.preview_decoder import bgr_to_qimage
+        img: QImage = bgr_to_qimage(result.image)
+        pm = QPixmap.fromImage(img).scaled(self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation)
+        self.preview.setPixmap(pm)
+        fps = f", {result.fps:.1f} fps" if result.fps else ""
+        self._set_test_status(f"Connected: {result.width}x{result.height}{fps}", error=False, ok=True)
+
+    def _set_test_status(self, text: str, *, error: bool, ok: bool = False) -> None:
+        t = theme.current()
+        self.test_status.setText(text)
+        self.test_status.setStyleSheet(f"color: {t.crit if error else (t.ok if ok else t.muted)};")
+
+
+def default_models(shared_data: Path | None) -> list[str]:
+    """Model files to offer in the combo: the shared YOLOX-nano when it is present."""
+    out = []
+    if shared_data is not None:
+        p = shared_data / "models" / "yolox_nano.onnx"
+        if p.is_file():
+            out.append(str(p))
+    return out

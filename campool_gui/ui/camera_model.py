@@ -1,0 +1,157 @@
+"""The camera library as a table model: one row per camera, draggable onto workers."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor
+
+from campool_gui.ui import theme
+from campool_gui.ui.dnd import CAMERAS_MIME, encode_cameras
+from campool_gui.ui.state import CameraView
+
+COLUMNS = ("Camera", "Source", "Site", "Priority", "Worker", "State", "FPS", "Counted")
+PRIORITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+
+
+class CameraTableModel(QAbstractTableModel):
+    CameraIdRole = Qt.ItemDataRole.UserRole + 1
+    SortRole = Qt.ItemDataRole.UserRole + 2
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._rows: list[CameraView] = []
+        self._worker_names: dict[str, str] = {}
+
+    # --- feeding -------------------------------------------------------------------
+    def set_cameras(self, cameras: Sequence[CameraView], worker_names: dict[str, str] | None = None) -> None:
+        """Replace the rows; keeps selection stable when only values changed (the common case)."""
+        if worker_names is not None:
+            self._worker_names = dict(worker_names)
+        new = sorted(cameras, key=lambda c: c.camera_id)
+        if [c.camera_id for c in new] == [c.camera_id for c in self._rows]:
+            self._rows = new
+            if new:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(new) - 1, len(COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self._rows = new
+        self.endResetModel()
+
+    def camera_at(self, row: int) -> CameraView | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, camera_id: str) -> int:
+        for i, c in enumerate(self._rows):
+            if c.camera_id == camera_id:
+                return i
+        return -1
+
+    # --- Qt model API -----------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section].upper()
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        cam = self._rows[index.row()]
+        col = COLUMNS[index.column()]
+        if role == self.CameraIdRole:
+            return cam.camera_id
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(cam, col)
+        if role == self.SortRole:
+            if col == "Priority":
+                return PRIORITY_ORDER.get(cam.config.priority, 9)
+            if col in ("FPS", "Counted"):
+                return float(cam.fps or 0) if col == "FPS" else cam.total_count()
+            return (self._display(cam, col) or "").lower()
+        t = theme.current()
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == "State":
+                return QColor(t.status_color(cam.state))
+            if col == "Priority" and cam.config.priority in ("critical", "high"):
+                return QColor(t.crit if cam.config.priority == "critical" else t.warn)
+            if col in ("Source", "Site"):
+                return QColor(t.muted)
+        if role == Qt.ItemDataRole.DecorationRole and col == "Camera":
+            return theme.dot(t.status_color(cam.state))
+        if role == Qt.ItemDataRole.DecorationRole and col == "Worker" and cam.pinned_to:
+            return theme.icon("pin", t.accent, 14)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == "State":
+                detail = f"epoch {cam.epoch}" if cam.epoch else "never assigned"
+                return f"{cam.state} · {detail}" + (f"\n{cam.last_error}" if cam.last_error else "")
+            if col == "Source":
+                return cam.config.source
+            if col == "Worker":
+                return "pinned by the operator" if cam.pinned_to else "placed by the balancer"
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in ("FPS", "Counted"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _display(self, cam: CameraView, col: str) -> str:
+        if col == "Camera":
+            return cam.name
+        if col == "Source":
+            return cam.config.source
+        if col == "Site":
+            return cam.config.site or "—"
+        if col == "Priority":
+            return cam.config.priority
+        if col == "Worker":
+            wid = cam.worker_id or cam.pinned_to
+            name = self._worker_names.get(wid, wid) if wid else "—"
+            return name if (cam.pinned_to or cam.worker_id) else "auto"
+        if col == "State":
+            return cam.state.replace("_", " ")
+        if col == "FPS":
+            return "—" if cam.fps is None else f"{cam.fps:.1f}"
+        if col == "Counted":
+            return str(cam.total_count())
+        return ""
+
+    # --- drag ---------------------------------------------------------------------------
+    def flags(self, index):
+        base = super().flags(index)
+        if index.isValid():
+            return base | Qt.ItemFlag.ItemIsDragEnabled
+        return base
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802
+        return [CAMERAS_MIME]
+
+    def supportedDragActions(self):  # noqa: N802
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+    def mimeData(self, indexes):  # noqa: N802
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        return encode_cameras([self._rows[r].camera_id for r in rows])
+
+
+class CameraFilterProxy(QSortFilterProxyModel):
+    """Filters on name, source and site; sorts on the model's SortRole (priority by rank)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setSortRole(CameraTableModel.SortRole)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+    def filterAcceptsRow(self, source_row, source_parent) -> bool:  # noqa: N802
+        needle = self.filterRegularExpression().pattern().lower()
+        if not needle:
+            return True
+        model: CameraTableModel = self.sourceModel()  # type: ignore[assignment]
+        cam = model.camera_at(source_row)
+        if cam is None:
+            return False
+        hay = " ".join((cam.camera_id, cam.name, cam.config.source, cam.config.site)).lower()
+        return needle in hay

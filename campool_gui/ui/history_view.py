@@ -1,0 +1,267 @@
+"""History: counts per line or zone per minute / hour / day over a range, per class; chart, table, CSV."""
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QDateTimeEdit, QFileDialog, QHBoxLayout, QHeaderView, QSplitter,
+    QTableWidget, QTableWidgetItem, QWidget,
+)
+
+from campool_gui.ui import theme
+from campool_gui.ui.adapt import HistoryQuery, HistoryRow
+from campool_gui.ui.bridge import PoolBridge
+from campool_gui.ui.common import Page, card, label
+
+log = logging.getLogger(__name__)
+
+BUCKET_S = {"minute": 60, "hour": 3600, "day": 86400}
+RANGES = {"Last hour": (3600, "minute"), "Last 24 hours": (86400, "hour"), "Last 7 days": (7 * 86400, "day"),
+          "Last 30 days": (30 * 86400, "day")}
+CSV_HEADER = ("bucket_start", "camera_id", "line_or_zone", "direction", "class", "count")
+
+
+def write_csv(path: str | Path, rows: list[HistoryRow]) -> int:
+    """Write rows as CSV (ISO local times); returns how many data rows were written."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_HEADER)
+        for r in rows:
+            w.writerow((time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.bucket_ts)), r.camera_id, r.line,
+                        r.direction, r.class_name, r.count))
+    return len(rows)
+
+
+def series_by(rows: list[HistoryRow], by_class: bool) -> dict[str, dict[float, int]]:
+    """Sum counts per series (class, or direction when not by class) and bucket."""
+    out: dict[str, dict[float, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        key = r.class_name if by_class else r.direction
+        out[key][r.bucket_ts] += r.count
+    return out
+
+
+class HistoryView(Page):
+    title = "History"
+    subtitle = "Counts stored by the master, per line or zone, per class."
+
+    def __init__(self, bridge: PoolBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.rows: list[HistoryRow] = []
+        self.query: HistoryQuery | None = None
+        self.queries_done = 0
+        self._seq = 0
+        self.export_button = self.add_action_button("Export CSV", "export")
+        self.export_button.clicked.connect(self.export_csv)
+        self.refresh_button = self.add_action_button("Refresh", "refresh", primary=True)
+        self.refresh_button.clicked.connect(self.run_query)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        self.range_combo = QComboBox()
+        self.range_combo.addItems(list(RANGES) + ["Custom"])
+        self.range_combo.setCurrentText("Last 24 hours")
+        self.range_combo.activated.connect(self._on_range)
+        now = QDateTime.currentDateTime()
+        self.from_edit = QDateTimeEdit(now.addSecs(-86400))
+        self.to_edit = QDateTimeEdit(now)
+        for e in (self.from_edit, self.to_edit):
+            e.setCalendarPopup(True)
+            e.setDisplayFormat("yyyy-MM-dd HH:mm")
+            e.dateTimeChanged.connect(lambda _d: self.range_combo.setCurrentText("Custom"))
+        self.bucket_combo = QComboBox()
+        self.bucket_combo.addItems(list(BUCKET_S))
+        self.bucket_combo.setCurrentText("hour")
+        self.camera_combo = QComboBox()
+        self.camera_combo.setMinimumWidth(160)
+        self.camera_combo.currentIndexChanged.connect(self._fill_lines)
+        self.line_combo = QComboBox()
+        self.line_combo.setMinimumWidth(130)
+        self.class_check = QCheckBox("Per class")
+        self.class_check.setChecked(True)
+        for w in (label("Range", "muted"), self.range_combo, self.from_edit, label("to", "muted"), self.to_edit,
+                  label("per", "muted"), self.bucket_combo, label("Camera", "muted"), self.camera_combo,
+                  label("Line / zone", "muted"), self.line_combo, self.class_check):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        self.body.addLayout(bar)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        chart_card = card()
+        cl = QHBoxLayout(chart_card)
+        cl.setContentsMargins(8, 8, 8, 8)
+        self.chart = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background=theme.current().surface)
+        self.chart.showGrid(x=False, y=True, alpha=0.15)
+        self.chart.setMouseEnabled(x=True, y=False)
+        self.chart.setLabel("left", "count")
+        self.legend = self.chart.addLegend(offset=(10, 6), colCount=6, brush=pg.mkBrush(theme.current().surface + "d0"))
+        cl.addWidget(self.chart)
+        split.addWidget(chart_card)
+        self.table = QTableWidget(0, len(CSV_HEADER))
+        self.table.setHorizontalHeaderLabels(["TIME", "CAMERA", "LINE / ZONE", "DIRECTION", "CLASS", "COUNT"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        split.addWidget(self.table)
+        split.setSizes([360, 260])
+        self.body.addWidget(split, 1)
+        self.status = label("", "muted")
+        self.body.addWidget(self.status)
+        self.bars: list[pg.BarGraphItem] = []
+        self.bridge.camerasChanged.connect(lambda _ids: self.isVisible() and self._fill_cameras())
+        self._fill_cameras()
+
+    # ------------------------------------------------------------------ controls
+    def _fill_cameras(self) -> None:
+        current = self.camera_combo.currentData()
+        ids = sorted(self.bridge.state.cameras)
+        have = [self.camera_combo.itemData(i) for i in range(self.camera_combo.count())]
+        if have == [None] + ids:
+            return
+        self.camera_combo.blockSignals(True)
+        self.camera_combo.clear()
+        self.camera_combo.addItem("All cameras", None)
+        for cid in ids:
+            self.camera_combo.addItem(self.bridge.state.cameras[cid].name, cid)
+        idx = self.camera_combo.findData(current)
+        self.camera_combo.setCurrentIndex(max(0, idx))
+        self.camera_combo.blockSignals(False)
+        self._fill_lines()
+
+    def _fill_lines(self) -> None:
+        cid = self.camera_combo.currentData()
+        names: list[str] = []
+        cams = [self.bridge.state.cameras[cid]] if cid in self.bridge.state.cameras else self.bridge.state.cameras.values()
+        for c in cams:
+            names += [ln.name for ln in c.config.lines] + [z.name for z in c.config.zones]
+        current = self.line_combo.currentData()
+        self.line_combo.clear()
+        self.line_combo.addItem("All", None)
+        for n in sorted(set(names)):
+            self.line_combo.addItem(n, n)
+        self.line_combo.setCurrentIndex(max(0, self.line_combo.findData(current)))
+
+    def _on_range(self, _index: int) -> None:
+        name = self.range_combo.currentText()
+        if name not in RANGES:
+            return
+        span, bucket = RANGES[name]
+        now = QDateTime.currentDateTime()
+        for e in (self.from_edit, self.to_edit):
+            e.blockSignals(True)
+        self.from_edit.setDateTime(now.addSecs(-span))
+        self.to_edit.setDateTime(now)
+        for e in (self.from_edit, self.to_edit):
+            e.blockSignals(False)
+        self.bucket_combo.setCurrentText(bucket)
+        self.run_query()
+
+    def current_query(self) -> HistoryQuery:
+        name = self.range_combo.currentText()
+        if name in RANGES:  # a preset range ends now, whenever it is run
+            end = time.time()
+            start = end - RANGES[name][0]
+        else:
+            start = self.from_edit.dateTime().toSecsSinceEpoch()
+            end = self.to_edit.dateTime().toSecsSinceEpoch()
+        cid = self.camera_combo.currentData()
+        line = self.line_combo.currentData()
+        cams = [self.bridge.state.cameras[cid]] if cid in self.bridge.state.cameras else []
+        zone = bool(line) and any(line in {z.name for z in c.config.zones} for c in cams)
+        return HistoryQuery(start=float(start), end=float(end), bucket="minute" if zone else self.bucket_combo.currentText(),
+                            camera_id=cid, line=line, by_class=self.class_check.isChecked() and not zone, zone=zone)
+
+    # ------------------------------------------------------------------ query (off the UI thread)
+    def run_query(self) -> None:
+        q = self.current_query()
+        if q.end <= q.start:
+            self.status.setText("The range ends before it starts; pick a later 'to' time.")
+            return
+        self.query = q
+        self._seq += 1
+        seq = self._seq
+        self.status.setText("Reading the count history…")
+        # Only the newest query's answer is shown: an older one that comes back late is dropped.
+        self.bridge.query_history(q, lambda rows: seq == self._seq and self.show_rows(rows),
+                                  lambda err: seq == self._seq and self._query_failed(err))
+
+    def _query_failed(self, error: str | None) -> None:
+        if error:
+            self.status.setText(error)
+
+    def show_rows(self, rows: list[HistoryRow]) -> None:
+        self.rows = list(rows)
+        self.queries_done += 1
+        self._fill_table()
+        self._draw_chart()
+        total = sum(r.count for r in self.rows)
+        q = self.query
+        what = f"per {q.bucket}" if q else ""
+        self.status.setText(f"{len(self.rows)} rows · {total} counted {what}")
+
+    def _fill_table(self) -> None:
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(self.rows))
+        for i, r in enumerate(self.rows):
+            vals = (time.strftime("%Y-%m-%d %H:%M", time.localtime(r.bucket_ts)), r.camera_id, r.line, r.direction,
+                    r.class_name)
+            for j, v in enumerate(vals):
+                self.table.setItem(i, j, QTableWidgetItem(v))
+            it = QTableWidgetItem()
+            it.setData(Qt.ItemDataRole.DisplayRole, r.count)
+            it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(i, 5, it)
+        self.table.setSortingEnabled(True)
+
+    def _draw_chart(self) -> None:
+        # A query result is a new picture, not a live series: replacing the bars is right here.
+        for b in self.bars:
+            self.chart.removeItem(b)
+        self.bars = []
+        self.legend.clear()
+        if not self.rows or self.query is None:
+            return
+        width = BUCKET_S[self.query.bucket] * 0.8
+        series = series_by(self.rows, self.query.by_class)
+        buckets = sorted({ts for s in series.values() for ts in s})
+        base = np.zeros(len(buckets))
+        t = theme.current()
+        for i, (name, values) in enumerate(sorted(series.items(), key=lambda kv: -sum(kv[1].values()))):
+            h = np.array([values.get(ts, 0) for ts in buckets], dtype=float)
+            x = np.array(buckets, dtype=float) + BUCKET_S[self.query.bucket] / 2
+            color = t.series[i % len(t.series)]
+            bar = pg.BarGraphItem(x=x, y0=base.copy(), height=h, width=width, brush=color, pen=pg.mkPen(None),
+                                  name=name)
+            self.chart.addItem(bar)  # named items join the legend by themselves
+            self.bars.append(bar)
+            base = base + h
+        self.chart.setXRange(self.query.start, self.query.end, padding=0.01)
+
+    # ------------------------------------------------------------------ export
+    def export_csv(self, path: str | None = None) -> None:
+        if not self.rows:
+            self.status.setText("Nothing to export: run a query that returns counts first.")
+            return
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export counts", "campool-counts.csv", "CSV (*.csv)")
+            if not path:
+                return
+        rows = list(self.rows)
+        self.bridge.call(f"exporting counts to {path}", lambda: write_csv(path, rows),
+                         on_result=lambda n: self.status.setText(f"Exported {n} rows to {path}"))
+
+    def shown(self) -> None:
+        self._fill_cameras()
+        if self.queries_done == 0:
+            self.run_query()

@@ -1,0 +1,159 @@
+"""The desktop application's life cycle: QApplication, Master, bridge, window; demo and screenshots."""
+from __future__ import annotations
+
+import gc
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from campool_gui.ui import theme
+from campool_gui.ui.demo_pool import DemoSession, shared_data_dir
+
+log = logging.getLogger(__name__)
+
+FREEZE_AFTER_MS = 5000  # the window is built and has its first pool state by then
+
+
+def resolve_data_dir(arg: str | None) -> Path:
+    if arg:
+        return Path(arg).expanduser()
+    if os.environ.get("CAMPOOL_DATA_DIR"):
+        return Path(os.environ["CAMPOOL_DATA_DIR"]).expanduser()
+    import platformdirs
+    return Path(platformdirs.user_data_dir("campool", "CamPool"))
+
+
+def setup_file_logging(log_dir: Path) -> Path | None:
+    """A rotating log file beside the data (the GUI has no console to read)."""
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / "campool-gui.log"
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+    except OSError as exc:
+        log.warning("no log file (%s); logging to stderr only", exc)
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return path
+
+
+def freeze_heap() -> None:
+    """Move everything alive now (modules, Qt wrappers, the window's widgets) out of the
+    garbage collector's reach. A full collection walks every tracked object while holding
+    the GIL: with a built window that took 150-250 ms, a visible freeze, every few seconds
+    under load. After this it walks only what is new (a few ms). Called once the window is
+    up and has its first state."""
+    gc.collect()
+    gc.freeze()
+    log.debug("garbage collector: %d startup objects frozen", gc.get_freeze_count())
+
+
+def _quit_on_signals(app: QApplication) -> None:
+    """Ctrl-C / SIGTERM close the window cleanly (workers of a demo stopped, state saved).
+    Python runs signal handlers only between bytecodes, so a slow timer wakes it up."""
+    def quit_app(signum: int, _frame: object) -> None:
+        log.info("signal %d: closing", signum)
+        app.quit()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, quit_app)
+    waker = QTimer(app)
+    waker.timeout.connect(lambda: None)
+    waker.start(250)
+
+
+def make_app() -> QApplication:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    QCoreApplication.setOrganizationName("CamPool")
+    QCoreApplication.setApplicationName("campool-gui")
+    app.setApplicationDisplayName("CamPool")
+    app.setDesktopFileName("campool-gui")
+    app.setWindowIcon(theme.app_icon())
+    return app  # type: ignore[return-value]
+
+
+def open_master(data_dir: Path, *, zeroconf: bool, policy: str | None = None,
+                interfaces: list[str] | None = None):
+    from campool_gui.pool.master import Master, MasterSettings
+    master = Master(MasterSettings(data_dir=data_dir, zeroconf=zeroconf, zeroconf_interfaces=interfaces))
+    master.start()
+    if policy:
+        master.set_policy(policy)
+    return master
+
+
+def run_gui(args: Any) -> int:
+    from campool_gui.ui.bridge import PoolBridge
+    from campool_gui.ui.main_window import MainWindow
+
+    app = make_app()
+    demo_mode = bool(args.demo or args.screenshot)
+    tmp: tempfile.TemporaryDirectory | None = None
+    if demo_mode and not args.data_dir:
+        # A demo keeps its database apart from the operator's real history.
+        tmp = tempfile.TemporaryDirectory(prefix="campool-demo-master-")
+        data_dir = Path(tmp.name)
+    else:
+        data_dir = resolve_data_dir(args.data_dir)
+    logfile = setup_file_logging(data_dir / "logs")
+    settings = QSettings(str(data_dir / "campool-gui.ini"), QSettings.Format.IniFormat) if demo_mode else QSettings()
+    theme.apply(app, theme.resolve(args.theme or str(settings.value("ui/theme", "system"))))
+    policy = args.policy or (None if demo_mode else settings.value("pool/policy", None))
+    # A demo browses loopback only: its workers announce there, and nothing of the LAN mixes in.
+    master = open_master(data_dir, zeroconf=not args.no_zeroconf, policy=policy,
+                         interfaces=["127.0.0.1"] if demo_mode else None)
+    demo: DemoSession | None = None
+    bridge = PoolBridge(master)
+    window = MainWindow(bridge, settings, data_dir=str(data_dir), shared_data=shared_data_dir(),
+                        tray=not args.screenshot)
+    try:
+        if args.screenshot:
+            from campool_gui.ui.screenshots import render_all_views
+            demo = DemoSession(master, leave_unadopted=1, zeroconf=not args.no_zeroconf).start()
+            out = Path(args.screenshot)
+            paths = render_all_views(window, bridge, out)
+            for p in paths:
+                sys.stdout.write(f"{p}\n")
+            return 0
+        if args.demo:
+            demo = DemoSession(master, leave_unadopted=1, zeroconf=not args.no_zeroconf)
+            demo.spawn()  # on the main thread: the workers are tied to it (see DemoWorkers.spawn)
+            window.statusBar().showMessage("Starting local demo workers and adopting two of them…", 15000)
+            errors: list[str] = []
+
+            def start_demo() -> None:
+                try:
+                    demo.start()  # type: ignore[union-attr]
+                    for w, code in demo.waiting:  # type: ignore[union-attr]
+                        text = (f"Demo: worker {w.name} is waiting to be adopted — Workers > Adopt, "
+                                f"pairing code {code}")
+                        bridge.post(lambda _v, t=text: window.statusBar().showMessage(t), None)
+                except Exception as exc:  # shown in the status bar, logged in full
+                    log.exception("the demo could not start")
+                    errors.append(str(exc))
+                    bridge.post(lambda _v: window.statusBar().showMessage(f"Demo failed: {exc}", 60000), None)
+
+            threading.Thread(target=start_demo, name="campool-demo", daemon=True).start()
+        window.show()
+        QTimer.singleShot(FREEZE_AFTER_MS, freeze_heap)
+        _quit_on_signals(app)
+        if logfile:
+            log.info("campool-gui started; log file %s; data in %s", logfile, data_dir)
+        return app.exec()
+    finally:
+        window.close()
+        bridge.close()
+        master.stop()
+        if demo is not None:
+            demo.stop()
+        if tmp is not None:
+            tmp.cleanup()

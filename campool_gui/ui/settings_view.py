@@ -1,0 +1,107 @@
+"""Settings: where data lives, theme, placement policy, about."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
+
+from campool_gui import __version__
+from campool_gui.ui.bridge import PoolBridge
+from campool_gui.ui.common import Page, button, card, label
+
+POLICY_HELP = {
+    "hybrid": "priority, then GPU capability, then load, then site",
+    "least_loaded": "the worker with the lowest load",
+    "round_robin": "workers in turn",
+    "capability": "the best GPU gets the AI work",
+    "priority": "critical cameras first, onto the strongest workers",
+    "site": "keep cameras on workers of their own site",
+}
+
+
+class SettingsView(Page):
+    title = "Settings"
+    subtitle = "Applies at once and is remembered."
+    themeChanged = Signal(str)  # "system" | "dark" | "light"
+
+    def __init__(self, bridge: PoolBridge, settings: QSettings, data_dir: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.settings = settings
+        box = card()
+        box.setMaximumWidth(760)
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(20, 16, 20, 16)
+        lay.setSpacing(14)
+        form = QFormLayout()
+        form.setHorizontalSpacing(18)
+        form.setVerticalSpacing(12)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+        self.data_edit = QLineEdit(data_dir or "(not set)")
+        self.data_edit.setReadOnly(True)
+        open_btn = button("Open", "folder")
+        open_btn.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.data_edit.text())))
+        row = QHBoxLayout()
+        row.addWidget(self.data_edit, 1)
+        row.addWidget(open_btn)
+        form.addRow(label("Data location", "metricLabel"), row)
+        form.addRow("", label("The count history, events, worker metrics, alerts and keys (SQLite). "
+                              "Set with --data-dir or CAMPOOL_DATA_DIR.", "muted", wrap=True))
+
+        key = str(getattr(bridge.master, "public_key", "") or "")
+        self.key_edit = QLineEdit(key or "(unknown)")
+        self.key_edit.setReadOnly(True)
+        copy_btn = button("Copy")
+        copy_btn.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.key_edit.text()))
+        krow = QHBoxLayout()
+        krow.addWidget(self.key_edit, 1)
+        krow.addWidget(copy_btn)
+        form.addRow(label("Control center key", "metricLabel"), krow)
+        form.addRow("", label("Workers trust this key once adopted. To trust it without pairing, start a worker "
+                              "with  --accept-master=<key>.", "muted", wrap=True))
+
+        self.theme_combo = QComboBox()
+        for key, text in (("system", "Follow the system"), ("dark", "Dark"), ("light", "Light")):
+            self.theme_combo.addItem(text, key)
+        self.theme_combo.setCurrentIndex(max(0, self.theme_combo.findData(settings.value("ui/theme", "system"))))
+        self.theme_combo.activated.connect(self._on_theme)
+        form.addRow(label("Theme", "metricLabel"), self.theme_combo)
+
+        self.policy_combo = QComboBox()
+        self.policy_combo.activated.connect(self._on_policy)
+        self.policy_help = label("", "muted", wrap=True)
+        form.addRow(label("Placement policy", "metricLabel"), self.policy_combo)
+        form.addRow("", self.policy_help)
+        lay.addLayout(form)
+        self.body.addWidget(box)
+        about = label(f"CamPool control center {__version__} · workers are found on the LAN by zeroconf "
+                      "and trusted by key (adoption).", "muted", wrap=True)
+        self.body.addWidget(about)
+        self.body.addStretch(1)
+        self.bridge.stateChanged.connect(self._sync_policy)
+        self._sync_policy()
+
+    def _sync_policy(self) -> None:
+        st = self.bridge.state
+        names = st.policies or list(POLICY_HELP)
+        if [self.policy_combo.itemData(i) for i in range(self.policy_combo.count())] != names:
+            self.policy_combo.clear()
+            for n in names:
+                self.policy_combo.addItem(n.replace("_", " "), n)
+        if st.policy and not self.policy_combo.view().isVisible():
+            self.policy_combo.setCurrentIndex(max(0, self.policy_combo.findData(st.policy)))
+        self.policy_help.setText(POLICY_HELP.get(self.policy_combo.currentData() or "", ""))
+
+    def _on_policy(self, _i: int) -> None:
+        name = self.policy_combo.currentData()
+        if name and name != self.bridge.state.policy:
+            self.settings.setValue("pool/policy", name)
+            self.bridge.set_policy(name)
+        self.policy_help.setText(POLICY_HELP.get(name or "", ""))
+
+    def _on_theme(self, _i: int) -> None:
+        key = self.theme_combo.currentData()
+        self.settings.setValue("ui/theme", key)
+        self.themeChanged.emit(key)

@@ -1,0 +1,224 @@
+"""A worker as a card: state, GPU, cameras / capacity and live load charts; a drop target for cameras."""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from campool_gui.ui import theme
+from campool_gui.ui.adopt_dialog import group_fingerprint
+from campool_gui.ui.common import StatusDot, button, label, repolish
+from campool_gui.ui.dnd import AUTO, decode_cameras
+from campool_gui.ui.sparkline import Sparkline
+from campool_gui.ui.state import HISTORY_POINTS, WorkerView, format_duration, format_pct
+
+CARD_WIDTH = 300
+
+_METRICS = (("cpu", "CPU", 0), ("mem", "Memory", 1), ("gpu", "GPU", 2), ("fps", "FPS", 3))
+
+
+class _DropFrame(QFrame):
+    """A card that highlights while camera drags hover it and reports the drop."""
+
+    camerasDropped = Signal(list, str)  # camera ids, worker id ("" = auto)
+
+    def __init__(self, target: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        self.setAcceptDrops(True)
+        self._target = target
+
+    def _set_drop_highlight(self, on: bool) -> None:
+        self.setProperty("dropTarget", on)
+        repolish(self)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if self.accepts_drops() and decode_cameras(event.mimeData()):
+            event.acceptProposedAction()
+            self._set_drop_highlight(True)
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802
+        self._set_drop_highlight(False)
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        self._set_drop_highlight(False)
+        ids = decode_cameras(event.mimeData())
+        if ids and self.accepts_drops():
+            event.acceptProposedAction()
+            self.camerasDropped.emit(ids, self._target)
+
+    def accepts_drops(self) -> bool:
+        return True
+
+
+class WorkerCard(_DropFrame):
+    clicked = Signal(str)
+    adoptRequested = Signal(str)
+
+    def __init__(self, worker: WorkerView, parent: QWidget | None = None) -> None:
+        super().__init__(worker.worker_id, parent)
+        self.worker = worker
+        self.setFixedWidth(CARD_WIDTH)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._dirty = True
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(14, 12, 14, 12)
+        lay.setSpacing(6)
+
+        head = QHBoxLayout()
+        head.setSpacing(8)
+        self.dot = StatusDot(worker.status)
+        self.name_label = label(worker.name, "cardTitle")
+        self.state_label = label("", "chip")
+        head.addWidget(self.dot)
+        head.addWidget(self.name_label, 1)
+        head.addWidget(self.state_label)
+        lay.addLayout(head)
+
+        self.info_label = label("", "muted")
+        lay.addWidget(self.info_label)
+
+        # Adopted workers: capacity bar + charts. Discovered ones: fingerprint + Adopt.
+        self.adopted_box = QWidget()
+        ab = QVBoxLayout(self.adopted_box)
+        ab.setContentsMargins(0, 2, 0, 0)
+        ab.setSpacing(6)
+        cap_row = QHBoxLayout()
+        self.cap_label = label("", "metricLabel")
+        self.cap_bar = QProgressBar()
+        self.cap_bar.setTextVisible(False)
+        self.cap_bar.setFixedHeight(6)
+        cap_row.addWidget(self.cap_label)
+        cap_row.addWidget(self.cap_bar, 1)
+        ab.addLayout(cap_row)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(4)
+        t = theme.current()
+        self.sparks: dict[str, Sparkline] = {}
+        self.values: dict[str, QLabel] = {}
+        for key, caption, i in _METRICS:
+            cell = QVBoxLayout()
+            cell.setSpacing(0)
+            top = QHBoxLayout()
+            top.addWidget(label(caption, "metricLabel"))
+            top.addStretch(1)
+            val = label("—", "metricValue")
+            top.addWidget(val)
+            cell.addLayout(top)
+            spark = Sparkline(t.series[i], y_max=None if key == "fps" else 100.0, height=30)
+            cell.addWidget(spark)
+            grid.addLayout(cell, i // 2, i % 2)
+            self.sparks[key] = spark
+            self.values[key] = val
+        ab.addLayout(grid)
+        self.cameras_label = label("", "muted")
+        ab.addWidget(self.cameras_label)
+        lay.addWidget(self.adopted_box)
+
+        self.discovered_box = QWidget()
+        db = QVBoxLayout(self.discovered_box)
+        db.setContentsMargins(0, 4, 0, 0)
+        db.setSpacing(8)
+        self.fp_label = label("", "muted", wrap=True)
+        self.fp_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        db.addWidget(label("Found on the LAN. Adopt it to trust its key and give it cameras.", "muted", wrap=True))
+        db.addWidget(self.fp_label)
+        self.adopt_button = button("Adopt…", "adopt", primary=True)
+        self.adopt_button.clicked.connect(lambda: self.adoptRequested.emit(self.worker.worker_id))
+        db.addWidget(self.adopt_button, 0, Qt.AlignmentFlag.AlignLeft)
+        lay.addWidget(self.discovered_box)
+        lay.addStretch(1)
+        self.update_worker(worker)
+
+    def accepts_drops(self) -> bool:
+        return self.worker.adopted
+
+    def set_selected(self, on: bool) -> None:
+        self.setProperty("selected", on)
+        repolish(self)
+
+    def update_worker(self, w: WorkerView, camera_names: dict[str, str] | None = None) -> None:
+        """Refresh labels now; the charts follow on the next `refresh_plots` tick."""
+        self.worker = w
+        t = theme.current()
+        self.dot.set_status(w.status)
+        self.name_label.setText(w.name)
+        if self.state_label.text() != w.status:  # setStyleSheet re-polishes: only on a change
+            self.state_label.setText(w.status)
+            self.state_label.setStyleSheet(f"color: {t.status_color(w.status)};")
+        gpu = f"GPU {w.gpu}" if w.gpu else "CPU only"
+        info = " · ".join(x for x in (w.address, gpu) if x)
+        if w.status == "offline" and w.last_seen:
+            info += f" · last seen {format_duration(time.time() - w.last_seen)} ago"
+        self.info_label.setText(info)
+        self.adopted_box.setVisible(w.adopted)
+        self.discovered_box.setVisible(not w.adopted)
+        if not w.adopted:
+            self.fp_label.setText(f"Worker key  {group_fingerprint(w.fingerprint)}")
+            return
+        n, cap = len(w.cameras), w.capacity
+        self.cap_label.setText(f"Cameras {n} / {cap or '?'}")
+        self.cap_bar.setMaximum(max(cap, n, 1))
+        self.cap_bar.setValue(n)
+        self.values["cpu"].setText(format_pct(w.cpu))
+        self.values["mem"].setText(format_pct(w.mem))
+        self.values["gpu"].setText(format_pct(w.gpu_util) if w.gpu else "n/a")
+        self.values["fps"].setText("—" if w.fps is None else f"{w.fps:.1f}")
+        names = [(camera_names or {}).get(c, c) for c in w.cameras]
+        text = ", ".join(names) if names else "no cameras yet — drag some here"
+        fm = QFontMetrics(self.cameras_label.font())
+        self.cameras_label.setText(fm.elidedText(text, Qt.TextElideMode.ElideRight, CARD_WIDTH - 30))
+        self.cameras_label.setToolTip("\n".join(names))
+        self._dirty = True
+
+    def refresh_plots(self) -> bool:
+        """Push new history into the charts if anything changed; returns True when it did."""
+        if not self._dirty or not self.worker.adopted:
+            return False
+        self._dirty = False
+        for key, spark in self.sparks.items():
+            spark.set_values((v for _, v in self.worker.history.get(key, ())), HISTORY_POINTS)
+        return True
+
+    def apply_theme(self) -> None:
+        t = theme.current()
+        for key, _, i in _METRICS:
+            self.sparks[key].set_color(t.series[i])
+        self.state_label.setText("")  # forces the status colour to be set again
+        self.update_worker(self.worker)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
+            self.clicked.emit(self.worker.worker_id)
+        super().mouseReleaseEvent(event)
+
+
+class AutoTargetCard(_DropFrame):
+    """The "Auto" drop target: cameras dropped here are unpinned and placed by the balancer."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(AUTO, parent)
+        self.setFixedWidth(CARD_WIDTH)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(14, 12, 14, 12)
+        lay.setSpacing(6)
+        head = QHBoxLayout()
+        ic = QLabel()
+        ic.setPixmap(theme.icon("auto", theme.current().accent, 22).pixmap(22, 22))
+        head.addWidget(ic)
+        head.addWidget(label("Auto", "cardTitle"), 1)
+        lay.addLayout(head)
+        self.text = label("Drop cameras here to let the balancer choose the worker. "
+                          "Pinned cameras dropped here are unpinned.", "muted", wrap=True)
+        lay.addWidget(self.text)
+        self.policy_label = label("", "chip")
+        lay.addWidget(self.policy_label, 0, Qt.AlignmentFlag.AlignLeft)
+        lay.addStretch(1)
+
+    def set_policy(self, policy: str) -> None:
+        self.policy_label.setText(f"policy: {policy}" if policy else "")

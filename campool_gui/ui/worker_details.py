@@ -1,0 +1,149 @@
+"""The side panel for one worker: its load history, cameras, uptime, success rate and event log."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QToolButton,
+    QVBoxLayout, QWidget,
+)
+
+from campool_gui.ui import theme
+from campool_gui.ui.common import StatusDot, button, label
+from campool_gui.ui.state import CameraView, WorkerView, format_duration
+
+_SERIES = (("cpu", "CPU %"), ("mem", "Memory %"), ("gpu", "GPU %"), ("fps", "FPS"))
+
+
+class WorkerDetails(QFrame):
+    closeRequested = Signal()
+    drainRequested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        self.setMinimumWidth(360)
+        self.worker: WorkerView | None = None
+        self._last_event: tuple | None = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(16, 14, 16, 14)
+        lay.setSpacing(10)
+        head = QHBoxLayout()
+        self.dot = StatusDot("", 12)
+        self.title = label("", "sectionTitle")
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Close the details")
+        close.clicked.connect(self.closeRequested)
+        head.addWidget(self.dot)
+        head.addWidget(self.title, 1)
+        head.addWidget(close)
+        lay.addLayout(head)
+
+        self.form = QFormLayout()
+        self.form.setHorizontalSpacing(16)
+        self.form.setVerticalSpacing(4)
+        self.fields: dict[str, QLabel] = {}
+        for key in ("Status", "Address", "GPU", "Version", "Uptime", "Success rate", "Jobs", "Cameras", "Last seen"):
+            val = QLabel("—")
+            val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.fields[key] = val
+            cap = label(key, "metricLabel")
+            self.form.addRow(cap, val)
+        lay.addLayout(self.form)
+
+        lay.addWidget(label("Load history", "metricLabel"))
+        self.chart = pg.PlotWidget(background=theme.current().surface)
+        self.chart.setFixedHeight(170)
+        self.chart.setMouseEnabled(x=False, y=False)
+        self.chart.setMenuEnabled(False)
+        self.chart.hideButtons()
+        self.chart.showGrid(x=False, y=True, alpha=0.15)
+        self.chart.setLabel("bottom", "seconds ago")
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for i, (key, _name) in enumerate(_SERIES):
+            self.curves[key] = self.chart.plot([], [], pen=pg.mkPen(theme.current().series[i], width=1.6))
+        # The legend is a label under the chart, so it never hides the lines at 100 %.
+        self.legend_label = QLabel("   ".join(
+            f"<span style='color:{theme.current().series[i]}'>━</span> {name}" for i, (_k, name) in enumerate(_SERIES)))
+        self.legend_label.setObjectName("metricLabel")
+        lay.addWidget(self.chart)
+        lay.addWidget(self.legend_label)
+
+        lay.addWidget(label("Cameras on this worker", "metricLabel"))
+        self.camera_list = QListWidget()
+        self.camera_list.setMaximumHeight(110)
+        lay.addWidget(self.camera_list)
+        lay.addWidget(label("Events", "metricLabel"))
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(500)
+        lay.addWidget(self.log, 1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.drain_button = button("Drain", "drain", tooltip="Move this worker's cameras elsewhere and give it no new ones")
+        self.drain_button.clicked.connect(lambda: self.worker and self.drainRequested.emit(self.worker.worker_id))
+        row.addWidget(self.drain_button)
+        lay.addLayout(row)
+
+    def show_worker(self, w: WorkerView, cameras: dict[str, CameraView]) -> None:
+        same = self.worker is not None and self.worker.worker_id == w.worker_id
+        self.worker = w
+        self.dot.set_status(w.status)
+        self.title.setText(w.name)
+        t = theme.current()
+        self.fields["Status"].setText(w.status)
+        self.fields["Status"].setStyleSheet(f"color: {t.status_color(w.status)}; font-weight: 600;")
+        self.fields["Address"].setText(w.address or "—")
+        self.fields["GPU"].setText(w.gpu or "none (CPU only)")
+        self.fields["Version"].setText(w.version or "—")
+        self.fields["Uptime"].setText(format_duration(w.uptime_s()))
+        sr = w.success_rate
+        self.fields["Success rate"].setText("—" if sr is None else f"{sr * 100:.1f}%")
+        self.fields["Jobs"].setText(f"{w.jobs_ok} done · {w.jobs_failed} failed")
+        self.fields["Cameras"].setText(f"{len(w.cameras)} / {w.capacity or '?'}")
+        self.fields["Last seen"].setText(
+            "—" if not w.last_seen else f"{format_duration(time.time() - w.last_seen)} ago")
+        self.drain_button.setEnabled(w.online and bool(w.cameras))
+        self.camera_list.clear()
+        for cid in w.cameras:
+            cam = cameras.get(cid)
+            text = cid if cam is None else f"{cam.name}   {cam.state}" + (f" · {cam.fps:.1f} fps" if cam.fps else "")
+            item = QListWidgetItem(text)
+            if cam is not None:
+                item.setForeground(QColor(t.status_color(cam.state)))
+            self.camera_list.addItem(item)
+        events = list(w.events)
+        start = 0
+        if same and self._last_event is not None:
+            try:  # only append what is new since the last refresh (the log is a ring buffer)
+                start = len(events) - events[::-1].index(self._last_event)
+            except ValueError:
+                start = 0
+        if start == 0:
+            self.log.clear()
+        for ts, text in events[start:]:
+            self.log.appendPlainText(f"{time.strftime('%H:%M:%S', time.localtime(ts))}  {text}")
+        self._last_event = events[-1] if events else None
+        self.refresh_chart()
+
+    def refresh_chart(self) -> None:
+        if self.worker is None:
+            return
+        now = time.time()
+        for key, curve in self.curves.items():
+            pts = self.worker.history.get(key, ())
+            if not pts:
+                curve.setData([], [])
+                continue
+            arr = np.asarray(pts, dtype=float)
+            curve.setData(arr[:, 0] - now, arr[:, 1])
+
+    def summary(self) -> dict[str, str]:
+        """The shown fields as text (what the operator reads; used by tests)."""
+        return {k: v.text() for k, v in self.fields.items()}

@@ -1,0 +1,173 @@
+"""`campool-worker bench`: the model alone vs the whole pipeline, measured in one run.
+
+(a) model only: the shared session (the same threads and options production uses)
+    runs back to back on frames that were decoded and letterboxed beforehand; with a
+    dynamic batch dim it runs batches of N (one frame per camera), as production does.
+(b) pipeline: N cameras at once, each decoding its own looped copy of the video on a
+    reader thread (as live sources do) and running detect -> track -> count on every
+    frame (no detect_fps throttling: every frame goes through the model).
+
+Both are measured in alternating rounds and the best round of each is reported:
+other load on the machine only slows a measurement down, and taking the best of
+both sides keeps a noisy neighbour from flattering (or spoiling) the ratio. Printed figures: {"model_only_fps", "pipeline_fps", "ratio", "cameras", "provider"}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+
+import numpy as np
+
+from campool_worker.camera import CameraConfig, CountingLine
+from campool_worker.errors import CampoolError
+from campool_worker.pipeline.detectors import OnnxDetector
+from campool_worker.pipeline.offline import prefetch
+from campool_worker.pipeline.pipeline import CameraPipeline, load_detector
+from campool_worker.pipeline.sources import open_source
+
+log = logging.getLogger(__name__)
+
+
+def model_only_fps(detector: OnnxDetector, blobs: list[np.ndarray], seconds: float) -> float:
+    """Images per second of the bare session on ready blobs (one per camera).
+
+    Uses the session exactly as the pipeline does: the same threads per call, and as
+    many calls at once as the shared runner has inference workers.
+    """
+    model = detector.model
+    workers = len(detector.runner._threads) if detector.runner is not None else 1
+    batch = np.concatenate(blobs) if model.dynamic_batch and len(blobs) > 1 else None
+    for _ in range(3):  # warm-up: first runs allocate and tune
+        model.run(batch if batch is not None else blobs[0])
+    counts = [0] * workers
+    go = threading.Barrier(workers + 1)
+    deadline = [0.0]
+
+    def loop(k: int) -> None:
+        go.wait()
+        n = 0
+        while time.perf_counter() < deadline[0]:
+            if batch is not None:
+                model.run(batch)
+                n += batch.shape[0]
+            else:
+                for b in blobs[k::workers] or blobs[:1]:
+                    model.run(b)
+                    n += 1
+        counts[k] = n
+
+    threads = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(workers)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    deadline[0] = t0 + seconds
+    go.wait()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - t0)
+
+
+def pipeline_fps(model_path: str, video: str, cameras: int, seconds: float) -> tuple[float, list[int]]:
+    """Frames per second through decode -> detect -> track -> count, summed over cameras."""
+    stop = threading.Event()
+    start = threading.Barrier(cameras + 1)
+    done = [0] * cameras
+    errors: list[BaseException] = []
+    sources = [open_source(video, loop=True, realtime=False) for _ in range(cameras)]
+    w, h = sources[0].width, sources[0].height
+
+    def camera(i: int) -> None:
+        try:
+            cfg = CameraConfig(camera_id=f"bench{i}", source=video,
+                               lines=[CountingLine("bench", (0.0, h / 2), (float(w), h / 2))])
+            pipe = CameraPipeline(cfg, load_detector(model_path), fps=sources[i].fps)
+            frames = prefetch(sources[i], depth=3)
+            results = pipe.process_stream(frames)
+            for _ in range(5):  # warm-up outside the timed window
+                next(results)
+            start.wait()
+            n = 0
+            for _ in results:
+                if stop.is_set():
+                    break
+                n += 1
+                done[i] = n
+            results.close()
+            frames.close()
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+            try:
+                start.abort()
+            except threading.BrokenBarrierError:
+                pass
+
+    threads = [threading.Thread(target=camera, args=(i,), name=f"bench-cam{i}", daemon=True)
+               for i in range(cameras)]
+    for t in threads:
+        t.start()
+    try:
+        start.wait()
+    except threading.BrokenBarrierError:
+        pass
+    t0 = time.perf_counter()
+    while not errors and time.perf_counter() - t0 < seconds:
+        time.sleep(0.05)
+    counted = sum(done)
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    for s in sources:
+        s.close()
+    if errors:
+        raise errors[0]
+    return counted / elapsed, list(done)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    if args.cameras < 1 or args.cameras > 256:
+        raise CampoolError("--cameras must be between 1 and 256")
+    if not args.seconds > 0:
+        raise CampoolError("--seconds must be a positive number")
+    detector = load_detector(args.model)
+    if not isinstance(detector, OnnxDetector):
+        raise CampoolError("bench needs an ONNX model (--model PATH)")
+    with open_source(args.video) as src:
+        frames = [src.read() for _ in range(args.cameras)]
+    if any(f is None for f in frames):
+        frames = [f for f in frames if f is not None] or []
+        if not frames:
+            raise CampoolError(f"{args.video!r} has no frame to benchmark on")
+    blobs = [detector.preprocess(frames[i % len(frames)].image)[0] for i in range(args.cameras)]
+    rounds = 3
+    per = max(args.seconds / rounds, 1.0)
+    sys.stderr.write(f"bench: {detector.name} on {detector.provider}, {args.cameras} camera(s), "
+                     f"{rounds} rounds of {per:g} s model only + {per:g} s pipeline\n")
+    models, pipes = [], []
+    for r in range(rounds):
+        # Alternating rounds, best of each: other work on the machine only ever slows a
+        # measurement down, so the best round is the closest to the machine's real figure.
+        models.append(model_only_fps(detector, blobs, per))
+        fps, per_cam = pipeline_fps(args.model, args.video, args.cameras, per)
+        pipes.append(fps)
+        sys.stderr.write(f"bench: round {r + 1}: model only {models[-1]:.1f} images/s, pipeline {fps:.1f} "
+                         f"frames/s (frames per camera {per_cam})\n")
+    model, pipe = max(models), max(pipes)
+    out = {
+        "model_only_fps": round(model, 2),
+        "pipeline_fps": round(pipe, 2),
+        "ratio": round(pipe / model, 3) if model else 0.0,
+        "cameras": args.cameras,
+        "provider": detector.provider,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(out) + "\n")
+    else:
+        sys.stdout.write(f"model only: {out['model_only_fps']} images/s\npipeline:   {out['pipeline_fps']} "
+                         f"frames/s ({args.cameras} camera(s))\nratio:      {out['ratio']}\n"
+                         f"provider:   {out['provider']}\n")
+    return 0

@@ -1,0 +1,111 @@
+"""Rebalancing on join and on overload, with hysteresis (no flapping)."""
+from __future__ import annotations
+
+from campool_gui.pool.balance import BalanceSettings
+from campool_gui.pool.core import SendAssign
+from tests.helpers.pool_sim import SimPool
+
+FAST = BalanceSettings(overload_hold_s=10, clear_hold_s=20, dwell_s=60, cooldown_s=30, interval_s=5, max_moves=1)
+
+
+def moves_of(pool: SimPool, reason_filter=None) -> list[SendAssign]:
+    return list(pool.assigns)
+
+
+def test_joining_worker_receives_cameras_until_counts_are_even_then_nothing_moves():
+    pool = SimPool(balance=FAST)
+    pool.add_worker("w1", capacity=8)
+    pool.add_worker("w2", capacity=8)
+    for i in range(8):
+        pool.add_camera(f"c{i}")
+    pool.step(ticks=70)                      # past the dwell time of the first placement
+    assert pool.running_counts() == {"w1": 4, "w2": 4}
+    pool.add_worker("w3", capacity=8)
+    pool.step(ticks=120)
+    counts = pool.running_counts()
+    assert sorted(counts.values()) == [2, 3, 3]
+    before = len(pool.assigns)
+    pool.step(ticks=600)                     # ten quiet minutes
+    assert len(pool.assigns) == before, "a balanced pool must not move cameras"
+
+
+def test_overloaded_worker_sheds_one_camera_per_cooldown_after_the_hold_time():
+    pool = SimPool(balance=FAST)
+    hot = pool.add_worker("hot", capacity=8)
+    pool.add_worker("cool", capacity=8)
+    for i in range(4):
+        pool.add_camera(f"c{i}", pin=None)
+    pool.step(ticks=70)
+    start = pool.running_counts()
+    hot.cpu = 95.0
+    pool.step(ticks=8)
+    assert pool.running_counts() == start, "not overloaded before the hold time"
+    pool.step(ticks=5)
+    assert pool.core.workers["hot"].overloaded
+    pool.step(ticks=3)
+    after_one = pool.running_counts()
+    assert after_one["hot"] == start["hot"] - 1
+    pool.step(ticks=20)
+    assert pool.running_counts()["hot"] == after_one["hot"], "cooldown: one camera per 30 s"
+    pool.step(ticks=15)
+    assert pool.running_counts()["hot"] == after_one["hot"] - 1
+
+
+def test_cpu_hovering_around_the_threshold_does_not_flap():
+    pool = SimPool(balance=FAST)
+    w1 = pool.add_worker("w1", capacity=8)
+    pool.add_worker("w2", capacity=8)
+    for i in range(4):
+        pool.add_camera(f"c{i}")
+    pool.step(ticks=70)
+    before = len(pool.assigns)
+    for k in range(300):                     # 78 %, 84 %, 78 %, 84 %... every 5 s
+        w1.cpu = 84.0 if (k // 5) % 2 else 78.0
+        pool.step()
+    assert len(pool.assigns) == before
+    assert not pool.core.workers["w1"].overloaded
+
+
+def test_overload_clears_only_after_staying_cool():
+    pool = SimPool(balance=FAST)
+    w1 = pool.add_worker("w1")
+    pool.add_camera("c0")
+    w1.cpu = 95
+    pool.step(ticks=12)
+    assert pool.core.workers["w1"].overloaded
+    assert pool.core.workers["w1"].state.value == "degraded"
+    w1.cpu = 75                              # below 80 but not below the 70 % exit threshold
+    pool.step(ticks=40)
+    assert pool.core.workers["w1"].overloaded
+    w1.cpu = 50
+    pool.step(ticks=15)
+    assert pool.core.workers["w1"].overloaded
+    pool.step(ticks=10)
+    assert not pool.core.workers["w1"].overloaded
+
+
+def test_pinned_cameras_are_never_moved_by_the_balancer():
+    pool = SimPool(balance=FAST)
+    hot = pool.add_worker("hot", capacity=8)
+    pool.add_worker("cool", capacity=8)
+    for i in range(3):
+        pool.add_camera(f"p{i}", pin="hot")
+    pool.step(ticks=70)
+    hot.cpu = 99
+    pool.step(ticks=120)
+    assert pool.running_counts() == {"hot": 3, "cool": 0}
+
+
+def test_low_fps_against_target_counts_as_overload():
+    pool = SimPool(balance=FAST)
+    w1 = pool.add_worker("w1", fps=5.0)
+    pool.add_worker("w2")
+    pool.add_camera("c0", target_fps=10.0)
+    pool.add_camera("c1", target_fps=10.0)
+    pool.core.pin_camera("c0", "w1")
+    pool.core.pin_camera("c1", "w1")
+    pool.step(ticks=20)
+    assert pool.core.workers["w1"].overloaded
+    assert any(a.kind == "fps_low" for a in pool.core.alerts.open_alerts()) is False  # held 30 s first
+    pool.step(ticks=20)
+    assert any(a.kind == "fps_low" and a.subject == "c0" for a in pool.core.alerts.open_alerts())
