@@ -50,7 +50,8 @@ class CameraSlot:
     """A supervised (camera, epoch). start() returns at once; stop() joins the runner."""
 
     def __init__(self, camera: CameraConfig, epoch: int, *, start_frame: int | None, count_from_frame: int | None,
-                 count_from_ts: float | None = None, worker_id: str, models_dir: Path, sink: EventSink, test_hooks: bool = False) -> None:
+                 count_from_ts: float | None = None, worker_id: str, models_dir: Path, sink: EventSink, test_hooks: bool = False,
+                 detector_options: dict[str, Any] | None = None) -> None:
         self.camera = camera
         self.epoch = epoch
         self.start_frame = start_frame
@@ -62,6 +63,7 @@ class CameraSlot:
         self.models_dir = models_dir
         self.sink = sink
         self.test_hooks = test_hooks
+        self.detector_options = detector_options or {}  # intra_op_threads, inference_workers
         self.preview = PreviewSettings()
         self.detector_name = ""
         self._runner: Any = None
@@ -194,7 +196,8 @@ class CameraSlot:
     def _make_pipeline(self, camera: CameraConfig) -> Any:
         from campool_worker.pipeline.pipeline import CameraPipeline, load_detector
 
-        detector = load_detector(camera.model, confidence=camera.confidence, classes=camera.classes)
+        detector = load_detector(camera.model, confidence=camera.confidence, classes=camera.classes,
+                                 **self.detector_options)
         self.detector_name = str(getattr(detector, "provider", "") or getattr(detector, "name", ""))
         return CameraPipeline(camera, detector)
 

@@ -43,6 +43,10 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--cameras", type=int, default=1, help="number of cameras run at once")
     b.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement")
     b.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    b.add_argument("--intra-threads", type=int, default=None,
+                   help="threads per inference call (default: what the worker uses, the cores minus a quarter)")
+    b.add_argument("--inference-workers", type=int, default=None,
+                   help="inference calls run in parallel (default 1, as the worker runs)")
 
     s = sub.add_parser("serve", help="run the worker daemon (zeroconf + ZeroMQ)")
     s.add_argument("--name", help="worker name shown to the operator (default: host name)")

@@ -12,6 +12,9 @@ Example ``worker.toml`` (default place: the platform's config folder, e.g.
     accept_masters = ["rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"]   # master public keys (Z85)
     zeroconf = true
     zeroconf_interfaces = []    # addresses to announce on; empty = all
+    intra_op_threads = 0        # threads per inference call; 0 = the cores minus a quarter
+    inference_workers = 1       # inference calls at once for all cameras (2 can add throughput
+                                # on a CPU box with many cameras, at the cost of a free core)
 """
 from __future__ import annotations
 
@@ -50,6 +53,8 @@ class Settings:
     resend_after_s: float = 5.0  # republish unacked count events after this long
     pairing_code_at_start: bool = True
     test_hooks: bool = False  # allows the test:// camera source (tests only)
+    intra_op_threads: int = 0  # ONNX Runtime threads per inference call; 0 = automatic
+    inference_workers: int = 1  # inference calls run at once, shared by all cameras of a model
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -60,6 +65,8 @@ class Settings:
             raise SettingsError("worker name is empty; give --name or name = \"...\" in the settings file")
         if self.capacity < 0:
             raise SettingsError("capacity must be 0 (automatic) or a positive number of cameras")
+        if self.intra_op_threads < 0 or not 1 <= self.inference_workers <= 64:
+            raise SettingsError("intra_op_threads must be 0 (automatic) or more, inference_workers 1 to 64")
         if not 0.05 <= self.heartbeat_s <= 60:
             raise SettingsError("heartbeat_s must be between 0.05 and 60 seconds")
 

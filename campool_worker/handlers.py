@@ -130,7 +130,9 @@ class CommandHandlers:
                                  str(max(a.epoch, self._epoch_seen(a.camera.camera_id))))
         slot = CameraSlot(a.camera, a.epoch, start_frame=a.start_frame, count_from_frame=a.count_from_frame,
                           count_from_ts=a.count_from_ts, worker_id=self.worker_id, models_dir=self.models_dir, sink=self,
-                          test_hooks=self.settings.test_hooks)
+                          test_hooks=self.settings.test_hooks,
+                          detector_options={"intra_op_threads": self.settings.intra_op_threads or None,
+                                            "inference_workers": self.settings.inference_workers})
         self.slots[a.camera.camera_id] = slot
         log.info("%s: starting (source %s, start frame %s, count from %s)", slot.ctx, _redact(a.camera.source),
                  a.start_frame, a.count_from_frame)

@@ -37,8 +37,11 @@ __all__ = ["Crossing", "FrameResult", "CameraPipeline", "load_detector", "Detect
 
 def load_detector(model: str | None, *, labels: str | None = None, confidence: float = 0.3,
                   classes: list[str] | None = None, intra_op_threads: int | None = None,
-                  providers: list[str] | None = None) -> Detector:
+                  providers: list[str] | None = None, inference_workers: int = 1) -> Detector:
     """The detector for a camera: the shared ONNX model, or a fresh motion detector when model is None.
+
+    intra_op_threads: threads per inference call (default: the cores minus a quarter);
+    inference_workers: inference calls run at once for all cameras (see shared_runner).
 
     Raises ModelError (missing file, not ONNX, unknown output layout, unknown class name).
     """
@@ -53,7 +56,7 @@ def load_detector(model: str | None, *, labels: str | None = None, confidence: f
     onnx = shared_model(model, intra_op_threads=intra_op_threads, providers=providers,
                         num_labels=len(names) if names else None)
     return OnnxDetector(onnx, class_names=names, confidence=confidence, classes=classes,
-                        runner=shared_runner(onnx))
+                        runner=shared_runner(onnx, inference_workers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,12 @@ class CameraPipeline:
         self._tracks: list[Track] = []
         self.frames = 0
         self.detections = 0
+
+    def set_stream_fps(self, fps: float) -> None:
+        """The stream's real frame rate, known once it is open: a hidden object keeps its id for
+        LOST_SECONDS of video whatever the rate (only when the tracker runs on every frame)."""
+        if not self.detect_fps and fps > 0:
+            self.tracker.cfg = replace(self.tracker.cfg, lost_frames=max(3, round(LOST_SECONDS * fps)))
 
     def should_detect(self, frame_index: int, media_ts: float) -> bool:
         """True on the first frame of each 1/detect_fps slot of media time (every frame if unset)."""

@@ -216,6 +216,11 @@ class CameraRunner:
                 self._beat(gen, busy=True)
                 source = self._open()
                 self._source = source
+                # The pipeline was built before the stream's rate was known (duck-typed: the
+                # runner also drives simpler pipelines in tests).
+                set_fps = getattr(pipeline, "set_stream_fps", None)
+                if set_fps is not None and source.fps:
+                    set_fps(source.fps)
                 if not self._current(gen):
                     break
                 outcome, pipeline = self._run_frames(gen, source, pipeline)

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Our own errors say what failed; OpenCV's warnings on stderr ("cap.cpp ... can't open") only add noise.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 # OpenCV's read() fails once per undecodable packet and then carries on (64 KiB of
 # garbage in highway.mp4 costs 10 failed reads); at the real end every read fails at
 # once, so trying this many times more costs microseconds.
@@ -256,7 +259,9 @@ class VideoFileSource(FrameSource):
 
     def _open_capture(self) -> cv2.VideoCapture:
         try:
-            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+            # One decode thread: the cores belong to the detector; FFmpeg's frame threads cost
+            # more CPU per frame than they save on a 720p stream.
+            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
         except cv2.error as exc:
             raise SourceError(f"{self.url!r} could not be opened as a video: {exc}") from None
         if not cap.isOpened():

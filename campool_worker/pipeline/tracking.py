@@ -225,6 +225,7 @@ class ByteTracker:
         self.lost: list[Track] = []
         self._next_id = 1
         self.frames = 0
+        self._updates: list[tuple[Track, int]] = []  # this frame's matches, Kalman-corrected together
 
     def update(self, dets: Detections) -> list[Track]:
         """Feed one frame's detections; return the confirmed tracks matched in this frame."""
@@ -241,7 +242,7 @@ class ByteTracker:
             for i, t in enumerate(alive):
                 t.mean, t.cov, t.box = means[i], covs[i], boxes[i]
                 t.age += 1
-        self._updates: list[tuple[Track, int]] = []
+        self._updates = []
         high = np.flatnonzero(dets.scores >= cfg.high_score)
         low = np.flatnonzero((dets.scores >= cfg.low_score) & (dets.scores < cfg.high_score))
         confirmed = [t for t in self.tracks if t.confirmed]

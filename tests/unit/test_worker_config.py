@@ -47,3 +47,12 @@ def test_bad_settings_file_says_what_is_wrong(tmp_path, text, match):
 def test_missing_settings_file_is_a_clear_error(tmp_path):
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(_args(config=str(tmp_path / "nope.toml")), environ={})
+
+
+def test_inference_settings_come_from_file_and_environment(tmp_path):
+    cfg = tmp_path / "w.toml"
+    cfg.write_text("intra_op_threads = 3\n")
+    s = load_settings(_args(config=str(cfg)), environ={"CAMPOOL_INFERENCE_WORKERS": "2"})
+    assert (s.intra_op_threads, s.inference_workers) == (3, 2)
+    with pytest.raises(SettingsError, match="inference_workers"):
+        load_settings(_args(config=str(cfg)), environ={"CAMPOOL_INFERENCE_WORKERS": "0"})
