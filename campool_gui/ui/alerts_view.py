@@ -152,20 +152,8 @@ class AlertsView(Page):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack.addWidget(self.empty)
         self.body.addWidget(self.stack, 1)
-        self._stale = False
-        self.bridge.alertsChanged.connect(self._on_change)
+        self.bridge.alertsChanged.connect(self.refresh_when_visible)
         self.sync()
-
-    def _on_change(self) -> None:
-        if self.isVisible():
-            self.sync()
-        else:
-            self._stale = True
-
-    def shown(self) -> None:
-        if self._stale:
-            self._stale = False
-            self.sync()
 
     def set_filter(self, key: str) -> None:
         self.proxy.show = key

@@ -154,25 +154,13 @@ class CamerasView(Page):
         QShortcut(QKeySequence.StandardKey.New, self, activated=self.add_camera)
         QShortcut(QKeySequence.StandardKey.Delete, self.table, activated=self.remove_selected)
 
-        self._stale = True
-        self.bridge.camerasChanged.connect(self._on_change)
-        self.bridge.workersChanged.connect(self._on_change)
+        self.bridge.camerasChanged.connect(self.refresh_when_visible)
+        self.bridge.workersChanged.connect(self.refresh_when_visible)
         self.bridge.previewFrame.connect(self._remember_frame)
         self.sync()
 
-    def _on_change(self, _ids: list[str]) -> None:
-        if self.isVisible():
-            self.sync()
-        else:
-            self._stale = True  # caught up in shown()
-
-    def shown(self) -> None:
-        if self._stale:
-            self.sync()
-
     # ------------------------------------------------------------------ data
     def sync(self) -> None:
-        self._stale = False
         st = self.bridge.state
         self.model.set_cameras(list(st.cameras.values()), st.worker_names())
         self.targets.set_workers(sorted(st.workers.values(), key=lambda w: w.name.lower()))

@@ -52,8 +52,24 @@ class Page(QWidget):
         self.actions_layout.addWidget(btn)
         return btn
 
+    _stale = False  # the pool changed while the page was hidden
+
+    def sync(self) -> None:
+        """Bring the page up to date with the pool state (pages that show that state override it)."""
+
+    def refresh_when_visible(self, *_: object) -> None:
+        """Slot for the bridge's change signals: a hidden page does no work; it catches up when shown."""
+        if self.isVisible():
+            self._stale = False
+            self.sync()
+        else:
+            self._stale = True
+
     def shown(self) -> None:  # noqa: D401 - hook
         """Called when the page becomes the visible view."""
+        if self._stale:
+            self._stale = False
+            self.sync()
 
     def hidden(self) -> None:
         """Called when another view replaces this page."""

@@ -143,23 +143,10 @@ class OverviewView(Page):
         clay.addWidget(self.problem_list, 1)
         bottom.addWidget(cams, 2)
         self.body.addLayout(bottom, 2)
-        self._stale = True
-        self.bridge.stateChanged.connect(self._on_state)
+        self.bridge.stateChanged.connect(self.refresh_when_visible)
         self.sync()
 
-    def _on_state(self) -> None:
-        # A hidden page does no work; it catches up when shown.
-        if self.isVisible():
-            self.sync()
-        else:
-            self._stale = True
-
-    def shown(self) -> None:
-        if self._stale:
-            self.sync()
-
     def sync(self) -> None:
-        self._stale = False
         st = self.bridge.state
         tt = st.totals
         t = theme.current()
