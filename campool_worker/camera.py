@@ -145,9 +145,14 @@ class CameraConfig:
     priority: str = "normal"
     site: str = ""
     loop: bool = False  # loop a video file (demos, soak tests)
+    labels: list[str] | None = None  # a custom model's class names in output order; None = COCO
 
     def __post_init__(self) -> None:
         _check_name("camera id", self.camera_id)
+        if self.labels is not None and (not self.labels or not all(isinstance(n, str) and n.strip()
+                                                                   for n in self.labels)):
+            raise ConfigError(f"camera {self.camera_id!r}: labels must be a non-empty list of class names, "
+                              "one per model output class")
         if not isinstance(self.source, str) or not self.source.strip():
             raise ConfigError(f"camera {self.camera_id!r}: source is empty; give a file path, rtsp://, http:// or device index")
         if self.priority not in PRIORITIES:
@@ -164,6 +169,8 @@ class CameraConfig:
         d = asdict(self)
         d["lines"] = [ln.to_dict() for ln in self.lines]
         d["zones"] = [z.to_dict() for z in self.zones]
+        if self.labels is None:
+            del d["labels"]  # what workers that predate custom labels expect
         return d
 
     @classmethod
@@ -178,8 +185,9 @@ class CameraConfig:
         try:
             kw["lines"] = [CountingLine.from_dict(x) for x in d.get("lines") or []]
             kw["zones"] = [Zone.from_dict(x) for x in d.get("zones") or []]
-            if kw.get("classes") is not None:
-                kw["classes"] = [str(c) for c in kw["classes"]]
+            for key in ("classes", "labels"):
+                if kw.get(key) is not None:
+                    kw[key] = [str(c) for c in kw[key]]
             return cls(**kw)
         except TypeError as exc:
             raise ConfigError(f"camera definition is malformed: {exc}") from None

@@ -196,8 +196,8 @@ class CameraSlot:
     def _make_pipeline(self, camera: CameraConfig) -> Any:
         from campool_worker.pipeline.pipeline import CameraPipeline, load_detector
 
-        detector = load_detector(camera.model, confidence=camera.confidence, classes=camera.classes,
-                                 **self.detector_options)
+        detector = load_detector(camera.model, class_names=camera.labels, confidence=camera.confidence,
+                                 classes=camera.classes, **self.detector_options)
         self.detector_name = str(getattr(detector, "provider", "") or getattr(detector, "name", ""))
         return CameraPipeline(camera, detector)
 

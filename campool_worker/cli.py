@@ -1,4 +1,4 @@
-"""`campool-worker serve | count | bench | pair`: the worker's command line.
+"""`campool-worker serve | count | bench | pair | masters`: the worker's command line.
 
 The `count` and `bench` interfaces are what the product's own checks use; keep them stable.
 Each subcommand lives in the module that does the work; this file only parses and
@@ -67,6 +67,25 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data-dir", help="the daemon's data folder")
     pr.add_argument("--config", help="settings file (TOML) of the daemon")
     pr.add_argument("--ttl", type=int, default=600, help="seconds the code stays valid")
+
+    m = sub.add_parser(
+        "masters", help="list the master keys this worker trusts, or revoke one",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="List the masters (control centers) this worker serves: key, name, when it was\n"
+                    "adopted, and whether it came from pairing or from the settings; or revoke one.",
+        epilog="Revoking takes effect in a running worker at once, without a restart: the master's next\n"
+               "command is refused and its connection to the telemetry port is dropped. Only keys adopted by\n"
+               "pairing can be revoked here; remove a key in accept_masters (settings file or\n"
+               "CAMPOOL_ACCEPT_MASTERS) there, and restart the worker. To trust a revoked master again,\n"
+               "adopt the worker again with a code from `campool-worker pair`.\n\n"
+               "  campool-worker masters\n"
+               "  campool-worker masters --remove='rq:rM>}U?@'   # a unique start of the key is enough")
+    m.add_argument("--data-dir", help="the daemon's data folder")
+    m.add_argument("--config", help="settings file (TOML) of the daemon")
+    m.add_argument("--remove", metavar="KEY",
+                   help="revoke the master with this key, or with a key starting with these (8 or more) "
+                        "characters; write --remove='KEY': keys hold characters the shell reads, and may start with -")
+    m.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     return p
 
 
@@ -75,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr if args.command in ("count", "bench") else sys.stdout,
+        stream=sys.stderr if args.command in ("count", "bench", "masters") else sys.stdout,
     )
     try:
         if args.command == "count":
@@ -90,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "pair":
             from campool_worker.security import pair_command
             return pair_command(args)
+        if args.command == "masters":
+            from campool_worker.masters import masters_command
+            return masters_command(args)
     except CampoolError as exc:
         print(f"campool-worker {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -106,16 +106,24 @@ def _coerce(name: str, tp: Any, value: Any, where: str) -> Any:
         raise SettingsError(f"{where}: {name} = {value!r} is not valid ({exc})") from None
 
 
+def settings_file(args: Any = None, environ: dict[str, str] | None = None) -> str | None:
+    """The settings file `load_settings` reads: ``--config``, else ``CAMPOOL_CONFIG``, else the
+    default place if a file is there; None when there is none."""
+    environ = os.environ if environ is None else environ
+    config_path = getattr(args, "config", None) or environ.get("CAMPOOL_CONFIG")
+    if config_path is None:
+        default = Path(platformdirs.user_config_dir(APP, appauthor=False)) / "worker.toml"
+        config_path = str(default) if default.exists() else None
+    return config_path
+
+
 def load_settings(args: Any = None, environ: dict[str, str] | None = None) -> Settings:
     """Merge defaults, the TOML file, CAMPOOL_* variables and command-line flags."""
     environ = dict(os.environ if environ is None else environ)
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     values: dict[str, Any] = {}
 
-    config_path = getattr(args, "config", None) or environ.get("CAMPOOL_CONFIG")
-    if config_path is None:
-        default = Path(platformdirs.user_config_dir(APP, appauthor=False)) / "worker.toml"
-        config_path = str(default) if default.exists() else None
+    config_path = settings_file(args, environ)
     if config_path:
         try:
             with open(config_path, "rb") as fh:

@@ -25,8 +25,23 @@ log = logging.getLogger(__name__)
 
 class CommandHandlers:
     def _handle_command(self: "WorkerService", msg: p.Message, master_key: str) -> p.Message:
+        # ZAP checks a key only at the handshake, so a master revoked while connected keeps its
+        # session: ask the allow-list again for every command (it rereads masters.json on change).
+        if master_key not in self.allow:
+            return self._unauthorized(msg, master_key)
+        self._refused_keys.discard(master_key)  # adopted again: a later revocation is news again
         handler = getattr(self, "_on_" + msg.TYPE)
         return handler(msg, master_key)
+
+    def _unauthorized(self: "WorkerService", msg: p.Message, master_key: str) -> p.Message:
+        if master_key not in self._refused_keys:  # once per key: a revoked master may retry forever
+            if len(self._refused_keys) < 1000:
+                self._refused_keys.add(master_key)
+            log.warning("refused %s from master key %s: it is no longer trusted (revoked with `campool-worker "
+                        "masters --remove` or removed from masters.json); its further commands are refused "
+                        "without a log line each", msg.TYPE, master_key)
+        return p.Error("unauthorized", "this master's key is no longer trusted by the worker (it was revoked); "
+                       "adopt the worker again with a pairing code from `campool-worker pair`")
 
     # ------------------------------------------------------------------ session
 

@@ -351,7 +351,8 @@ class Ok(Message):
 @dataclass
 class Error(Message):
     """A refused command. ``code``: malformed, oversized, version, unknown_type, wrong_kind,
-    invalid, draining, capacity, unknown_camera, model, internal."""
+    invalid, draining, capacity, unknown_camera, model, internal, unauthorized (the master's key
+    was revoked while it was connected)."""
 
     TYPE: ClassVar[str] = "error"
     KIND: ClassVar[str] = "reply"

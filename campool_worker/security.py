@@ -25,6 +25,7 @@ Trust comes from keys, not from the LAN:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -32,8 +33,10 @@ import logging
 import os
 import secrets
 import stat
+import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,11 @@ import zmq
 from zmq.utils import z85
 
 from campool_worker.errors import CampoolError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +77,7 @@ def valid_key(key: str) -> bool:
         return False
     try:
         return len(z85.decode(key.encode("ascii"))) == 32
-    except (ValueError, UnicodeEncodeError, KeyError):
+    except (ValueError, UnicodeEncodeError, KeyError, struct.error):  # struct.error: a group over 2**32
         return False
 
 
@@ -117,47 +125,167 @@ def load_or_create_keypair(key_dir: str | os.PathLike[str], name: str = "worker"
     return pair
 
 
+@dataclass(frozen=True)
+class TrustedMaster:
+    """One master key the worker serves, as `campool-worker masters` lists it."""
+
+    key: str
+    name: str  # the name the master gave when it paired; "" for a key only in the config
+    added: float | None  # time.time() of the pairing; None for a key only in the config
+    from_config: bool  # accept_masters / --accept-master: only the config can take it away
+
+
+FileStamp = tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
+
+
+def _file_stamp(path: Path) -> FileStamp | None:
+    """What changes whenever the file is rewritten (None: no file). Every writer replaces the file
+    (a new inode), and a hand edit changes the size or the times."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _read_adopted(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+        return {m["key"]: m for m in data["masters"] if valid_key(m.get("key", ""))}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SecurityError(f"allow-list {path} is corrupt ({exc}); fix or remove it and adopt again") from None
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Serialise writers of ``path`` across processes (the daemon adopting a master while
+    `campool-worker masters --remove` runs), so neither loses the other's change. Readers need
+    no lock: writers replace the file atomically."""
+    if fcntl is None:  # Windows: the in-process lock still holds; two writers at once are rare there
+        yield
+        return
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
 class AllowList:
     """Master public keys this worker serves: persisted ones (adopted by pairing) plus fixed ones
-    from the config. Thread-safe: the ZAP thread reads it while the service adds to it."""
+    from the config. Thread-safe: the ZAP thread reads it while the service adds to it.
+
+    ``masters.json`` may change under a running daemon (`campool-worker masters --remove` in
+    another process, or an operator's editor), so every lookup compares the file's stamp with
+    the one last read (one ``stat``) and reloads it when it changed. A file that is corrupt on
+    reload is logged and ignored: the last good list stays in force, since a ZAP thread that
+    raised would refuse every master."""
 
     def __init__(self, path: str | os.PathLike[str], fixed: list[str] | tuple[str, ...] = ()) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._fixed = set()
+        self._fixed: set[str] = set()
         for key in fixed:
             if not valid_key(key):
                 raise SecurityError(f"master key {key!r} is not a 40-character Z85 CURVE public key")
             self._fixed.add(key)
-        self._adopted: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            try:
-                data = json.loads(self.path.read_text())
-                self._adopted = {m["key"]: m for m in data["masters"] if valid_key(m.get("key", ""))}
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise SecurityError(f"allow-list {self.path} is corrupt ({exc}); fix or remove it and adopt again") from None
+        try:
+            self._stamp = _file_stamp(self.path)
+        except OSError as exc:
+            raise SecurityError(f"cannot read allow-list {self.path} ({exc}); check the data folder's "
+                                "permissions") from None
+        self._adopted: dict[str, dict[str, Any]] = _read_adopted(self.path) if self._stamp else {}
+        self._complaint: str | None = None  # the reload problem last logged
+        self._bad_stamp: FileStamp | None = None  # a corrupt version of the file, already logged
+        # Grows each time a trusted key leaves the list, so the daemon can tell that sessions
+        # opened under the old list must be dropped.
+        self._revocations = 0
 
     def __contains__(self, key: str) -> bool:
         with self._lock:
+            self._refresh_locked()
             return key in self._fixed or key in self._adopted
 
     def keys(self) -> set[str]:
         with self._lock:
+            self._refresh_locked()
             return self._fixed | set(self._adopted)
+
+    @property
+    def fixed(self) -> frozenset[str]:
+        return frozenset(self._fixed)
+
+    @property
+    def revocations(self) -> int:
+        """How many times a trusted key left the list (checks the file first)."""
+        with self._lock:
+            self._refresh_locked()
+            return self._revocations
+
+    def masters(self) -> list[TrustedMaster]:
+        """Every trusted master, adopted ones oldest first, then the config's."""
+        with self._lock:
+            self._refresh_locked()
+            adopted = sorted(self._adopted.values(), key=lambda m: (_added(m) or 0.0, m["key"]))
+            out = [TrustedMaster(m["key"], str(m.get("name") or ""), _added(m), m["key"] in self._fixed)
+                   for m in adopted]
+            out += [TrustedMaster(k, "", None, True) for k in sorted(self._fixed - set(self._adopted))]
+            return out
 
     def add(self, key: str, name: str) -> None:
         if not valid_key(key):
             raise SecurityError(f"master key {key!r} is not a Z85 CURVE public key")
-        with self._lock:
+        with self._lock, _exclusive(self.path):
+            self._refresh_locked()  # another process may have changed the file: keep its change
             self._adopted[key] = {"key": key, "name": name, "added": time.time()}
-            _write_private(self.path, json.dumps({"masters": list(self._adopted.values())}, indent=1))
+            self._save_locked()
 
     def remove(self, key: str) -> bool:
-        with self._lock:
+        """Forget an adopted master; False when it was not adopted. A key that is also in the
+        config stays trusted: only the config can take that away."""
+        with self._lock, _exclusive(self.path):
+            self._refresh_locked()
             if self._adopted.pop(key, None) is None:
                 return False
-            _write_private(self.path, json.dumps({"masters": list(self._adopted.values())}, indent=1))
+            self._save_locked()
+            if key not in self._fixed:
+                self._revocations += 1
             return True
+
+    def _save_locked(self) -> None:
+        _write_private(self.path, json.dumps({"masters": list(self._adopted.values())}, indent=1))
+        self._stamp = _file_stamp(self.path)
+
+    def _refresh_locked(self) -> None:
+        try:
+            stamp = _file_stamp(self.path)
+            if stamp == self._stamp or (stamp is not None and stamp == self._bad_stamp):
+                return
+            adopted = _read_adopted(self.path) if stamp is not None else {}
+        except (OSError, SecurityError) as exc:  # corrupt, half-written by an editor, or unreadable
+            if isinstance(exc, SecurityError):
+                self._bad_stamp = stamp  # do not parse the same broken file on every lookup
+            complaint = str(exc)
+            if complaint != self._complaint:  # once per problem, not once per handshake
+                self._complaint = complaint
+                log.error("%s; until it is fixed, the %d master(s) it listed before stay trusted",
+                          exc if isinstance(exc, SecurityError) else f"cannot read allow-list {self.path} ({exc})",
+                          len(self._adopted))
+            return
+        gone = set(self._adopted) - set(adopted) - self._fixed
+        if gone:
+            self._revocations += 1
+            log.info("allow-list %s changed on disk: no longer trusting master key(s) %s", self.path,
+                     ", ".join(sorted(gone)))
+        for key in set(adopted) - set(self._adopted):
+            log.info("allow-list %s changed on disk: now trusting master key %s", self.path, key)
+        self._adopted, self._stamp, self._complaint, self._bad_stamp = adopted, stamp, None, None
+
+
+def _added(entry: dict[str, Any]) -> float | None:
+    value = entry.get("added")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def normalize_code(code: str) -> str:

@@ -68,6 +68,7 @@ class WorkerService(CommandHandlers):
         self.draining = self.outbox.get_meta("draining") == "1"
         self.slots: dict[str, CameraSlot] = {}
         self.rejected = 0
+        self._refused_keys: set[str] = set()  # revoked masters whose commands were refused (logged once)
         self.started = time.monotonic()
         self.state = "draining" if self.draining else "running"
         self._hb_seq = 0
@@ -98,6 +99,9 @@ class WorkerService(CommandHandlers):
                                "0 = any free one) or stop the other worker") from None
         self.cmd_port = _port_of(self.cmd)
         self.pub_port = _port_of(self.pub)
+        self._pub_endpoint = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._pub_bound = True
+        self._revocations_seen = self.allow.revocations
         self.pair_port = _port_of(self.pair)
         self.announcer = None
 
@@ -316,6 +320,7 @@ class WorkerService(CommandHandlers):
             gpus=self.metrics.gpus(), outbox_pending=pending, outbox_oldest_ts=oldest, rejected_messages=self.rejected)
 
     def _heartbeat(self) -> None:
+        self._drop_revoked_subscribers()
         self._hb_seq += 1
         status = self.status()
         self._publish(p.Heartbeat(status))
@@ -323,6 +328,28 @@ class WorkerService(CommandHandlers):
         self._resend_overdue()
         if self.announcer is not None:
             self.announcer.update(cams=str(self.capacity))
+
+    def _drop_revoked_subscribers(self) -> None:
+        """A master revoked while subscribed would keep getting counts and heartbeats: ZAP checks
+        keys only at the handshake, and a PUB socket cannot drop one peer. Re-binding the port drops
+        every subscriber; trusted masters reconnect within a few hundred ms (missed counts are
+        resent, being unacked) and the revoked one fails the handshake. Commands need no such step:
+        each is checked against the allow-list (see `CommandHandlers._handle_command`)."""
+        revocations = self.allow.revocations  # one stat of masters.json per beat
+        if revocations == self._revocations_seen and self._pub_bound:
+            return
+        self._revocations_seen = revocations
+        try:
+            if self._pub_bound:
+                self.pub.unbind(self._pub_endpoint)
+                self._pub_bound = False
+            self.pub.bind(self._pub_endpoint)
+            self._pub_bound = True
+            log.info("a master was revoked: telemetry subscribers were disconnected, so that the revoked one is "
+                     "refused when it reconnects; trusted masters reconnect by themselves")
+        except zmq.ZMQError as exc:  # tried again on the next beat
+            log.error("cannot re-open the telemetry port %s after a master was revoked (%s); retrying every "
+                      "beat; restart the worker if this goes on", self._pub_endpoint, exc)
 
     def _camera_states_changed(self) -> bool:
         current = {cid: slot.status_fields()["state"] for cid, slot in list(self.slots.items())}

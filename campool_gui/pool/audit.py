@@ -39,7 +39,8 @@ def reference_crossings(config: CameraConfig, last_frame: int) -> list[Crossing]
 
     source = open_source(config.source, loop=config.loop, realtime=False)
     try:
-        detector = load_detector(config.model, confidence=config.confidence, classes=config.classes)
+        detector = load_detector(config.model, class_names=config.labels, confidence=config.confidence,
+                                 classes=config.classes)
         pipe = CameraPipeline(config, detector)
         out: list[Crossing] = []
         while True:

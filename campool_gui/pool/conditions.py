@@ -47,8 +47,9 @@ def evaluate_alerts(core: "PoolCore", now: float) -> None:
         w = core.workers.get(lease.worker_id) if lease else None
         st = cam.status if (lease and w and w.alive and cam.status and cam.status.epoch == lease.epoch) else None
         lost = st is not None and st.state in ("reconnecting", "failed")
+        what = "stream lost" if st is None or st.state == "reconnecting" else "camera failed"
         am.observe("stream_lost", cid, lost,
-                   message=f"camera {cam.config.name or cid}: stream lost ({st.last_error if st else ''})")
+                   message=f"camera {cam.config.name or cid}: {what} ({st.last_error if st else ''})")
         target = cam.target_fps
         rule = am.threshold("fps_low", cid)
         low = bool(st is not None and st.state == "running" and target and rule is not None

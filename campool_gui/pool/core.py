@@ -76,6 +76,7 @@ class PoolCore(IntentsMixin):
         self.dead: dict[str, DeadLetter] = {}
         self.unplaced: dict[str, str] = {}
         self.reasons: dict[str, str] = {}           # camera -> why it went where it is
+        self.preparing: dict[str, str] = {}         # camera -> what its pending assignment waits for
         self.alerts = AlertManager(clock, rules)
         self.watch = LoadWatch(balance or BalanceSettings())
         self.policy = make_policy(self.settings.policy)
@@ -116,11 +117,13 @@ class PoolCore(IntentsMixin):
 
     def take_events(self) -> list[object]:
         """Deltas since the last call; worker and camera changes are coalesced here."""
-        from .snapshot import camera_view, worker_view
+        from .snapshot import camera_view, cameras_by_worker, worker_view
         self._flush_alerts()
         out, self._events = self._events, []
-        out.extend(WorkerChanged(worker_view(self, wid)) for wid in sorted(self._dirty.workers)
-                   if wid in self.workers)
+        if self._dirty.workers:
+            held = cameras_by_worker(self)
+            out.extend(WorkerChanged(worker_view(self, wid, held)) for wid in sorted(self._dirty.workers)
+                       if wid in self.workers)
         out.extend(CameraChanged(camera_view(self, cid)) for cid in sorted(self._dirty.cameras)
                    if cid in self.cameras)
         self._dirty = _Dirty()
@@ -329,6 +332,18 @@ class PoolCore(IntentsMixin):
 
     # ------------------------------------------------------------- command results
 
+    def assign_progress(self, camera_id: str, worker_id: str, epoch: int, note: str) -> None:
+        """An assignment is still being prepared (its model is being copied to the worker): the
+        worker cannot run the camera yet, so its confirm grace starts again, and the operator
+        sees why it waits."""
+        lease = self.leases.get(camera_id)
+        if lease is None or lease.epoch != epoch or lease.worker_id != worker_id or lease.state != "pending":
+            return
+        lease.since = self.clock.now()
+        if self.preparing.get(camera_id) != note:
+            self.preparing[camera_id] = note
+            self._touch_camera(camera_id)
+
     def assign_result(self, camera_id: str, worker_id: str, epoch: int, ok: bool, error: str = "",
                       current_epoch: int | None = None) -> None:
         lease = self.leases.get(camera_id)
@@ -519,6 +534,7 @@ class PoolCore(IntentsMixin):
         cam.status = None
         self._reconnecting.pop(cid, None)
         self._records.append(LeaseStarted(replace(lease), reason))
+        self.preparing.pop(cam.camera_id, None)
         self._actions.append(SendAssign(worker_id, cam.config, epoch, start, count_from))
         if cid in self.previews:
             width, fps = self.previews[cid]

@@ -61,7 +61,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,6 +79,7 @@ from .core import (CoreSettings, PoolCore, SendAssign, SendDrain, SendFence, Sen
                    SendUpdate)
 from .failover import RetrySettings
 from .link import WorkerLink, heartbeat_from_status
+from .model_push import ModelDistributor, is_local_model
 from .models import Worker, WorkerCapabilities
 from .registry import Registry
 from .store import Retention, Store
@@ -124,6 +125,7 @@ class Master:
                              balance=settings.balance)
         self.registry = Registry()
         self.links: dict[str, WorkerLink] = {}
+        self.models = ModelDistributor()
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._subscribers: list[Callable[[object], None]] = []
         self._sub_lock = threading.Lock()
@@ -174,6 +176,7 @@ class Master:
         if self._thread is not None:
             self._post("wake", None)
             self._thread.join(10.0)
+        self.models.close()
         for link in list(self.links.values()):
             link.close()
         self.links.clear()
@@ -264,6 +267,10 @@ class Master:
             self._stored(*arg)
         elif kind == "assign_result":
             self._assign_result(*arg)
+        elif kind == "model_progress":
+            self.core.assign_progress(*arg)
+        elif kind == "model_ready":
+            self._model_ready(*arg)
         elif kind == "hello":
             self._hello_result(*arg)
         elif kind == "mdns":
@@ -324,6 +331,9 @@ class Master:
             if isinstance(act, SendAssign):
                 self.core.assign_result(act.camera.camera_id, act.worker_id, act.epoch, False, "no link to the worker")
             return
+        if isinstance(act, (SendAssign, SendUpdate)) and is_local_model(act.camera.model):
+            self._push_model(link, act)
+            return
         if isinstance(act, SendAssign):
             msg = p.AssignCamera(act.camera, act.epoch, act.start_frame, act.count_from_frame)
             fut = link.send(msg)
@@ -340,6 +350,28 @@ class Master:
         elif isinstance(act, SendPreview):
             link.set_preview(act.camera_id, act.enabled)
             link.send(p.SetPreview(act.camera_id, act.enabled, act.width, act.fps), retries=2)
+
+    def _push_model(self, link: WorkerLink, act: SendAssign | SendUpdate) -> None:
+        """The camera's model is a file here: the worker gets it by content first, then the
+        command goes out naming it by hash."""
+        cid = act.camera.camera_id
+
+        def progress(held: int, total: int) -> None:
+            pct = 100 * held // max(total, 1)
+            self._post("model_progress", (cid, act.worker_id, act.epoch, f"copying the model to the worker: {pct}%"))
+
+        fut = self.models.ensure(link, act.camera.model or "", progress)
+        fut.add_done_callback(lambda f: self._post("model_ready", (act, f)))
+
+    def _model_ready(self, act: SendAssign | SendUpdate, fut: concurrent.futures.Future) -> None:
+        cid = act.camera.camera_id
+        exc = fut.exception()
+        if exc is None:
+            self._send(replace(act, camera=replace(act.camera, model=fut.result())))
+            return
+        log.error("camera %s: %s", cid, exc)
+        if isinstance(act, SendAssign):
+            self.core.assign_result(cid, act.worker_id, act.epoch, False, f"model: {exc}")
 
     def _assign_result(self, act: SendAssign, fut: concurrent.futures.Future) -> None:
         cid = act.camera.camera_id

@@ -9,15 +9,27 @@ if TYPE_CHECKING:
     from .core import PoolCore
 
 
-def worker_view(core: "PoolCore", wid: str) -> WorkerView:
+def cameras_by_worker(core: "PoolCore") -> dict[str, tuple[str, ...]]:
+    """worker -> the cameras it holds a live lease for, sorted; one pass over the leases."""
+    held: dict[str, list[str]] = {}
+    for cid, lease in core.leases.items():
+        if lease.state != "failed":
+            held.setdefault(lease.worker_id, []).append(cid)
+    return {wid: tuple(sorted(cids)) for wid, cids in held.items()}
+
+
+def worker_view(core: "PoolCore", wid: str, held: dict[str, tuple[str, ...]] | None = None) -> WorkerView:
+    """held: cameras_by_worker(core), when views of many workers are built at once."""
     w = core.workers[wid]
+    if held is None:
+        held = cameras_by_worker(core)
     last_seen = None
     if w.last_heartbeat is not None:
         last_seen = core.clock.wall() - (core.clock.now() - w.last_heartbeat)
     return WorkerView(
         worker_id=wid, name=w.name, address=w.address, state=w.state, capacity=w.capabilities.capacity,
         gpu=w.capabilities.gpu_name, site=w.capabilities.site,
-        cameras=tuple(sorted(c for c, a in core.leases.items() if a.worker_id == wid and a.state != "failed")),
+        cameras=held.get(wid, ()),
         metrics=w.metrics, history=tuple(w.history), last_seen=last_seen,
         key_fingerprint=w.public_key[:8], public_key=w.public_key, key_conflict=w.key_conflict, overloaded=w.overloaded,
         draining=w.draining, version=w.version, last_error=w.last_error)
@@ -41,7 +53,7 @@ def camera_state(core: "PoolCore", cid: str) -> tuple[str, str]:
     cam = core.cameras[cid]
     st = cam.status
     if st is None or st.epoch != lease.epoch:
-        return "assigning", core.reasons.get(cid, "")
+        return "assigning", core.preparing.get(cid) or core.reasons.get(cid, "")
     return st.state, st.last_error or core.reasons.get(cid, "")
 
 
@@ -61,7 +73,8 @@ def camera_view(core: "PoolCore", cid: str) -> CameraView:
 
 def build_snapshot(core: "PoolCore") -> PoolSnapshot:
     from dataclasses import replace
-    workers = tuple(worker_view(core, wid) for wid in sorted(core.workers))
+    held = cameras_by_worker(core)
+    workers = tuple(worker_view(core, wid, held) for wid in sorted(core.workers))
     cameras = tuple(camera_view(core, cid) for cid in sorted(core.cameras))
     open_alerts = core.alerts.open_alerts()
     closed = sorted((a for a in core.alerts.alerts.values() if not a.open), key=lambda a: -a.id)[:50]

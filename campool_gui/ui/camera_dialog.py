@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,12 +13,13 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
-    QLabel, QLineEdit, QVBoxLayout, QWidget,
+    QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget,
 )
 
 from campool_gui.ui import theme
 from campool_gui.ui.common import button, label
 from campool_worker.camera import PRIORITIES, CameraConfig, ConfigError
+from campool_worker.pipeline.detectors import ModelError, read_labels
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +121,9 @@ class CameraDialog(QDialog):
         self.id_edit.setPlaceholderText("derived from the name")
         self.source_edit = QLineEdit()
         self.source_edit.setPlaceholderText("rtsp://user:pass@10.0.0.5/stream1, a video file, usb:0 ...")
-        browse = button("File…", "folder")
-        browse.clicked.connect(self._browse_source)
-        src_row = QHBoxLayout()
-        src_row.addWidget(self.source_edit, 1)
-        src_row.addWidget(browse)
+        src_row, self.source_browse = self._with_file_button(self.source_edit, "Choose a video file",
+                                         "Videos (*.mp4 *.avi *.mkv *.mov *.ts);;All files (*)",
+                                         self.source_edit.setText)
         self.site_edit = QLineEdit()
         self.site_edit.setPlaceholderText("site or group, e.g. north-yard")
         self.priority_combo = QComboBox()
@@ -134,6 +134,14 @@ class CameraDialog(QDialog):
         self.model_combo.addItem(MOTION)
         for m in models or []:
             self.model_combo.addItem(m)
+        self.model_combo.setToolTip("An ONNX detector file on this computer: the control center copies it to the "
+                                    "workers that run the camera.")
+        model_row, self.model_browse = self._with_file_button(self.model_combo, "Choose a detector model",
+                                           "ONNX models (*.onnx);;All files (*)", self.model_combo.setCurrentText)
+        self.labels_edit = QLineEdit()
+        self.labels_edit.setPlaceholderText("COCO names (built in); a custom model: its class names, in order")
+        labels_row, self.labels_browse = self._with_file_button(self.labels_edit, "Choose the model's labels file",
+                                            "Labels (*.txt *.names *.labels);;All files (*)", self.use_labels_file)
         self.classes_edit = QLineEdit()
         self.classes_edit.setPlaceholderText("all classes (or e.g. car,truck,bus)")
         self.preset_combo = QComboBox()
@@ -158,7 +166,8 @@ class CameraDialog(QDialog):
         form.addRow("Source", src_row)
         form.addRow("Site", self.site_edit)
         form.addRow("Priority", self.priority_combo)
-        form.addRow("Model", self.model_combo)
+        form.addRow("Model", model_row)
+        form.addRow("Labels", labels_row)
         form.addRow("Classes", cls_row)
         form.addRow("Detect rate", self.fps_spin)
         form.addRow("Confidence", self.conf_spin)
@@ -214,6 +223,7 @@ class CameraDialog(QDialog):
         self.priority_combo.setCurrentText(c.priority)
         self.model_combo.setCurrentText(c.model or MOTION)
         self.classes_edit.setText(",".join(c.classes or []))
+        self.labels_edit.setText(",".join(c.labels or []))
         self.fps_spin.setValue(float(c.detect_fps or 0))
         self.conf_spin.setValue(float(c.confidence))
         self.loop_check.setChecked(c.loop)
@@ -227,11 +237,29 @@ class CameraDialog(QDialog):
             self.classes_edit.setText(CLASS_PRESETS[self.preset_combo.itemText(index)])
             self.preset_combo.setCurrentIndex(0)
 
-    def _browse_source(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a video file", "",
-                                              "Videos (*.mp4 *.avi *.mkv *.mov *.ts);;All files (*)")
-        if path:
-            self.source_edit.setText(path)
+    def _with_file_button(self, field: QWidget, title: str, filters: str,
+                          on_pick: Callable[[str], None]) -> tuple[QHBoxLayout, QPushButton]:
+        """The field with a "File…" button beside it that hands the chosen path to on_pick."""
+        browse = button("File…", "folder")
+
+        def pick() -> None:
+            path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
+            if path:
+                on_pick(path)
+        browse.clicked.connect(pick)
+        row = QHBoxLayout()
+        row.addWidget(field, 1)
+        row.addWidget(browse)
+        return row, browse
+
+    def use_labels_file(self, path: str) -> None:
+        try:
+            names = read_labels(path)
+        except ModelError as exc:
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            return
+        self.labels_edit.setText(",".join(names))
 
     def build_config(self) -> CameraConfig:
         """The config the fields describe; raises ConfigError with a message for the operator."""
@@ -241,12 +269,13 @@ class CameraDialog(QDialog):
             raise ConfigError(f"a camera with id {cid!r} already exists; choose another name or id")
         model = self.model_combo.currentText().strip()
         classes = [c.strip() for c in self.classes_edit.text().split(",") if c.strip()] or None
+        labels = [n.strip() for n in self.labels_edit.text().split(",") if n.strip()] or None
         fps = self.fps_spin.value() or None
         base = self.original or CameraConfig(camera_id=cid, source=self.source_edit.text().strip() or "?")
         return replace(
             base, camera_id=cid, name=name, source=self.source_edit.text().strip(), site=self.site_edit.text().strip(),
             priority=self.priority_combo.currentText(), model=None if model in ("", MOTION) else model,
-            classes=classes, detect_fps=fps, confidence=round(self.conf_spin.value(), 3),
+            classes=classes, labels=labels, detect_fps=fps, confidence=round(self.conf_spin.value(), 3),
             loop=self.loop_check.isChecked(),
         )
 

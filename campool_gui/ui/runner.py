@@ -16,7 +16,7 @@ from PySide6.QtCore import QCoreApplication, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from campool_gui.ui import theme
-from campool_gui.ui.demo_pool import DemoSession, shared_data_dir
+from campool_gui.demo import DemoSession, shared_data_dir
 
 log = logging.getLogger(__name__)
 

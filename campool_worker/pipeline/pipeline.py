@@ -35,11 +35,13 @@ LOW_SCORE = 0.1  # ByteTrack's second-stage boxes: only ever extend existing tra
 __all__ = ["Crossing", "FrameResult", "CameraPipeline", "load_detector", "Detections", "Track"]
 
 
-def load_detector(model: str | None, *, labels: str | None = None, confidence: float = 0.3,
-                  classes: list[str] | None = None, intra_op_threads: int | None = None,
+def load_detector(model: str | None, *, labels: str | None = None, class_names: list[str] | None = None,
+                  confidence: float = 0.3, classes: list[str] | None = None, intra_op_threads: int | None = None,
                   providers: list[str] | None = None, inference_workers: int = 1) -> Detector:
     """The detector for a camera: the shared ONNX model, or a fresh motion detector when model is None.
 
+    labels: a labels file (one class name a line) or class_names: the names themselves, for a
+    custom model; neither = COCO.
     intra_op_threads: threads per inference call (default: the cores minus a quarter);
     inference_workers: inference calls run at once for all cameras (see shared_runner).
 
@@ -52,7 +54,7 @@ def load_detector(model: str | None, *, labels: str | None = None, confidence: f
             log.warning("no model configured: counting motion blobs; the class filter %s does not apply",
                         ",".join(classes))
         return MotionDetector()
-    names = read_labels(labels) if labels else None
+    names = list(class_names) if class_names else (read_labels(labels) if labels else None)
     onnx = shared_model(model, intra_op_threads=intra_op_threads, providers=providers,
                         num_labels=len(names) if names else None)
     return OnnxDetector(onnx, class_names=names, confidence=confidence, classes=classes,

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from campool_worker.errors import SourceError
+from campool_worker.pipeline.ffmpeg_log import FFmpegStderr
 
 if TYPE_CHECKING:
     from campool_worker.pipeline.synthetic import SyntheticParams
@@ -221,19 +222,20 @@ class VideoFileSource(FrameSource):
             raise SourceError(f"{path!r} is a folder, not a video file")
         if not os.access(self.path, os.R_OK):
             raise SourceError(f"video file {path!r} is not readable; check its permissions")
-        self._cap = self._open_capture()
         self._pending: list[np.ndarray] = []  # decoded, not yet returned, in order
         self._pos = 0  # position in the file of the next image to return
         self._index = 0  # global index of the next frame to return
         self._length: int | None = None  # true decodable length once known
         self._ended = False
-        first = self._decode()
-        if first is None:
-            self._cap.release()
-            raise SourceError(f"{path!r} is not a video OpenCV/FFmpeg can decode (no frame could be read); "
-                              f"check that it is a video file such as .mp4 or .avi")
-        self._pts0 = self._cap.get(cv2.CAP_PROP_POS_MSEC)
-        second = self._decode()
+        with FFmpegStderr() as ffmpeg:
+            self._cap = self._open_capture(ffmpeg)
+            first = self._decode()
+            if first is None:
+                self._cap.release()
+                raise SourceError(f"{path!r} is not a video OpenCV/FFmpeg can decode (no frame could be read"
+                                  f"{ffmpeg.said()}); check that it is a video file such as .mp4 or .avi")
+            self._pts0 = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+            second = self._decode()
         header_fps = self._cap.get(cv2.CAP_PROP_FPS)
         self._dt_ms = 0.0
         if second is not None:
@@ -257,7 +259,7 @@ class VideoFileSource(FrameSource):
         self.frame_count = self._length or (header_count if header_count > 0 else None)
         self._pacer = _Pacer(self.fps) if realtime else None
 
-    def _open_capture(self) -> cv2.VideoCapture:
+    def _open_capture(self, ffmpeg: FFmpegStderr | None = None) -> cv2.VideoCapture:
         try:
             # One decode thread: the cores belong to the detector; FFmpeg's frame threads cost
             # more CPU per frame than they save on a 720p stream.
@@ -265,7 +267,8 @@ class VideoFileSource(FrameSource):
         except cv2.error as exc:
             raise SourceError(f"{self.url!r} could not be opened as a video: {exc}") from None
         if not cap.isOpened():
-            raise SourceError(f"{self.url!r} is not a video OpenCV/FFmpeg can open; check that it is a "
+            said = ffmpeg.said() if ffmpeg is not None else ""
+            raise SourceError(f"{self.url!r} is not a video OpenCV/FFmpeg can open{said}; check that it is a "
                               f"video file such as .mp4 or .avi")
         return cap
 

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from campool_gui.ui import theme
-from campool_gui.ui.demo_pool import DemoSession, demo_cameras
+from campool_gui.demo import DemoSession, demo_cameras
 
 
 @dataclass

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtTest import QTest
 
 from campool_gui.ui.adopt_dialog import group_fingerprint, normalise_code
-from campool_gui.ui.demo_pool import DemoWorkers
+from campool_gui.demo import DemoWorkers
 from tests.gui.conftest import start_master
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QItemSelectionModel
 
-from campool_gui.ui.demo_pool import DemoSession
+from campool_gui.demo import DemoSession
 from tests.gui.conftest import start_master
 
 

@@ -132,3 +132,29 @@ def test_import_adds_only_new_cameras(qtbot, window, pool, tmp_path):
     assert "1 already in the library" in sig.args[0]
     qtbot.waitUntil(lambda: "imported-one" in {c.camera_id for c in pool.snapshot().cameras}, timeout=10000)
     pool.master.remove_camera("imported-one")
+
+
+def test_a_custom_model_with_its_labels_file_is_described_and_kept_on_edit(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    labels = tmp_path / "parts.txt"
+    labels.write_text("bolt\nnut\n\nwasher\n")
+    dlg = CameraDialog(None)
+    qtbot.addWidget(dlg)
+    dlg.name_edit.setText("Belt")
+    dlg.source_edit.setText(SYNTH)
+    dlg.model_combo.setCurrentText(str(tmp_path / "parts.onnx"))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(labels), ""))
+    dlg.labels_browse.click()
+    assert dlg.labels_edit.text() == "bolt,nut,washer"
+    dlg.classes_edit.setText("nut")
+    cfg = dlg.build_config()
+    assert (cfg.model, cfg.labels, cfg.classes) == (str(tmp_path / "parts.onnx"), ["bolt", "nut", "washer"], ["nut"])
+
+    again = CameraDialog(cfg)
+    qtbot.addWidget(again)
+    assert again.build_config() == cfg
+
+    labels.write_text("")
+    dlg.labels_browse.click()
+    assert dlg.error_label.isVisibleTo(dlg) and "empty" in dlg.error_label.text()

@@ -34,10 +34,25 @@ def test_missing_video(tmp_path):
     assert_one_line_error(count(str(tmp_path / "nope.mp4"), "--json"), "not found")
 
 
-def test_a_file_that_is_not_a_video(tmp_path):
-    bad = tmp_path / "notes.mp4"
-    bad.write_text("hello\n" * 100)
-    assert_one_line_error(count(str(bad), "--json"), "notes.mp4")
+@pytest.mark.parametrize("name, content", [
+    ("notes.mp4", b"hello\n" * 100),  # FFmpeg's mp4 demuxer says "moov atom not found" on its own
+    ("readme.mkv", b"# CamPool\n" * 10),  # and the matroska one "EBML header parsing failed"
+    ("hostname", b"edge-3\n"),
+])
+def test_a_file_that_is_not_a_video_is_exactly_one_line_on_stderr(tmp_path, name, content):
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    proc = count(str(bad), "--json")
+    line = assert_one_line_error(proc, name, "is not a video")
+    assert proc.stderr.splitlines() == [line], "no raw FFmpeg line beside ours"
+
+
+def test_a_cut_off_recording_is_one_line_that_says_what_ffmpeg_found(highway_video, tmp_path):
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(Path(highway_video).read_bytes()[:200_000])  # the index (moov) was never written
+    proc = count(str(cut), "--json")
+    line = assert_one_line_error(proc, "cut.mp4", "(FFmpeg: ")
+    assert proc.stderr.splitlines() == [line]
 
 
 def test_unreachable_stream_url():

@@ -44,9 +44,14 @@ def test_camera_config_round_trips_through_dict():
         zones=[Zone.parse("z:0,0,1,0,1,1")], classes=["car"], detect_fps=5, priority="high",
     )
     assert CameraConfig.from_dict(cam.to_dict()) == cam
+    assert "labels" not in cam.to_dict()  # a worker that predates custom labels still takes it
+    custom = CameraConfig(camera_id="belt", source="usb:0", model="sha256:" + "ab" * 32, labels=["bolt", "nut"])
+    assert CameraConfig.from_dict(custom.to_dict()) == custom
 
 
 @pytest.mark.parametrize("change, fragment", [
+    ({"labels": []}, "labels"),
+    ({"labels": ["bolt", " "]}, "labels"),
     ({"priority": "urgent"}, "priority"),
     ({"source": " "}, "source is empty"),
     ({"detect_fps": 0}, "detect fps"),

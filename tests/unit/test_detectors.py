@@ -88,6 +88,20 @@ def test_yolov8_class_filter_and_min_score(tmp_path):
     assert sorted(COCO_CLASSES[i] for i in low.class_ids) == ["car", "truck"]
 
 
+def test_a_custom_model_counts_by_the_class_names_its_camera_gives(tmp_path):
+    from campool_worker.pipeline.pipeline import load_detector
+
+    out = v8_output([(5, 1, 0.9, (16, 16, 8, 12)), (9, 0, 0.8, (6, 20, 4, 6))], classes=2)
+    path = constant_model(tmp_path / "parts.onnx", out)
+    det = load_detector(str(path), class_names=["bolt", "nut"], classes=["nut"])
+    found = det.detect([np.zeros((32, 32, 3), np.uint8)])[0]
+    assert [det.class_names[i] for i in found.class_ids] == ["nut"]
+    with pytest.raises(ModelError, match="2 classes but the labels file has 3"):
+        load_detector(str(path), class_names=["bolt", "nut", "washer"])
+    with pytest.raises(ModelError, match="car"):
+        load_detector(str(path), class_names=["bolt", "nut"], classes=["car"])
+
+
 def test_yolox_raw_layout_grid_decode_with_top_left_letterbox(tmp_path):
     raw = np.zeros((1, ANCHORS, 85), np.float32)
     raw[:, :, 4] = 0.01  # background objectness

@@ -116,3 +116,29 @@ def test_draining_camera_moves_without_waiting_for_liveness():
     pool.step()
     assert pool.where() == {"c0": "w2"}
     assert [a.worker_id for a in pool.assigns if isinstance(a, SendAssign)][-1] == "w2"
+
+
+def test_a_model_copy_in_progress_keeps_the_assignment_waiting_and_says_why():
+    from campool_gui.pool.snapshot import camera_state
+
+    pool = SimPool()
+    sim = pool.add_worker("w1")
+    pool.add_camera("c0", model="/models/big.onnx")
+    pool.core.tick()
+    (assign,) = [a for a in pool.core.take_actions() if isinstance(a, SendAssign)]  # held back: "copying"
+    grace = pool.core.settings.confirm_grace_s
+    for pct in range(0, 100, 10):       # a copy that takes 3x the confirm grace, with progress on the way
+        pool.clock.advance(grace * 0.3)
+        pool.core.assign_progress("c0", "w1", assign.epoch, f"copying the model to the worker: {pct}%")
+        pool.core.heartbeat(sim.heartbeat(pool.clock))
+        pool.core.tick()
+        assert pool.core.leases["c0"].state == "pending"
+    assert camera_state(pool.core, "c0") == ("assigning", "copying the model to the worker: 90%")
+    # progress for an older epoch or another worker changes nothing; silence fails the lease
+    pool.core.assign_progress("c0", "w2", assign.epoch, "x")
+    pool.core.assign_progress("c0", "w1", assign.epoch - 1, "y")
+    pool.clock.advance(grace + 1)
+    pool.core.heartbeat(sim.heartbeat(pool.clock))
+    pool.core.tick()
+    assert pool.core.leases["c0"].state == "failed"
+    assert camera_state(pool.core, "c0")[1] != "copying the model to the worker: 90%"

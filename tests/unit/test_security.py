@@ -79,3 +79,77 @@ def test_pairing_codes_expire_and_wrong_guesses_burn_them(tmp_path):
 def test_normalize_code_reads_look_alikes():
     assert s.normalize_code("abcd-efgh") == "ABCDEFGH"
     assert s.normalize_code("O1IL 2345") == "01112345"
+
+
+def _other_process_writes(path, masters):
+    """What `campool-worker masters --remove` or an operator's editor does to the file."""
+    path.write_text(json.dumps({"masters": masters}))
+
+
+def test_allow_list_sees_a_master_revoked_by_another_process_without_a_restart(tmp_path):
+    a = s.load_or_create_keypair(tmp_path / "a", "master").public
+    b = s.load_or_create_keypair(tmp_path / "b", "master").public
+    daemon = s.AllowList(tmp_path / "masters.json")
+    daemon.add(a, "desk")
+    daemon.add(b, "laptop")
+    before = daemon.revocations
+
+    assert s.AllowList(tmp_path / "masters.json").remove(a)  # the CLI's own AllowList
+
+    assert a not in daemon and b in daemon
+    assert daemon.revocations == before + 1, "the daemon learns it must drop sessions"
+    assert [m.name for m in daemon.masters()] == ["laptop"]
+
+
+def test_allow_list_picks_up_a_hand_edit_and_a_deleted_file(tmp_path):
+    a = s.load_or_create_keypair(tmp_path / "a", "master").public
+    b = s.load_or_create_keypair(tmp_path / "b", "master").public
+    fixed = s.load_or_create_keypair(tmp_path / "f", "master").public
+    path = tmp_path / "masters.json"
+    daemon = s.AllowList(path, [fixed])
+    daemon.add(a, "desk")
+    _other_process_writes(path, [{"key": a, "name": "desk", "added": 1.0}, {"key": b, "name": "new", "added": 2.0}])
+    assert b in daemon
+    path.unlink()  # deleting the file revokes every adopted master, not the config's
+    assert a not in daemon and b not in daemon and fixed in daemon
+    assert daemon.keys() == {fixed}
+
+
+def test_a_corrupt_allow_list_on_reload_keeps_the_last_good_one_and_logs_once(tmp_path, caplog):
+    a = s.load_or_create_keypair(tmp_path / "a", "master").public
+    b = s.load_or_create_keypair(tmp_path / "b", "master").public
+    path = tmp_path / "masters.json"
+    daemon = s.AllowList(path)
+    daemon.add(a, "desk")
+    path.write_text('{"masters": [{"key": ')  # an editor caught half way through a save
+    with caplog.at_level("ERROR", logger="campool_worker.security"):
+        for _ in range(50):  # one handshake after another: no exception, one log line
+            assert a in daemon
+            assert b not in daemon
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "corrupt" in errors[0].getMessage() and "stay trusted" in errors[0].getMessage()
+    for junk in ('{"masters": {"x": 1}}', '{"masters": [7]}', "[]", ""):  # other shapes of damage
+        path.write_text(junk)
+        assert a in daemon
+    _other_process_writes(path, [{"key": b, "name": "fixed by hand"}])  # the fix is picked up
+    assert b in daemon and a not in daemon
+
+
+def test_a_corrupt_allow_list_at_start_is_refused_with_what_to_do(tmp_path):
+    (tmp_path / "masters.json").write_text("{")
+    with pytest.raises(s.SecurityError, match="fix or remove it"):
+        s.AllowList(tmp_path / "masters.json")
+
+
+def test_adopting_keeps_a_revocation_made_by_another_process_meanwhile(tmp_path):
+    a = s.load_or_create_keypair(tmp_path / "a", "master").public
+    b = s.load_or_create_keypair(tmp_path / "b", "master").public
+    daemon = s.AllowList(tmp_path / "masters.json")
+    daemon.add(a, "desk")
+    s.AllowList(tmp_path / "masters.json").remove(a)
+    daemon.add(b, "laptop")  # writes its list: must not bring the revoked key back
+    assert s.AllowList(tmp_path / "masters.json").keys() == {b}
+
+
+def test_valid_key_says_no_to_z85_that_overflows():
+    assert not s.valid_key("#" * 40)

@@ -153,6 +153,15 @@ def test_bad_files_give_one_clear_error(tmp_path, make, expect):
         open_source(str(make(tmp_path)))
 
 
+def test_what_ffmpeg_says_about_a_bad_file_is_in_our_error_not_on_stderr(tmp_path, capfd, highway_video):
+    bad = _write(tmp_path / "notes.mp4", b"hello\n" * 100)
+    with pytest.raises(SourceError, match=r"notes\.mp4.* \(FFmpeg: moov atom not found\); check"):
+        open_source(str(bad))
+    with open_source(str(highway_video)):  # a good file: nothing to hold back, nothing made up
+        pass
+    assert capfd.readouterr().err == ""
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path

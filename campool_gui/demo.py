@@ -28,7 +28,7 @@ from campool_worker.camera import CameraConfig, CountingLine, Zone
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30.0
 
 
