@@ -103,7 +103,10 @@ def test_master_sigkill_and_restart_loses_nothing(tmp_path, highway_video, yolox
 
 @pytest.fixture
 def netns(tmp_path):
-    """A network namespace joined to this one by a veth pair: (namespace, host ip, namespace ip, host link)."""
+    """A network namespace joined to this one by a veth pair: (namespace, host ip, namespace ip, its link).
+
+    A blackhole route for the pair's subnet sits behind the veth's own route, so that no packet
+    for the namespace ever leaves this machine by the default route, whatever state the link is in."""
     if os.geteuid() != 0:
         pytest.skip("a network partition needs root (ip netns)")
     tag = f"{os.getpid() % 10000}"
@@ -115,19 +118,22 @@ def netns(tmp_path):
              ["ip", "addr", "add", f"{host_ip}/24", "dev", host_if], ["ip", "link", "set", host_if, "up"],
              ["ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/24", "dev", ns_if],
              ["ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up"],
-             ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]]
+             ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"],
+             ["ip", "route", "add", "blackhole", f"10.213.{sub}.0/24", "metric", "4242"]]
     for cmd in steps:
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
+            subprocess.run(["ip", "link", "del", host_if], capture_output=True)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             pytest.skip(f"cannot set up a network namespace here ({' '.join(cmd)}: {r.stderr.strip()})")
-    yield ns, host_ip, ns_ip, host_if
+    yield ns, host_ip, ns_ip, ns_if
+    subprocess.run(["ip", "route", "del", "blackhole", f"10.213.{sub}.0/24", "metric", "4242"], capture_output=True)
     subprocess.run(["ip", "link", "del", host_if], capture_output=True)
     subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def test_partitioned_worker_heals_and_nothing_is_lost_or_doubled(tmp_path, netns, highway_video, yolox_model):
-    ns, host_ip, ns_ip, host_if = netns
+    ns, host_ip, ns_ip, ns_if = netns
     pool = E2EPool(tmp_path, workers=2, capacity=2)
     cut_off = LocalWorker("w-ns", tmp_path / "w-ns", pool.master.public_key, capacity=1, netns=ns, bind=ns_ip)
     try:
@@ -139,12 +145,13 @@ def test_partitioned_worker_heals_and_nothing_is_lost_or_doubled(tmp_path, netns
         assert pool.holding()["w-ns"] == ["cam3"]
         time.sleep(5)
         epoch = pool.epochs()["cam3"]
-        subprocess.run(["ip", "link", "set", host_if, "down"], check=True)
+        # the worker's cable is pulled: its end of the link goes down, so its packets go nowhere
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "down"], check=True)
         try:
             wait_for(lambda: pool.running_elsewhere({"cam3": epoch}, "w-ns"), 20, "cam3 running elsewhere")
             time.sleep(30 - 5)
         finally:
-            subprocess.run(["ip", "link", "set", host_if, "up"], check=True)
+            subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up"], check=True)
         wait_for(lambda: pool.holding()["w-ns"] == ["cam3"] and
                  next(c for c in pool.master.snapshot().cameras if c.camera_id == "cam3").state == "running",
                  60, "the pinned camera back on the healed worker")
