@@ -181,7 +181,8 @@ def demo_cameras(shared: Path | None = None) -> list[CameraConfig]:
         if plaza.is_file():
             cams.append(CameraConfig(
                 "plaza", str(plaza), name="Plaza", model=m, classes=["person"] if m else None,
-                lines=[CountingLine("crossing", (640, 0), (640, 720))],
+                # the line of the by-eye count in tests/integration/test_count_accuracy.py: 6 in, 6 out a loop
+                lines=[CountingLine("mid", (440, 420), (1160, 420))],
                 zones=[Zone("square", ((300, 200), (1000, 200), (1000, 600), (300, 600)))],
                 detect_fps=5, site="south", loop=True))
     return cams

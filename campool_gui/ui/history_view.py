@@ -156,22 +156,22 @@ class HistoryView(Page):
         name = self.range_combo.currentText()
         if name not in RANGES:
             return
-        span, bucket = RANGES[name]
-        now = QDateTime.currentDateTime()
-        for e in (self.from_edit, self.to_edit):
-            e.blockSignals(True)
-        self.from_edit.setDateTime(now.addSecs(-span))
-        self.to_edit.setDateTime(now)
-        for e in (self.from_edit, self.to_edit):
-            e.blockSignals(False)
-        self.bucket_combo.setCurrentText(bucket)
+        self.bucket_combo.setCurrentText(RANGES[name][1])
         self.run_query()
+
+    def _show_range(self, start: float, end: float) -> None:
+        """Put a preset's range in the date fields, without turning the preset into Custom."""
+        for e, t in ((self.from_edit, start), (self.to_edit, end)):
+            e.blockSignals(True)
+            e.setDateTime(QDateTime.fromSecsSinceEpoch(int(t)))
+            e.blockSignals(False)
 
     def current_query(self) -> HistoryQuery:
         name = self.range_combo.currentText()
         if name in RANGES:  # a preset range ends now, whenever it is run
             end = time.time()
             start = end - RANGES[name][0]
+            self._show_range(start, end)
         else:
             start = self.from_edit.dateTime().toSecsSinceEpoch()
             end = self.to_edit.dateTime().toSecsSinceEpoch()

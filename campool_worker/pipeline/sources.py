@@ -47,6 +47,18 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 _MAX_CORRUPT_READS = 100
 _GRAB_FORWARD_LIMIT = 300  # seek by decoding forward when the target is this close ahead
 
+# True decodable lengths learned so far, by (path, size, mtime): a worker opens the same looped
+# file again and again (several cameras, restarts, failover) and a scan costs seconds.
+_known_lengths: dict[tuple[str, int, int], int] = {}
+
+
+def _file_key(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
 
 @dataclass(slots=True)
 class Frame:
@@ -225,7 +237,8 @@ class VideoFileSource(FrameSource):
         self._pending: list[np.ndarray] = []  # decoded, not yet returned, in order
         self._pos = 0  # position in the file of the next image to return
         self._index = 0  # global index of the next frame to return
-        self._length: int | None = None  # true decodable length once known
+        self._key = _file_key(self.path)
+        self._length: int | None = _known_lengths.get(self._key) if self._key else None  # true decodable length
         self._ended = False
         with FFmpegStderr() as ffmpeg:
             self._cap = self._open_capture(ffmpeg)
@@ -243,7 +256,7 @@ class VideoFileSource(FrameSource):
             self._pending = [first, second]
         else:
             self._pending = [first]
-            self._length = 1
+            self._learn_length(1)
         # Trust the frame timestamps over the header: some AVI headers claim twice the real rate.
         measured_fps = 1000.0 / self._dt_ms if self._dt_ms > 0 else 0.0
         if 0.5 < measured_fps < 1000 and not (header_fps > 0 and abs(measured_fps - header_fps) / header_fps < 0.02):
@@ -303,8 +316,7 @@ class VideoFileSource(FrameSource):
         if img is None:
             self._ended = True
             if self._length is None:
-                self._length = self._pos  # exact: _pos is the file position we failed to decode
-                self.frame_count = self._length
+                self._learn_length(self._pos)  # exact: _pos is the file position we failed to decode
         return img
 
     def read(self) -> Frame | None:
@@ -367,9 +379,14 @@ class VideoFileSource(FrameSource):
             if not self._cap.grab():
                 self._ended = True
                 if self._length is None:
-                    self._length = start + i
-                    self.frame_count = self._length
+                    self._learn_length(start + i)
                 return
+
+    def _learn_length(self, n: int) -> None:
+        self._length = max(n, 1)
+        self.frame_count = self._length
+        if self._key is not None:
+            _known_lengths[self._key] = self._length
 
     def _ensure_length(self) -> int:
         """The true number of decodable frames (scans the file once; headers can lie)."""
@@ -381,16 +398,21 @@ class VideoFileSource(FrameSource):
                     n += 1
             finally:
                 cap.release()
-            self._length = max(n, 1)
-            self.frame_count = self._length
+            self._learn_length(n)
             log.info("video %s: %d decodable frames", self.display_url, n)
         return self._length
 
     def seek(self, frame_index: int) -> None:
         if frame_index < 0:
             raise SourceError(f"video {self.display_url}: cannot seek to a negative frame ({frame_index})")
-        pos = frame_index % self._ensure_length() if self.loop and frame_index > 0 else frame_index
-        self._seek_pos(pos)
+        if self.loop and frame_index > 0 and self._length is not None:
+            self._seek_pos(frame_index % self._length)
+        else:
+            # A looped file of unknown length: go straight there; only a target past the end
+            # (which teaches us the length) costs a second, wrapped seek.
+            self._seek_pos(frame_index)
+            if self.loop and self._ended:
+                self._seek_pos(frame_index % self._ensure_length())
         self._index = frame_index
         if self._pacer is not None:
             self._pacer.reset()

@@ -19,6 +19,10 @@ def test_history_shows_what_the_master_stored_and_exports_it(qtbot, window, pool
     view.run_query()
     qtbot.waitUntil(lambda: view.queries_done > done, timeout=10000)
     q = view.query
+    # the date fields show the preset's range, not the one they were opened with
+    shown_range = (view.from_edit.dateTime().toSecsSinceEpoch(), view.to_edit.dateTime().toSecsSinceEpoch())
+    assert abs(shown_range[0] - q.start) < 60 and abs(shown_range[1] - q.end) < 60
+    assert view.range_combo.currentText() == "Last hour"
     expected = pool.master.history(q.start, q.end, bucket="minute", by_class=True)
     # The view may have queried a moment earlier than `expected`: compare what it shows
     # with the store rows of the same buckets, which only grow.

@@ -112,6 +112,25 @@ def test_seek_on_a_looped_file_wraps_into_the_file(plaza_video):
     assert np.array_equal(frame.image, first[11])
 
 
+def test_looped_seek_within_a_new_file_needs_no_scan_and_past_its_end_wraps(plaza_video, monkeypatch):
+    # A camera handed over to another worker resumes at a frame of a looped file: inside the
+    # file that is one seek, not a scan of the whole file for its length (seconds on 2 cores).
+    from campool_worker.pipeline import sources
+    monkeypatch.setattr(sources, "_known_lengths", {})
+    with open_source(str(plaza_video), loop=True, realtime=False) as src:
+        sequential = [_digest(src.read().image) for _ in range(120)]
+        src.seek(100)
+        assert src.read().index == 100 and sources._known_lengths == {}
+        assert _digest(src.read().image) == sequential[101]
+    with open_source(str(plaza_video), loop=True, realtime=False) as src:
+        src.seek(341 + 7)                       # past the end: learns the length, then wraps
+        frame = src.read()
+        assert (frame.index, src.frame_count, _digest(frame.image)) == (348, 341, sequential[7])
+    assert list(sources._known_lengths.values()) == [341]
+    with open_source(str(plaza_video), loop=True, realtime=False) as src:
+        assert src.frame_count == 341           # known from then on, even though the header says 682
+
+
 def _corrupt_copy(src: Path, dst: Path, at: float, size: int) -> Path:
     data = bytearray(src.read_bytes())
     start = int(len(data) * at)
