@@ -178,6 +178,10 @@ class WorkerClient:
                 sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
                 sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)  # notice a dead TCP peer, not only a closed one
                 sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+                # Give up a TCP connect that nothing answers after 2 s and try again (every <= 5 s):
+                # left to the OS, a connect sent into a partition keeps retrying its SYN with
+                # backoff: a link behind a 30 s silent partition came back 10-11 s after it healed (2-3 s now).
+                sock.setsockopt(zmq.CONNECT_TIMEOUT, 2000)
             # Do not queue commands for a peer that is not connected: a stale command delivered
             # minutes later could undo a newer decision. Unsent requests wait until their deadline.
             dealer.setsockopt(zmq.IMMEDIATE, 1)
