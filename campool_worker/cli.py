@@ -47,6 +47,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="threads per inference call (default: what the worker uses, the cores minus a quarter)")
     b.add_argument("--inference-workers", type=int, default=None,
                    help="inference calls run in parallel (default 1, as the worker runs)")
+    b.add_argument("--providers", default=None, metavar="EP[,EP...]",
+                   help="ONNX Runtime execution providers to try in order, e.g. CUDAExecutionProvider "
+                        "(default: TensorRT, CUDA, CPU, the worker's order)")
 
     s = sub.add_parser("serve", help="run the worker daemon (zeroconf + ZeroMQ)")
     s.add_argument("--name", help="worker name shown to the operator (default: host name)")

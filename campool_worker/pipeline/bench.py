@@ -135,6 +135,24 @@ def pipeline_fps(model_path: str, video: str, cameras: int, seconds: float,
     return counted / elapsed, list(done)
 
 
+def parse_providers(text: str | None) -> list[str] | None:
+    """--providers: names ONNX Runtime knows, in the order to try them (None: the worker's order)."""
+    if not text:
+        return None
+    import onnxruntime as ort
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ort.get_all_providers()]
+    if unknown or not names:
+        raise CampoolError(f"--providers: {', '.join(unknown) or repr(text)} is not an ONNX Runtime execution "
+                           f"provider; this build has {', '.join(ort.get_available_providers())}")
+    missing = [n for n in names if n not in ort.get_available_providers()]
+    if missing:
+        log.warning("--providers: %s not in this onnxruntime build (it has %s); the next one is used",
+                    ", ".join(missing), ", ".join(ort.get_available_providers()))
+    return names
+
+
 def bench_command(args: argparse.Namespace) -> int:
     if args.cameras < 1 or args.cameras > 256:
         raise CampoolError("--cameras must be between 1 and 256")
@@ -145,7 +163,8 @@ def bench_command(args: argparse.Namespace) -> int:
     workers = 1 if workers is None else workers
     if (threads is not None and threads < 1) or workers < 1:
         raise CampoolError("--intra-threads and --inference-workers must be at least 1")
-    options = {"intra_op_threads": threads, "inference_workers": workers}
+    options = {"intra_op_threads": threads, "inference_workers": workers,
+               "providers": parse_providers(getattr(args, "providers", None))}
     detector = load_detector(args.model, **options)
     if not isinstance(detector, OnnxDetector):
         raise CampoolError("bench needs an ONNX model (--model PATH)")

@@ -31,11 +31,22 @@ def test_bench_prints_model_and_pipeline_figures_for_several_cameras(yolox_model
     (["--cameras", "0"], "--cameras must be between"),
     (["--seconds", "0"], "--seconds must be a positive number"),
     (["--inference-workers", "0"], "must be at least 1"),
+    (["--providers", "GpuPlease"], "GpuPlease is not an ONNX Runtime execution provider"),
 ])
 def test_bench_bad_arguments(yolox_model, highway_video, args, needle):
     proc = bench("--model", str(yolox_model), "--video", str(highway_video), *args)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert needle in proc.stderr
+
+
+@pytest.mark.slow
+def test_bench_runs_on_the_providers_asked_for_and_says_which_it_got(yolox_model, highway_video):
+    # CUDA is not in the CPU build: the bench falls back to the CPU, says so, and reports it
+    proc = bench("--model", str(yolox_model), "--video", str(highway_video), "--seconds", "1", "--json",
+                 "--providers", "CUDAExecutionProvider,CPUExecutionProvider")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["provider"] == "CPUExecutionProvider"
+    assert "CUDAExecutionProvider not in this onnxruntime build" in proc.stderr
 
 
 def test_bench_with_a_missing_model(highway_video, tmp_path):
