@@ -401,7 +401,8 @@ class Master:
             w = self.core.workers.get(wid)
             was_alive = bool(w and w.alive)
             if link.boot_id and st.boot_id != link.boot_id:
-                log.info("worker %s restarted (boot %s -> %s)", wid, link.boot_id, st.boot_id)
+                if link.hello_ok:  # once per restart, not once per heartbeat until the hello is answered
+                    log.info("worker %s restarted (boot %s -> %s)", wid, link.boot_id, st.boot_id)
                 link.need_hello()
             elif not was_alive and link.hello_ok:
                 link.need_hello()     # it was silent: re-sync its cameras and backlog
