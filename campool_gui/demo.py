@@ -66,10 +66,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_cmd() -> list[str]:
-    # The installed entry point when there is one; the module otherwise (a source checkout).
-    exe = shutil.which("campool-worker")
-    return [exe] if exe else [sys.executable, "-m", "campool_worker.cli"]
+def worker_command() -> list[str]:
+    """How to start the worker code of this very installation: a `campool-worker` found on PATH
+    may be another install (another version, another venv), which then fails to pair."""
+    if getattr(sys, "frozen", False):  # the PyInstaller bundle: campool-worker lies beside campool-gui
+        exe = Path(sys.executable).with_name("campool-worker" + (".exe" if os.name == "nt" else ""))
+        if not exe.is_file():
+            raise RuntimeError(f"the bundle has no {exe.name} beside {Path(sys.executable).name}; reinstall CamPool")
+        return [str(exe)]
+    return [sys.executable, "-m", "campool_worker.cli"]
 
 
 class DemoWorkers:
@@ -114,7 +119,7 @@ class DemoWorkers:
         ports = w.data_dir.parent / f"{w.data_dir.name}.ports.json"
         ports.unlink(missing_ok=True)
         w.log_path = w.data_dir.parent / f"{w.data_dir.name}.log"
-        args = [*_worker_cmd(), "serve", "--name", w.name, "--data-dir", str(w.data_dir), "--bind", "127.0.0.1",
+        args = [*worker_command(), "serve", "--name", w.name, "--data-dir", str(w.data_dir), "--bind", "127.0.0.1",
                 "--cmd-port", "0", "--pub-port", "0", "--pair-port", "0", "--ports-file", str(ports),
                 "--capacity", str(self.capacity)]
         args += ["--zeroconf-interface", "127.0.0.1"] if self.zeroconf else ["--no-zeroconf"]
@@ -125,7 +130,7 @@ class DemoWorkers:
 
     def pairing_code(self, w: DemoWorker) -> str:
         """Ask the worker for a pairing code, exactly as an operator does on the box."""
-        out = subprocess.run([*_worker_cmd(), "pair", "--data-dir", str(w.data_dir)], capture_output=True,
+        out = subprocess.run([*worker_command(), "pair", "--data-dir", str(w.data_dir)], capture_output=True,
                              text=True, timeout=30, cwd=PROJECT_ROOT)
         m = re.search(r"Pairing code:\s*(\S+)", out.stdout)
         if out.returncode != 0 or not m:
