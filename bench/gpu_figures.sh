@@ -22,7 +22,7 @@ dynamic="$work/$(basename "$model" .onnx)-dynamic.onnx"
 python3 -c 'import sys; from campool_worker.pipeline.onnx_model import make_batch_dynamic; make_batch_dynamic(*sys.argv[1:])' \
     "$model" "$dynamic"
 
-run() {  # TAG MODEL CAMERAS PROVIDERS
+run() {  # TAG MODEL CAMERAS VIDEO PROVIDERS
     local out
     out=$(python3 -m campool_worker.cli bench --model "$2" --video "$4" --cameras "$3" --seconds "$seconds" \
           --providers "$5" --json 2>"$work/$1.err") || { echo "{\"tag\": \"$1\", \"error\": \"see below\"}"; tail -5 "$work/$1.err"; return 0; }

@@ -171,7 +171,6 @@ class HistoryView(Page):
         if name in RANGES:  # a preset range ends now, whenever it is run
             end = time.time()
             start = end - RANGES[name][0]
-            self._show_range(start, end)
         else:
             start = self.from_edit.dateTime().toSecsSinceEpoch()
             end = self.to_edit.dateTime().toSecsSinceEpoch()
@@ -188,6 +187,8 @@ class HistoryView(Page):
         if q.end <= q.start:
             self.status.setText("The range ends before it starts; pick a later 'to' time.")
             return
+        if self.range_combo.currentText() in RANGES:
+            self._show_range(q.start, q.end)
         self.query = q
         self._seq += 1
         seq = self._seq
