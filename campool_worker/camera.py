@@ -193,6 +193,44 @@ class CameraConfig:
             raise ConfigError(f"camera definition is malformed: {exc}") from None
 
 
+@dataclass
+class LineCounts:
+    """Running totals of one counting line, in one shape everywhere: the counter keeps them, previews
+    carry them, the master rebuilds them from its store and the UI shows them.
+
+    ``by_class`` maps a class name to ``{"in": n, "out": m}``; ``to_dict`` is the JSON form of
+    ``campool-worker count --json`` (``{"in", "out", "by_class"}``).
+    """
+
+    in_total: int = 0
+    out_total: int = 0
+    by_class: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, direction: Direction, class_name: str, n: int = 1) -> None:
+        if direction == "in":
+            self.in_total += n
+        elif direction == "out":
+            self.out_total += n
+        else:
+            raise ValueError(f"direction {direction!r} is not 'in' or 'out'")
+        per = self.by_class.setdefault(class_name, {"in": 0, "out": 0})
+        per[direction] = per.get(direction, 0) + n
+
+    def of(self, direction: Direction) -> int:
+        return self.in_total if direction == "in" else self.out_total
+
+    @property
+    def total(self) -> int:
+        return self.in_total + self.out_total
+
+    def copy(self) -> "LineCounts":
+        return LineCounts(self.in_total, self.out_total, {k: dict(v) for k, v in self.by_class.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"in": self.in_total, "out": self.out_total,
+                "by_class": {k: {"in": v.get("in", 0), "out": v.get("out", 0)} for k, v in sorted(self.by_class.items())}}
+
+
 @dataclass(frozen=True)
 class CountEvent:
     """One object crossing one counting line: the unit that must never be lost nor doubled.

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from campool_worker.camera import CameraConfig
 from campool_worker.outbox import PendingCrossing
-from campool_worker.protocol import CameraTelemetry, LineCounts, PreviewFrame, PreviewTrack
+from campool_worker.protocol import CameraTelemetry, PreviewFrame, PreviewTrack
 
 log = logging.getLogger(__name__)
 
@@ -250,12 +250,7 @@ def make_preview(worker_id: str, camera_id: str, epoch: int, frame: Any, result:
         raise RuntimeError("JPEG encoding failed")
     tracks = [PreviewTrack(int(t.track_id), str(t.class_name), _finite(getattr(t, "score", 0.0)),
                            [_finite(v) * scale for v in list(t.box)[:4]]) for t in getattr(result, "tracks", [])]
-    counts = {}
-    for line, c in (getattr(result, "counts", None) or {}).items():
-        by = c.get("by_class", {}) or {}
-        counts[str(line)] = LineCounts(int(c.get("in", 0)), int(c.get("out", 0)),
-                                       {str(k): int(v.get("in", 0)) for k, v in by.items() if isinstance(v, dict)},
-                                       {str(k): int(v.get("out", 0)) for k, v in by.items() if isinstance(v, dict)})
+    counts = {str(line): c.copy() for line, c in (getattr(result, "counts", None) or {}).items()}
     zones = {}
     for name, z in (getattr(result, "zones", None) or {}).items():
         occ = getattr(z, "occupancy", None) or {}

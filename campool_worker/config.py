@@ -29,6 +29,7 @@ from typing import Any
 import platformdirs
 
 from campool_worker.errors import CampoolError
+from campool_worker.protocol.liveness import HEARTBEAT_S_DEFAULT, HEARTBEAT_S_MAX, HEARTBEAT_S_MIN
 
 APP = "campool"
 
@@ -49,7 +50,7 @@ class Settings:
     accept_masters: list[str] = field(default_factory=list)
     zeroconf: bool = True
     zeroconf_interfaces: list[str] = field(default_factory=list)
-    heartbeat_s: float = 1.0
+    heartbeat_s: float = HEARTBEAT_S_DEFAULT  # declared to the masters, which judge liveness by it
     resend_after_s: float = 5.0  # republish unacked count events after this long
     pairing_code_at_start: bool = True
     test_hooks: bool = False  # allows the test:// camera source (tests only)
@@ -67,8 +68,8 @@ class Settings:
             raise SettingsError("capacity must be 0 (automatic) or a positive number of cameras")
         if self.intra_op_threads < 0 or not 1 <= self.inference_workers <= 64:
             raise SettingsError("intra_op_threads must be 0 (automatic) or more, inference_workers 1 to 64")
-        if not 0.05 <= self.heartbeat_s <= 60:
-            raise SettingsError("heartbeat_s must be between 0.05 and 60 seconds")
+        if not HEARTBEAT_S_MIN <= self.heartbeat_s <= HEARTBEAT_S_MAX:
+            raise SettingsError(f"heartbeat_s must be between {HEARTBEAT_S_MIN} and {HEARTBEAT_S_MAX:g} seconds")
 
 
 _FLAG_NAMES = {"name": "name", "data_dir": "data_dir", "bind": "bind", "cmd_port": "cmd_port",

@@ -49,10 +49,7 @@ class CommandHandlers:
         log.info("master %r (%s, key %s) says hello; resending %d unacked event(s)", msg.master_name[:40],
                  msg.master_id[:40], master_key[:8], self.outbox.counts()[0])
         self.start_resend(None)
-        assignments = [p.AssignmentInfo(cid, slot.epoch, self.outbox.last_seq(cid, slot.epoch),
-                                        slot.status_fields()["state"]) for cid, slot in sorted(self.slots.items())]
-        return p.HelloReply(self.worker_id, self.settings.name, __version__, p.PROTOCOL_VERSION, self.boot_id,
-                            self.pub_port, self.capacity, self.gpu, time.time(), assignments)
+        return p.HelloReply(p.PROTOCOL_VERSION, self.pub_port, self.status())
 
     def _on_status(self: "WorkerService", msg: p.GetStatus, master_key: str) -> p.Message:
         return p.StatusReply(self.status())

@@ -317,7 +317,8 @@ class WorkerService(CommandHandlers):
             worker_id=self.worker_id, name=self.settings.name, version=__version__, seq=self._hb_seq,
             boot_id=self.boot_id, clock=time.time(), uptime_s=time.monotonic() - self.started, state=self.state,  # type: ignore[arg-type]
             capacity=self.capacity, gpu=self.gpu, cameras=cameras, system=self.metrics.system(),
-            gpus=self.metrics.gpus(), outbox_pending=pending, outbox_oldest_ts=oldest, rejected_messages=self.rejected)
+            gpus=self.metrics.gpus(), outbox_pending=pending, outbox_oldest_ts=oldest, rejected_messages=self.rejected,
+            heartbeat_s=self.settings.heartbeat_s)
 
     def _heartbeat(self) -> None:
         self._drop_revoked_subscribers()

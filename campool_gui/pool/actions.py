@@ -21,6 +21,7 @@ class SendAssign:
     epoch: int
     start_frame: int | None
     count_from_frame: int | None
+    count_from_ts: float | None = None   # live sources: the cut in this worker's clock (see protocol)
 
 
 @dataclass(frozen=True)

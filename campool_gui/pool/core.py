@@ -16,6 +16,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+from campool_worker import protocol as p
 from campool_worker.camera import CountEvent
 
 from .alerts import AlertManager, AlertRule
@@ -25,7 +26,7 @@ from .conditions import evaluate_alerts
 from .failover import BreakerBoard, DeadLetter, RetryQueue, RetrySettings
 from .fencing import EpochFence, Verdict
 from .intents import IntentsMixin
-from .models import Assignment, Camera, CameraStatus, Cut, Heartbeat, Worker, WorkerCapabilities
+from .models import Assignment, Camera, Cut, Worker, WorkerCapabilities, WorkerMetrics
 from .scheduler import DEFAULT_POLICY, Move, make_policy, plan
 from .actions import (Action, AlertSaved, CameraDeleted, CameraSaved, LeaseEnded, LeaseStarted, SendAssign,
                       SendDrain, SendFence, SendPreview, SendUnassign, SendUpdate, SettingSaved, WorkerDeleted,
@@ -41,18 +42,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CoreSettings:
-    heartbeat_interval_s: float = 1.0
-    liveness: int = 3                 # missed heartbeats before a worker is declared dead
+    # A worker's liveness is judged by the heartbeat period it declares (protocol.liveness).
     startup_grace_s: float = 5.0      # after a master start, wait for workers before re-placing
     confirm_grace_s: float = 10.0     # an assigned camera must show up in heartbeats by then
     warmup_frames: int = 60           # tracker history replayed before the cut on a handover
     stream_fail_s: float = 30.0       # reconnecting this long on one worker counts as a failure
     fence_resend_s: float = 5.0
     policy: str = DEFAULT_POLICY
-
-    @property
-    def dead_after_s(self) -> float:
-        return self.heartbeat_interval_s * self.liveness
 
 
 @dataclass
@@ -194,47 +190,46 @@ class PoolCore(IntentsMixin):
             self._records.append(WorkerDeleted(worker_id))
         self._events.append(WorkerRemoved(worker_id))
 
-    def worker_hello(self, worker_id: str, held: list[tuple[str, int, str]], *, capacity: int | None = None,
-                     gpu: str | None = None, worker_clock: float | None = None) -> None:
-        """A link (re)connected and the worker answered Hello: a sign of life, and its cameras."""
+    def worker_hello(self, worker_id: str, status: p.WorkerStatus) -> None:
+        """A link (re)connected and the worker answered Hello with its status: its cameras."""
         w = self.workers.get(worker_id)
         if w is None or not w.adopted:
             return
         # A reply proves the command channel, not the telemetry one: liveness stays with the
         # heartbeats (marking it alive here made a restarted worker flap online/offline while
         # its telemetry socket was still reconnecting).
-        if worker_clock is not None:
-            self._clock_sample(w, worker_clock)
-        if capacity is not None or gpu is not None:
-            w.capabilities = _merge_caps(w.capabilities, capacity, gpu)
-        statuses = {cid: CameraStatus(cid, epoch, state) for cid, epoch, state in held}
-        for cid, st in statuses.items():
-            old = w.camera_status.get(cid)
-            if old is not None and old.epoch == st.epoch:
-                statuses[cid] = old
-        w.camera_status = statuses
-        self._reconcile(w, statuses)
+        self._clock_sample(w, status.clock)
+        self._declared(w, status)
+        self._reconcile(w, w.camera_status)
 
-    def heartbeat(self, hb: Heartbeat) -> None:
-        w = self.workers.get(hb.worker_id)
+    def heartbeat(self, worker_id: str, status: p.WorkerStatus) -> None:
+        """A heartbeat of `worker_id` (the link's id: the trusted one, not the message's)."""
+        w = self.workers.get(worker_id)
         if w is None or not w.adopted or w.key_conflict:
-            log.debug("heartbeat from worker %s ignored (not adopted)", hb.worker_id)
+            log.debug("heartbeat from worker %s ignored (not adopted)", worker_id)
             return
-        self._alive(w, hb.worker_ts)
-        w.metrics = hb.metrics
-        w.history.append(hb.metrics)
-        if hb.capabilities is not None:
-            w.capabilities = _merge_caps(w.capabilities, hb.capabilities.capacity,
-                                         hb.capabilities.gpu_name if hb.capabilities.gpu else "")
-        w.camera_status = {c.camera_id: c for c in hb.cameras}
+        self._alive(w, status.clock)
+        metrics = WorkerMetrics.of(status, self.clock.wall())
+        w.metrics = metrics
+        w.history.append(metrics)
+        self._declared(w, status)
         self._reconcile(w, w.camera_status)
         if self.watch.update(w, self._targets(w), self.clock.now()):
             self._touch_worker(w.worker_id)
         q = self._backlog.setdefault(w.worker_id, deque())
-        q.append((self.clock.now(), hb.metrics.outbox_backlog))
+        q.append((self.clock.now(), metrics.outbox_backlog))
         while q and q[0][0] < self.clock.now() - 120:
             q.popleft()
         self._touch_worker(w.worker_id)
+
+    def _declared(self, w: Worker, status: p.WorkerStatus) -> None:
+        """What every status declares: its heartbeat period, capacity, GPU and cameras."""
+        if status.heartbeat_s != w.heartbeat_s:
+            log.info("worker %s beats every %g s: dead after %g s of silence", w.worker_id, status.heartbeat_s,
+                     p.dead_after_s(status.heartbeat_s))
+            w.heartbeat_s = status.heartbeat_s
+        w.capabilities = _merge_caps(w.capabilities, status.capacity, status.gpu)
+        w.camera_status = {c.camera_id: c for c in status.cameras}
 
     def _alive(self, w: Worker, worker_clock: float | None) -> None:
         if not w.alive:
@@ -257,7 +252,7 @@ class PoolCore(IntentsMixin):
     def _targets(self, w: Worker) -> dict[str, float | None]:
         return {cid: self.cameras[cid].target_fps if cid in self.cameras else None for cid in w.camera_status}
 
-    def _reconcile(self, w: Worker, statuses: dict[str, CameraStatus]) -> None:
+    def _reconcile(self, w: Worker, statuses: dict[str, p.CameraTelemetry]) -> None:
         now = self.clock.now()
         for cid, st in statuses.items():
             lease = self.leases.get(cid)
@@ -291,7 +286,7 @@ class PoolCore(IntentsMixin):
             if now - lease.since >= self.settings.confirm_grace_s:
                 self._lease_failed(lease, f"worker {w.worker_id} does not run camera {cid}")
 
-    def _own_status(self, cam: Camera, lease: Assignment, st: CameraStatus, now: float) -> None:
+    def _own_status(self, cam: Camera, lease: Assignment, st: p.CameraTelemetry, now: float) -> None:
         cid = cam.camera_id
         prev = cam.status
         cam.status = st
@@ -410,11 +405,11 @@ class PoolCore(IntentsMixin):
     def tick(self) -> None:
         now = self.clock.now()
         for w in self.workers.values():
-            if w.alive and w.last_heartbeat is not None and now - w.last_heartbeat > self.settings.dead_after_s:
+            if w.alive and w.last_heartbeat is not None and now - w.last_heartbeat > w.dead_after_s:
                 w.alive = False
                 w.overloaded = False
-                log.warning("worker %s missed %d heartbeats: offline; its cameras move", w.worker_id,
-                            self.settings.liveness)
+                log.warning("worker %s: no heartbeat for %.1f s (it beats every %g s): offline; its cameras move",
+                            w.worker_id, now - w.last_heartbeat, w.heartbeat_s)
                 self.alerts.repeat("worker_down", w.worker_id,
                                    f"worker {w.name or w.worker_id} is down (no heartbeat for "
                                    f"{now - w.last_heartbeat:.1f} s)")
@@ -493,14 +488,17 @@ class PoolCore(IntentsMixin):
             if prog is not None and prog[0] == lease.epoch:
                 reported = prog[1]
             floor = lease.count_from_frame or 0
-            return Cut(cid, lease.epoch, frame=max(self.fence.cut_frame_for(cid, reported), floor))
+            return Cut(cid, lease.epoch, frame=max(self.fence.cut_frame_for(cid, reported), floor),
+                       wall=self.clock.wall())
+        # A live stream is cut by time (protocol: live handover): now, in the old worker's clock.
         w = self.workers.get(lease.worker_id)
-        return Cut(cid, lease.epoch, ts=self.clock.wall() + (w.clock_offset if w else 0.0))
+        wall = self.clock.wall()
+        return Cut(cid, lease.epoch, ts=wall + (w.clock_offset if w else 0.0), wall=wall)
 
     def _end_lease(self, cam: Camera, lease: Assignment) -> Cut:
         cut = self._cut(cam, lease)
         self.fence.close(cut)
-        self._records.append(LeaseEnded(cam.camera_id, lease.epoch, self.clock.wall(), cut))
+        self._records.append(LeaseEnded(cam.camera_id, lease.epoch, cut.wall or self.clock.wall(), cut))
         w = self.workers.get(lease.worker_id)
         if w is not None and w.alive:
             self._actions.append(SendUnassign(lease.worker_id, cam.camera_id, lease.epoch))
@@ -518,15 +516,20 @@ class PoolCore(IntentsMixin):
             self._actions = [a for a in self._actions
                              if not (isinstance(a, SendUnassign) and a.camera_id == cid and a.epoch == old.epoch)]
         start = count_from = None
+        count_from_ts = None
         if cid in self._fresh:
             self._fresh.discard(cid)
         elif cam.seekable and cut is not None and cut.frame:
             count_from = cut.frame
             start = max(0, cut.frame - self.settings.warmup_frames)
+        elif not cam.seekable and cut is not None and cut.wall is not None:
+            # the same instant in the new worker's clock: it reports nothing from before the cut
+            target = self.workers.get(worker_id)
+            count_from_ts = cut.wall + (target.clock_offset if target is not None else 0.0)
         epoch = self.fence.epoch_of(cid) + 1
         self.fence.begin(cid, epoch)
         lease = Assignment(cid, worker_id, epoch, since=now, start_frame=start, count_from_frame=count_from,
-                           started_wall=self.clock.wall())
+                           count_from_ts=count_from_ts, started_wall=self.clock.wall())
         self.leases[cid] = lease
         self.retries.drop(cid)
         self.unplaced.pop(cid, None)
@@ -535,7 +538,7 @@ class PoolCore(IntentsMixin):
         self._reconnecting.pop(cid, None)
         self._records.append(LeaseStarted(replace(lease), reason))
         self.preparing.pop(cam.camera_id, None)
-        self._actions.append(SendAssign(worker_id, cam.config, epoch, start, count_from))
+        self._actions.append(SendAssign(worker_id, cam.config, epoch, start, count_from, count_from_ts))
         if cid in self.previews:
             width, fps = self.previews[cid]
             self._actions.append(SendPreview(worker_id, cid, True, width, fps))

@@ -1,6 +1,6 @@
 """One link per adopted worker: commands with timeouts and retries, telemetry, hello with backoff.
 
-Built on campool_worker.client.WorkerClient (a CURVE DEALER + SUB on its own I/O thread;
+Built on campool_gui.pool.wire_client.WorkerClient (a CURVE DEALER + SUB on its own I/O thread;
 libzmq reconnects the sockets by itself, 200 ms doubling to 5 s). On top of it:
 - `send(msg, retries=n)`: idempotent commands (unassign, fence, drain, preview) are
   retried after a timeout with backoff 0.5 s, 1 s, 2 s...; assignments are not (the pool
@@ -18,10 +18,9 @@ import threading
 from collections.abc import Callable
 
 from campool_worker import protocol as p
-from campool_worker.client import RequestTimeout, WorkerAddress, WorkerClient
+from campool_gui.pool.wire_client import RequestTimeout, WorkerAddress, WorkerClient
 from campool_worker.security import KeyPair
 
-from .models import CameraStatus, Heartbeat, WorkerCapabilities, WorkerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -110,18 +109,3 @@ class WorkerLink:
         for t in list(self._timers):
             t.cancel()
         self.client.close()
-
-
-def heartbeat_from_status(worker_id: str, st: p.WorkerStatus, wall: float) -> Heartbeat:
-    """The pool core's view of a wire heartbeat (the link's worker id is the trusted one)."""
-    gpu = st.gpus[0] if st.gpus else None
-    cams = tuple(CameraStatus(c.camera_id, c.epoch, c.state, fps=c.fps, latency_ms=c.latency_ms,
-                              frame_index=c.frame_index, last_error=c.last_error or "", frames=c.frames,
-                              zones=dict(c.zones))
-                 for c in st.cameras)
-    metrics = WorkerMetrics(ts=wall, cpu_pct=st.system.cpu_percent, mem_pct=st.system.mem_percent,
-                            gpu_pct=gpu.util_percent if gpu else None, gpu_temp_c=gpu.temp_c if gpu else None,
-                            disk_pct=st.system.disk_percent, outbox_backlog=st.outbox_pending,
-                            fps_total=sum(c.fps for c in st.cameras if c.state == "running"))
-    caps = WorkerCapabilities(capacity=st.capacity, gpu=bool(st.gpu), gpu_name=st.gpu)
-    return Heartbeat(worker_id, st.clock, metrics, cams, caps)

@@ -48,7 +48,7 @@ History (any thread; reads never block the pool):
     store -> store.Store (the same queries, and stored_events for audits)
 
 Threads: one pool thread runs the core (intents, telemetry, ticks every 0.2 s); each worker
-link has its I/O thread (campool_worker.client); the store has its writer thread; zeroconf
+link has its I/O thread (campool_gui.pool.wire_client); the store has its writer thread; zeroconf
 has its own. Count events: judged (epoch fencing) on the pool thread, stored idempotently by
 the writer, acked to the worker only after the commit.
 """
@@ -68,7 +68,7 @@ from typing import IO, Any
 from campool_gui import __version__
 from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig
-from campool_worker.client import PairingFailed, RequestTimeout, WorkerAddress, WorkerClient, pair_with_worker
+from campool_gui.pool.wire_client import PairingFailed, RequestTimeout, WorkerAddress, WorkerClient, pair_with_worker
 from campool_worker.errors import CampoolError
 from campool_worker.security import load_or_create_keypair
 
@@ -78,7 +78,7 @@ from .clock import Clock, SystemClock
 from .core import (CoreSettings, PoolCore, SendAssign, SendDrain, SendFence, SendPreview, SendUnassign,
                    SendUpdate)
 from .failover import RetrySettings
-from .link import WorkerLink, heartbeat_from_status
+from .link import WorkerLink
 from .model_push import ModelDistributor, is_local_model
 from .models import Worker, WorkerCapabilities
 from .registry import Registry
@@ -317,12 +317,12 @@ class Master:
             link.hello_failed(time.monotonic())
             log.info("worker %s: hello not answered (%s); retrying in %.0f s", wid, exc or reply, link.hello_backoff)
             return
-        if reply.worker_id != wid:
+        st = reply.status
+        if st.worker_id != wid:
             log.error("worker at %s answers as %s, not %s: its data folder was replaced; remove and adopt it again",
-                      link.address.host, reply.worker_id, wid)
-        link.hello_done(reply.boot_id)
-        self.core.worker_hello(wid, [(a.camera_id, a.epoch, a.state) for a in reply.assignments],
-                               capacity=reply.capacity, gpu=reply.gpu, worker_clock=reply.clock)
+                      link.address.host, st.worker_id, wid)
+        link.hello_done(st.boot_id)
+        self.core.worker_hello(wid, st)
 
     def _send(self, act: Any) -> None:
         link = self.links.get(act.worker_id)
@@ -335,7 +335,7 @@ class Master:
             self._push_model(link, act)
             return
         if isinstance(act, SendAssign):
-            msg = p.AssignCamera(act.camera, act.epoch, act.start_frame, act.count_from_frame)
+            msg = p.AssignCamera(act.camera, act.epoch, act.start_frame, act.count_from_frame, act.count_from_ts)
             fut = link.send(msg)
             fut.add_done_callback(lambda f, a=act: self._post("assign_result", (a, f)))
         elif isinstance(act, SendUnassign):
@@ -406,9 +406,9 @@ class Master:
                 link.need_hello()
             elif not was_alive and link.hello_ok:
                 link.need_hello()     # it was silent: re-sync its cameras and backlog
-            hb = heartbeat_from_status(wid, st, self.clock.wall())
-            self.core.heartbeat(hb)
-            self.store.add_metrics(wid, hb.metrics)
+            self.core.heartbeat(wid, st)
+            if w is not None and w.metrics is not None:
+                self.store.add_metrics(wid, w.metrics)
         elif isinstance(msg, p.CountBatch):
             if not msg.events:
                 return
@@ -537,23 +537,23 @@ class Master:
                               f"--accept-master={self.public_key})") from None
 
         def register() -> str:
-            wid = hello.worker_id
+            st = hello.status
+            wid = st.worker_id
             old = self.core.workers.get(wid)
             caps = old.capabilities if old is not None else WorkerCapabilities()
-            caps = WorkerCapabilities(capacity=hello.capacity or caps.capacity, gpu=bool(hello.gpu),
-                                      gpu_name=hello.gpu, models=caps.models, source_kinds=caps.source_kinds,
+            caps = WorkerCapabilities(capacity=st.capacity or caps.capacity, gpu=bool(st.gpu),
+                                      gpu_name=st.gpu, models=caps.models, source_kinds=caps.source_kinds,
                                       site=caps.site, groups=caps.groups)
-            w = Worker(wid, hello.name, address=host, cmd_port=int(cmd_port), pub_port=int(pub_port),
-                       pair_port=int(pair_port), public_key=key, adopted=True, version=hello.version,
-                       capabilities=caps)
-            self.registry.pin(wid, hello.name, key)
+            w = Worker(wid, st.name, address=host, cmd_port=int(cmd_port), pub_port=int(pub_port),
+                       pair_port=int(pair_port), public_key=key, adopted=True, version=st.version,
+                       capabilities=caps, heartbeat_s=st.heartbeat_s)
+            self.registry.pin(wid, st.name, key)
             self.core.upsert_worker(w)
             self._open_link(w, client)
             link = self.links[wid]
-            link.hello_done(hello.boot_id)
-            self.core.worker_hello(wid, [(a.camera_id, a.epoch, a.state) for a in hello.assignments],
-                                   capacity=hello.capacity, gpu=hello.gpu, worker_clock=hello.clock)
-            log.info("worker %s (%s) adopted at %s:%d", wid, hello.name, host, cmd_port)
+            link.hello_done(st.boot_id)
+            self.core.worker_hello(wid, st)
+            log.info("worker %s (%s) adopted at %s:%d", wid, st.name, host, cmd_port)
             return wid
 
         try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import urlparse
 
+from campool_worker import protocol as p
 from campool_worker.camera import PRIORITIES, CameraConfig
 
 PRIORITY_RANK = {name: i for i, name in enumerate(PRIORITIES)}  # critical=0 ... low=3
@@ -40,6 +41,8 @@ class WorkerCapabilities:
 
 @dataclass(frozen=True)
 class WorkerMetrics:
+    """One sample of a worker's load, taken from a heartbeat: what the charts and the balancer use."""
+
     ts: float                       # master wall time of the sample
     cpu_pct: float = 0.0
     mem_pct: float = 0.0
@@ -49,31 +52,13 @@ class WorkerMetrics:
     outbox_backlog: int = 0
     fps_total: float = 0.0
 
-
-@dataclass(frozen=True)
-class CameraStatus:
-    """One camera as a worker reports it in its heartbeat."""
-
-    camera_id: str
-    epoch: int
-    state: str = "starting"         # starting | running | reconnecting | failed | stopped
-    fps: float = 0.0
-    latency_ms: float = 0.0
-    frame_index: int = -1           # last frame processed
-    last_error: str = ""
-    frames: int = 0
-    zones: dict[str, int] = field(default_factory=dict)   # zone -> occupancy (all classes)
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """What the pool core needs from a worker heartbeat (link.py converts the wire message)."""
-
-    worker_id: str
-    worker_ts: float                 # the worker's time.time() when it sent it
-    metrics: WorkerMetrics
-    cameras: tuple[CameraStatus, ...] = ()
-    capabilities: WorkerCapabilities | None = None
+    @classmethod
+    def of(cls, status: p.WorkerStatus, wall: float) -> "WorkerMetrics":
+        gpu = status.gpus[0] if status.gpus else None
+        return cls(ts=wall, cpu_pct=status.system.cpu_percent, mem_pct=status.system.mem_percent,
+                   gpu_pct=gpu.util_percent if gpu else None, gpu_temp_c=gpu.temp_c if gpu else None,
+                   disk_pct=status.system.disk_percent, outbox_backlog=status.outbox_pending,
+                   fps_total=sum(c.fps for c in status.cameras if c.state == "running"))
 
 
 @dataclass
@@ -96,9 +81,16 @@ class Worker:
     history: deque[WorkerMetrics] = field(default_factory=lambda: deque(maxlen=600))
     last_heartbeat: float | None = None      # clock.now() of the last heartbeat
     clock_offset: float = 0.0                # worker wall clock minus master wall clock
-    camera_status: dict[str, CameraStatus] = field(default_factory=dict)
+    camera_status: dict[str, p.CameraTelemetry] = field(default_factory=dict)   # as it last reported them
     version: str = ""
     last_error: str = ""
+    heartbeat_s: float = p.HEARTBEAT_S_DEFAULT  # the period it declared; its liveness is judged by it
+    known_since: float | None = None            # clock.now() when this master run first knew it adopted
+
+    @property
+    def dead_after_s(self) -> float:
+        """Silence after which it is declared dead (protocol.liveness)."""
+        return p.dead_after_s(self.heartbeat_s)
 
     @property
     def state(self) -> WorkerState:
@@ -127,7 +119,7 @@ class Camera:
     pin: str | None = None           # operator's manual placement; None = auto
     pin_return: bool = True          # move back to the pinned worker when it returns
     target_fps: float | None = None  # processing fps expected (fps-low alerts, overload)
-    status: CameraStatus | None = None
+    status: p.CameraTelemetry | None = None   # as its lease holder last reported it
     last_moved: float | None = None  # clock.now() of the last placement (rebalance dwell)
     fenced: int = 0                  # events acked but dropped by epoch fencing
 
@@ -173,6 +165,7 @@ class Assignment:
     since: float                     # clock.now() when issued
     start_frame: int | None = None
     count_from_frame: int | None = None
+    count_from_ts: float | None = None   # live sources: the handover cut in this worker's clock
     state: str = "pending"           # pending (sent) | active (worker confirmed) | failed
     started_wall: float = 0.0        # master wall time when issued (stored history)
 
@@ -184,4 +177,5 @@ class Cut:
     camera_id: str
     epoch: int
     frame: int | None = None         # seekable sources: accept frame_index < frame
-    ts: float | None = None          # live sources: accept worker ts < ts (worker clock)
+    ts: float | None = None          # live sources: accept worker ts < ts (the old worker's clock)
+    wall: float | None = None        # master wall time when the cut was made (the lease's end)

@@ -332,7 +332,7 @@ class Store:
                 leases.append(Assignment(cid, wid, ep, since=0.0, start_frame=start, count_from_frame=count_from,
                                          state="active", started_wall=started))
             if cut_frame is not None or cut_ts is not None:
-                cuts.append(Cut(cid, ep, frame=cut_frame, ts=cut_ts))
+                cuts.append(Cut(cid, ep, frame=cut_frame, ts=cut_ts, wall=ended))
         last_frames = {}
         for cid, ep in epochs.items():
             row = conn.execute("SELECT MAX(frame_index) FROM count_events WHERE camera_id=? AND epoch=? AND fenced=0",

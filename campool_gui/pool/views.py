@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig, CountEvent
 
 from .alerts import Alert
-from .models import CameraStatus, WorkerMetrics, WorkerState
+from .models import WorkerMetrics, WorkerState
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class CameraView:
     state: str                      # unassigned | assigning | starting | running | reconnecting |
                                     # failed | retrying | dead_letter | waiting
     reason: str                     # why it is not running, or the last move's reason
-    status: CameraStatus | None     # as the worker last reported it
+    status: p.CameraTelemetry | None  # as the worker last reported it
     counts: dict[str, dict[str, int]]   # line -> {"in": n, "out": n} stored so far
     fenced: int
     errors: dict[str, str]          # worker -> last error there (breakers, dead letter)

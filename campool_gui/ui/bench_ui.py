@@ -30,7 +30,8 @@ import numpy as np
 
 from campool_gui.pool.clock import SystemClock
 from campool_gui.pool.core import CoreSettings, PoolCore, SendAssign, SendPreview, SendUnassign
-from campool_gui.pool.models import CameraStatus, Heartbeat, Worker, WorkerCapabilities, WorkerMetrics
+from campool_gui.pool.models import Worker, WorkerCapabilities
+from campool_worker import protocol as p
 from campool_gui.pool.views import PreviewFrame
 from campool_worker.camera import CameraConfig, CountingLine, Zone
 
@@ -46,6 +47,8 @@ class _SimWorker:
     cpu: float
     mem: float
     gpu: float | None
+    gpu_name: str = ""
+    capacity: int = 8
     cameras: dict[str, int] = field(default_factory=dict)  # camera -> epoch
     frames: dict[str, int] = field(default_factory=dict)
 
@@ -71,7 +74,7 @@ class SimulatedPool:
             self.core.upsert_worker(Worker(wid, f"edge-{i + 1:02d}", address=f"10.0.{i // 200}.{i % 200 + 10}",
                                            adopted=True, public_key="K" * 40, capabilities=caps))
             self.sims[wid] = _SimWorker(wid, self.rng.uniform(10, 80), self.rng.uniform(20, 70),
-                                        self.rng.uniform(10, 90) if gpu else None)
+                                        self.rng.uniform(10, 90) if gpu else None, gpu, cameras_per_worker)
         for i in range(workers * cameras_per_worker):
             self.core.add_camera(CameraConfig(
                 f"cam-{i:04d}", f"rtsp://10.1.{i // 250}.{i % 250}/stream1", name=f"Camera {i + 1:03d}",
@@ -141,7 +144,7 @@ class SimulatedPool:
         self.core.take_records()
         return self.core.take_events()
 
-    def _heartbeat(self, sim: _SimWorker, now: float) -> Heartbeat:
+    def _heartbeat(self, sim: _SimWorker, now: float) -> p.WorkerStatus:
         sim.cpu = min(99.0, max(2.0, sim.cpu + self.rng.uniform(-4, 4)))
         sim.mem = min(95.0, max(5.0, sim.mem + self.rng.uniform(-1, 1)))
         if sim.gpu is not None:
@@ -149,12 +152,15 @@ class SimulatedPool:
         cams = []
         for cid, epoch in sim.cameras.items():
             sim.frames[cid] = sim.frames.get(cid, 0) + 15
-            cams.append(CameraStatus(cid, epoch, "running", fps=15.0 + self.rng.uniform(-1, 1),
-                                     latency_ms=40 + self.rng.uniform(0, 30), frame_index=sim.frames[cid],
-                                     frames=sim.frames[cid], zones={"queue": self.rng.randint(0, 6)}))
-        fps = sum(c.fps for c in cams)
-        return Heartbeat(sim.worker_id, now, WorkerMetrics(now, sim.cpu, sim.mem, sim.gpu, None, 40.0, 0, fps),
-                         tuple(cams))
+            cams.append(p.CameraTelemetry(cid, epoch, "running", 15.0 + self.rng.uniform(-1, 1),
+                                          40 + self.rng.uniform(0, 30), sim.frames[cid], sim.frames[cid], None, 0, 0,
+                                          False, "simulated", {"queue": self.rng.randint(0, 6)}))
+        gpus = [] if sim.gpu is None else [p.GpuMetrics(0, sim.gpu_name, sim.gpu, 0.0, 0.0, 50.0)]
+        return p.WorkerStatus(
+            worker_id=sim.worker_id, name=sim.worker_id, version="bench", seq=1, boot_id="bench", clock=now,
+            uptime_s=1.0, state="running", capacity=sim.capacity, gpu=sim.gpu_name, cameras=cams,
+            system=p.SystemMetrics(sim.cpu, 0.0, sim.mem, 0.0, 0.0, 40.0, 0.0, 0.0, 0.0), gpus=gpus,
+            outbox_pending=0, outbox_oldest_ts=None, rejected_messages=0, heartbeat_s=1.0)
 
     def _telemetry_loop(self) -> None:
         order = list(self.sims.values())
@@ -165,7 +171,8 @@ class SimulatedPool:
         while not self._stop.is_set():
             now_m = time.monotonic()
             with self.lock:
-                self.core.heartbeat(self._heartbeat(order[i % len(order)], time.time()))
+                sim = order[i % len(order)]
+                self.core.heartbeat(sim.worker_id, self._heartbeat(sim, time.time()))
                 self.heartbeats += 1
                 if now_m - last_tick >= 0.2:
                     self.core.tick()

@@ -76,8 +76,8 @@ def draw(img: np.ndarray, result: FrameResult, lines: Sequence[CountingLine], zo
         _label(img, f"#{t.track_id} {t.class_name} {t.score:.2f}", (x1, y1), c, 0.45)
     y = 24
     for name, cnt in result.counts.items():
-        per = " ".join(f"{k}:{v['in']}/{v['out']}" for k, v in cnt["by_class"].items())
-        _label(img, f"{name}  in {cnt['in']}  out {cnt['out']}  {per}", (8, y), (255, 255, 255), 0.6)
+        per = " ".join(f"{k}:{v.get('in', 0)}/{v.get('out', 0)}" for k, v in sorted(cnt.by_class.items()))
+        _label(img, f"{name}  in {cnt.in_total}  out {cnt.out_total}  {per}", (8, y), (255, 255, 255), 0.6)
         y += 26
     _label(img, f"frame {result.frame_index}", (8, img.shape[0] - 10), (200, 200, 200), 0.5)
     return img

@@ -36,7 +36,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from campool_worker.camera import CountingLine, Zone
+from campool_worker.camera import CountingLine, LineCounts, Zone
 from campool_worker.pipeline.tracking import Track
 
 Anchor = Literal["center", "bottom"]
@@ -63,27 +63,6 @@ class _Side:
     point: tuple[float, float]  # last position clearly on that side
 
 
-@dataclass
-class LineCount:
-    """Running totals of one line: the shape the JSON output and the UI use."""
-
-    in_: int = 0
-    out: int = 0
-    by_class: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def add(self, direction: str, class_name: str) -> None:
-        if direction == "in":
-            self.in_ += 1
-        else:
-            self.out += 1
-        per = self.by_class.setdefault(class_name, {"in": 0, "out": 0})
-        per[direction] += 1
-
-    def to_dict(self) -> dict:
-        return {"in": self.in_, "out": self.out,
-                "by_class": {k: dict(v) for k, v in sorted(self.by_class.items())}}
-
-
 class LineCounter:
     """Counts tracks crossing one directional line segment."""
 
@@ -93,7 +72,7 @@ class LineCounter:
         self.p1 = np.asarray(line.p1, np.float64)
         self.d = np.asarray(line.p2, np.float64) - self.p1
         self.length = float(np.hypot(*self.d))
-        self.count = LineCount()
+        self.count = LineCounts()
         self._sides: dict[int, _Side] = {}
 
     def signed_distance(self, p: tuple[float, float]) -> float:

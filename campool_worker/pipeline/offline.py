@@ -13,10 +13,10 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from campool_worker.camera import CameraConfig, ConfigError, CountingLine, Zone
+from campool_worker.camera import CameraConfig, ConfigError, CountingLine, LineCounts, Zone
 from campool_worker.errors import CampoolError
 from campool_worker.pipeline.pipeline import CameraPipeline, check_geometry, load_detector
 from campool_worker.pipeline.sources import Frame, FrameSource, open_source
@@ -89,14 +89,14 @@ class _Progress:
         self.last = self.t0
         self.tty = sys.stderr.isatty()
 
-    def update(self, n: int, counts: dict, force: bool = False) -> None:
+    def update(self, n: int, counts: Callable[[], dict[str, LineCounts]], force: bool = False) -> None:
         now = time.perf_counter()
         if not force and now - self.last < (0.5 if self.tty else 5.0):
             return
         self.last = now
         fps = n / max(now - self.t0, 1e-9)
         of = f"/{self.total}" if self.total else ""
-        summary = " ".join(f"{k}: in {v['in']} out {v['out']}" for k, v in counts.items())
+        summary = " ".join(f"{k}: in {v.in_total} out {v.out_total}" for k, v in counts().items())
         text = f"frame {n}{of}  {fps:.1f} fps  {summary}"
         sys.stderr.write(("\r" + text + "\x1b[K") if self.tty else text + "\n")
         sys.stderr.flush()
@@ -142,10 +142,10 @@ def count_command(args: argparse.Namespace) -> int:
             if annot is not None:
                 from campool_worker.pipeline.annotate import draw
                 annot.write(draw(frame.image, result, config.lines, config.zones))
-            progress.update(n, pipeline.counts())
+            progress.update(n, pipeline.counts)
         seconds = time.perf_counter() - t0
         pipeline.finish()
-        progress.update(n, pipeline.counts(), force=True)
+        progress.update(n, pipeline.counts, force=True)
         progress.done()
     finally:
         source.close()
@@ -158,7 +158,7 @@ def count_command(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "fps": round(n / seconds, 2) if seconds > 0 else 0.0,
         "provider": detector.provider,
-        "lines": pipeline.counts(),
+        "lines": {name: c.to_dict() for name, c in pipeline.counts().items()},
         "zones": {z.zone.name: z.state.to_dict() for z in pipeline.zones},
     }
     if args.json:

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from campool_worker.camera import CameraConfig
+from campool_worker.camera import CameraConfig, LineCounts
 from campool_worker.errors import CampoolError
 from campool_worker.pipeline.counting import Anchor, LineCounter, ZoneCounter, ZoneState
 from campool_worker.pipeline.detectors import (
@@ -83,7 +83,7 @@ class FrameResult:
     tracks: list[Track] = field(default_factory=list)
     crossings: list[Crossing] = field(default_factory=list)
     zones: dict[str, ZoneState] = field(default_factory=dict)
-    counts: dict[str, dict] = field(default_factory=dict)
+    counts: dict[str, LineCounts] = field(default_factory=dict)
 
 
 def _snapshot(t: Track) -> Track:
@@ -208,8 +208,9 @@ class CameraPipeline:
         for z in self.zones:
             z.forget(set())
 
-    def counts(self) -> dict[str, dict]:
-        return {lc.line.name: lc.count.to_dict() for lc in self.lines}
+    def counts(self) -> dict[str, LineCounts]:
+        """A copy of every line's running totals (results go to other threads)."""
+        return {lc.line.name: lc.count.copy() for lc in self.lines}
 
 
 def _copy_zone(z: ZoneState) -> ZoneState:

@@ -16,7 +16,7 @@ import zmq
 from campool_worker import protocol as p
 from campool_worker import security
 from campool_worker.camera import CameraConfig, CountingLine
-from campool_worker.client import PairingFailed, RequestTimeout, pair_with_worker
+from campool_gui.pool.wire_client import PairingFailed, RequestTimeout, pair_with_worker
 from campool_worker.discovery import WorkerBrowser
 from tests.helpers.worker_process import TelemetryCollector, WorkerProcess, wait_until
 
@@ -137,7 +137,7 @@ def test_malformed_and_oversized_messages_drop_only_that_message_or_peer(worker,
             return None
         return p.decode(raw.recv_multipart(), kinds=("reply",)).message
 
-    bad = ask([b'{"v":1,"type":"status","id":"1","body":{"x":1}}'])
+    bad = ask([b'{"v":2,"type":"status","id":"1","body":{"x":1}}'])
     assert isinstance(bad, p.Error) and bad.code == "malformed"
     assert ask([b'{"v":9,"type":"status","id":"2","body":{}}']).code == "version"
     assert ask([b" " * (p.MAX_HEADER_BYTES + 10)]).code == "oversized"
@@ -161,7 +161,7 @@ def test_assignments_follow_the_epoch_fencing_rule(worker, keys):
         assert stale == p.Fenced("burst", 1, 2)
         assert isinstance(link.call(p.UpdateCamera(cam, 1)), p.Fenced)
         hello = link.call(p.Hello("m", "master", "t"), expect=p.HelloReply)
-        assert [(a.camera_id, a.epoch) for a in hello.assignments] == [("burst", 2)]
+        assert [(c.camera_id, c.epoch) for c in hello.status.cameras] == [("burst", 2)]
         # The master moved the camera to epoch 3 on another worker: this one must stop.
         assert isinstance(link.call(p.FenceCamera("burst", 2, 3)), p.Ok)
         assert link.call(p.GetStatus(), expect=p.StatusReply).status.cameras == []
@@ -240,7 +240,7 @@ def test_sigkill_mid_burst_loses_no_committed_count_and_doubles_none(worker, key
 
         link.call(p.UnassignCamera("burst", 1), expect=p.Ok)
         final = link.call(p.Hello("m", "master", "t"), expect=p.HelloReply)
-        assert final.assignments == []
+        assert final.status.cameras == []
         _, left = _outbox_rows(worker)
         last = max(left) if left else committed
         wait_until(lambda: col.contiguous_seq("burst", 1) >= last, 10, message="every event")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from campool_gui.pool.clock import FakeClock
 from campool_gui.pool.core import PoolCore, SendAssign
-from campool_gui.pool.models import CameraStatus, Heartbeat, Worker, WorkerCapabilities, WorkerMetrics
+from campool_gui.pool.models import Worker, WorkerCapabilities
 from campool_gui.ui.adapt import Adapter
 from campool_worker.camera import CameraConfig
+from tests.helpers import wire
 
 
 def _core():
@@ -17,8 +18,7 @@ def _core():
 
 
 def _beat(core, clock, cpu, cams=()):
-    core.heartbeat(Heartbeat("w1", clock.wall(), WorkerMetrics(clock.wall(), cpu_pct=cpu, mem_pct=40.0, fps_total=9.0),
-                             tuple(cams)))
+    core.heartbeat("w1", wire.status("w1", cams, clock=clock.wall(), cpu=cpu, mem=40.0, capacity=2))
 
 
 def test_history_grows_by_new_samples_only_and_the_log_tells_the_story():
@@ -56,7 +56,7 @@ def test_camera_state_and_success_rate_follow_the_leases():
     acts = [x for x in core.take_actions() if isinstance(x, SendAssign)]
     assert [x.camera.camera_id for x in acts] == ["gate"]
     core.assign_result("gate", "w1", acts[0].epoch, True)
-    _beat(core, clock, 10.0, [CameraStatus("gate", acts[0].epoch, "running", fps=12.0, latency_ms=40.0, frame_index=5)])
+    _beat(core, clock, 10.0, [wire.camera("gate", acts[0].epoch, "running", fps=12.0, latency_ms=40.0, frame_index=5)])
     state, diff = a.build(core.snapshot(), clock.wall())
     cam = state.cameras["gate"]
     assert (cam.state, cam.worker_id, cam.fps, cam.latency_ms) == ("running", "w1", 12.0, 40.0)

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from campool_gui.pool.clock import FakeClock
 from campool_gui.pool.core import (PoolCore, SendAssign, SendDrain, SendFence, SendPreview, SendUnassign,
                                    SendUpdate)
-from campool_gui.pool.models import CameraStatus, Heartbeat, Worker, WorkerCapabilities, WorkerMetrics
+from campool_gui.pool.models import Worker, WorkerCapabilities
 from campool_gui.pool.fencing import Verdict
+from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig, CountEvent
+from tests.helpers import wire
 
 
 # The simulated scene: an object crosses the line at every frame divisible by EVENT_EVERY,
@@ -47,6 +49,9 @@ class SimWorker:
     received: list[object] = field(default_factory=list)
     outbox: list[CountEvent] = field(default_factory=list)   # committed, not yet acked
     frozen: bool = False            # SIGSTOP: no progress at all (alive=False too)
+    capacity: int = 4
+    heartbeat_s: float = 1.0        # the period it declares
+    clock_skew: float = 0.0         # its wall clock minus the master's
     commit_lag: bool = False        # crossings are committed one step late (in memory until then)
     pending: list[CountEvent] = field(default_factory=list)
 
@@ -71,13 +76,12 @@ class SimWorker:
                                              clock.wall(), f))
             cam.frame_index += frames
 
-    def heartbeat(self, clock: FakeClock) -> Heartbeat:
-        statuses = tuple(CameraStatus(c.camera_id, c.epoch, c.state, fps=self.fps if c.state == "running" else 0,
-                                      frame_index=c.frame_index, last_error=c.error)
-                         for c in self.cameras.values())
-        return Heartbeat(self.worker_id, clock.wall(),
-                         WorkerMetrics(clock.wall(), cpu_pct=self.cpu, mem_pct=self.mem, outbox_backlog=self.backlog),
-                         statuses)
+    def heartbeat(self, clock: FakeClock) -> p.WorkerStatus:
+        cams = [wire.camera(c.camera_id, c.epoch, c.state, fps=self.fps if c.state == "running" else 0,
+                            frame_index=c.frame_index, last_error=c.error)
+                for c in self.cameras.values()]
+        return wire.status(self.worker_id, cams, clock=clock.wall() + self.clock_skew, cpu=self.cpu, mem=self.mem,
+                           backlog=self.backlog, capacity=self.capacity, heartbeat_s=self.heartbeat_s)
 
 
 class SimPool:
@@ -93,10 +97,10 @@ class SimPool:
                    groups: frozenset[str] = frozenset(), heartbeat: bool = True, **kw) -> SimWorker:
         caps = WorkerCapabilities(capacity=capacity, gpu=bool(gpu), gpu_name=gpu, site=site, groups=groups)
         self.core.upsert_worker(Worker(wid, wid, adopted=True, public_key="K" * 40, capabilities=caps))
-        sim = SimWorker(wid, **kw)
+        sim = SimWorker(wid, capacity=capacity, **kw)
         self.workers[wid] = sim
         if heartbeat:
-            self.core.heartbeat(sim.heartbeat(self.clock))
+            self.core.heartbeat(sim.worker_id, sim.heartbeat(self.clock))
         return sim
 
     def add_camera(self, cid: str, *, source: str | None = None, priority: str = "normal", site: str = "",
@@ -113,7 +117,7 @@ class SimPool:
                     sim.advance(int(round(sim.fps * dt)), self.clock)
                 if not sim.alive:
                     continue
-                self.core.heartbeat(sim.heartbeat(self.clock))
+                self.core.heartbeat(sim.worker_id, sim.heartbeat(self.clock))
                 self.flush(sim)
             self.core.tick()
             self.deliver()

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from campool_worker import security
-from campool_worker.client import WorkerAddress, WorkerClient, pair_with_worker
+from campool_gui.pool.wire_client import WorkerAddress, WorkerClient, pair_with_worker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

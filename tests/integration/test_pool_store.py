@@ -128,7 +128,7 @@ def test_pool_records_round_trip_into_a_restarted_core(store):
     state = store.load_state()
     assert state["epochs"] == {"gate": 2}
     assert [(a.camera_id, a.worker_id, a.epoch, a.count_from_frame) for a in state["leases"]] == [("gate", "w2", 2, 100)]
-    assert state["cuts"] == [Cut("gate", 1, frame=100)]
+    assert state["cuts"] == [Cut("gate", 1, frame=100, wall=T0 + 5)]  # the lease's end is the cut's wall time
     assert state["cameras"][0].config == cfg and state["cameras"][0].pin == "w1"
     assert state["cameras"][0].target_fps == 12.5
     assert state["workers"][0].public_key == "K" * 40 and state["workers"][0].pair_port == 3

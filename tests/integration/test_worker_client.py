@@ -8,7 +8,7 @@ import pytest
 
 from campool_worker import protocol as p
 from campool_worker import security
-from campool_worker.client import RequestTimeout, WorkerAddress, WorkerClient
+from campool_gui.pool.wire_client import RequestTimeout, WorkerAddress, WorkerClient
 from tests.helpers.worker_process import WorkerProcess
 
 

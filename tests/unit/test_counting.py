@@ -46,7 +46,7 @@ def test_touching_the_line_and_turning_back_does_not_count():
     c = LineCounter(LINE)
     path = [(300, y) for y in range(400, 500, 10)] + [(300, 503), (300, 505)] + [(300, y) for y in range(495, 380, -10)]
     assert run(c, path) == []
-    assert c.count.in_ == c.count.out == 0
+    assert c.count.in_total == c.count.out_total == 0
 
 
 def test_jitter_on_the_line_counts_once():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from campool_worker.camera import CameraConfig, CountingLine, Zone
+from campool_worker.camera import CameraConfig, CountingLine, LineCounts, Zone
 from campool_worker.pipeline.detectors import Detections
 from campool_worker.pipeline.pipeline import CameraPipeline
 from campool_worker.pipeline.sources import Frame
@@ -53,7 +53,7 @@ def test_every_frame_is_detected_by_default_and_the_crossing_is_reported_once():
     # the centre passes y=400 at frame 30; the dead band (a fifth of the box) delays the decision a little
     assert (c.line, c.direction, c.class_name, c.track_id) == ("mid", "in", "car", 1)
     assert 30 <= c.frame_index <= 32 and c.ts == 1000.0 + c.frame_index / 30.0
-    assert results[-1].counts == {"mid": {"in": 1, "out": 0, "by_class": {"car": {"in": 1, "out": 0}}}}
+    assert results[-1].counts == {"mid": LineCounts(1, 0, {"car": {"in": 1, "out": 0}})}
 
 
 def test_detect_fps_runs_the_detector_on_fixed_media_time_slots():
@@ -77,7 +77,7 @@ def test_crossings_before_count_from_frame_are_not_counted():
     det = ScriptedDetector()
     pipe = CameraPipeline(config(), det, fps=30.0, count_from_frame=40)
     crossings = [c for f in frames(60) for c in pipe.process(f).crossings]
-    assert crossings == [] and pipe.counts()["mid"]["in"] == 0
+    assert crossings == [] and pipe.counts()["mid"].in_total == 0
     pipe = CameraPipeline(config(), ScriptedDetector(), fps=30.0, count_from_frame=25)
     assert len([c for f in frames(60) for c in pipe.process(f).crossings]) == 1
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from campool_gui.pool.alerts import AlertManager, default_rules
 from campool_gui.pool.clock import FakeClock
 from campool_worker.camera import CameraConfig, CountEvent, CountingLine, Zone
-from campool_gui.pool.models import CameraStatus
+from tests.helpers import wire
 from tests.helpers.pool_sim import SimPool
 
 
@@ -117,13 +117,13 @@ def test_line_rate_and_zone_occupancy_rules_fire_on_counts():
     events = [CountEvent("gate", 1, i + 1, "L", "in", "car", i, pool.clock.wall(), i) for i in range(6)]
     pool.core.stored(events, pool.core.judge(events), [True] * 6)
     lease = pool.core.leases["gate"]
-    pool.core.cameras["gate"].status = CameraStatus("gate", lease.epoch, "running", zones={"yard": 12})
+    pool.core.cameras["gate"].status = wire.camera("gate", lease.epoch, "running", zones={"yard": 12})
     pool.core.tick()
     kinds = {(a.kind, a.subject) for a in pool.core.alerts.open_alerts()}
     assert ("line_rate", "gate/L") in kinds
     assert ("zone_occupancy", "gate/yard") in kinds
     pool.clock.advance(61)
-    pool.core.cameras["gate"].status = CameraStatus("gate", lease.epoch, "running", zones={"yard": 2})
+    pool.core.cameras["gate"].status = wire.camera("gate", lease.epoch, "running", zones={"yard": 2})
     pool.core.tick()
     pool.clock.advance(61)
     pool.core.tick()

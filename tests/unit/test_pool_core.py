@@ -130,7 +130,7 @@ def test_a_model_copy_in_progress_keeps_the_assignment_waiting_and_says_why():
     for pct in range(0, 100, 10):       # a copy that takes 3x the confirm grace, with progress on the way
         pool.clock.advance(grace * 0.3)
         pool.core.assign_progress("c0", "w1", assign.epoch, f"copying the model to the worker: {pct}%")
-        pool.core.heartbeat(sim.heartbeat(pool.clock))
+        pool.core.heartbeat(sim.worker_id, sim.heartbeat(pool.clock))
         pool.core.tick()
         assert pool.core.leases["c0"].state == "pending"
     assert camera_state(pool.core, "c0") == ("assigning", "copying the model to the worker: 90%")
@@ -138,7 +138,7 @@ def test_a_model_copy_in_progress_keeps_the_assignment_waiting_and_says_why():
     pool.core.assign_progress("c0", "w2", assign.epoch, "x")
     pool.core.assign_progress("c0", "w1", assign.epoch - 1, "y")
     pool.clock.advance(grace + 1)
-    pool.core.heartbeat(sim.heartbeat(pool.clock))
+    pool.core.heartbeat(sim.worker_id, sim.heartbeat(pool.clock))
     pool.core.tick()
     assert pool.core.leases["c0"].state == "failed"
     assert camera_state(pool.core, "c0")[1] != "copying the model to the worker: 90%"

@@ -4,7 +4,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campool_gui.pool.models import Camera, CameraStatus, Worker, WorkerCapabilities, WorkerMetrics
+from campool_gui.pool.models import Camera, Worker, WorkerCapabilities, WorkerMetrics
+from tests.helpers import wire
 from campool_gui.pool.scheduler import POLICIES, make_policy, plan
 from campool_worker.camera import CameraConfig
 
@@ -17,7 +18,7 @@ def worker(wid: str, capacity: int = 4, *, cpu: float | None = None, gpu: str = 
     if cpu is not None:
         w.metrics = WorkerMetrics(0.0, cpu_pct=cpu)
     for i in range(running):
-        w.camera_status[f"x{i}"] = CameraStatus(f"x{i}", 1, "running")
+        w.camera_status[f"x{i}"] = wire.camera(f"x{i}", 1, "running")
     return w
 
 

@@ -26,7 +26,7 @@ def _status() -> p.WorkerStatus:
         cameras=[p.CameraTelemetry("gate-1", 3, "running", 14.9, 35.0, 100, 99, None, 7, 2, False, "motion")],
         system=p.SystemMetrics(12.0, 0.5, 40.0, 1000.0, 4000.0, 50.0, 20.0, 1.5, 2.5),
         gpus=[p.GpuMetrics(0, "T4", 30.0, 500.0, 16000.0, 55.0)],
-        outbox_pending=2, outbox_oldest_ts=None, rejected_messages=0,
+        outbox_pending=2, outbox_oldest_ts=None, rejected_messages=0, heartbeat_s=1.0,
     )
 
 
@@ -47,7 +47,7 @@ SAMPLES: list[p.Message] = [
     p.QueryModel("b" * 64),
     p.PushModelChunk("b" * 64, 10, 0, b"\x00\x01binary"),
     p.Ok(), p.Error("draining", "worker is draining"), p.Fenced("gate-1", 2, 3),
-    p.HelloReply("w-1", "edge-1", "0.1.0", 1, "b1", 5556, 4, "", 1.0, [p.AssignmentInfo("gate-1", 3, 7, "running")]),
+    p.HelloReply(p.PROTOCOL_VERSION, 5556, _status()),
     p.StatusReply(_status()),
     p.AckReply("gate-1", 3, 7, 7, 0),
     p.ModelStatus("b" * 64, 10, True, "sha256:" + "b" * 64),
@@ -56,7 +56,7 @@ SAMPLES: list[p.Message] = [
     p.CountBatch("w-1", [EVENT, EVENT]),
     p.PreviewFrame("w-1", "gate-1", 3, 99, 1.0, 320, 180,
                    [p.PreviewTrack(12, "car", 0.9, [1.0, 2.0, 30.0, 40.0])],
-                   {"near": p.LineCounts(3, 1, {"car": 3}, {"car": 1})}, {"lot": {"car": 2}}, b"\xff\xd8jpeg"),
+                   {"near": p.LineCounts(3, 1, {"car": {"in": 3, "out": 1}})}, {"lot": {"car": 2}}, b"\xff\xd8jpeg"),
     p.AlertEvent("w-1", "warning", "camera_failed", "camera 'gate-1' failed", "gate-1", 1.0),
 ]
 
@@ -77,7 +77,7 @@ def test_round_trip(msg):
 
 
 def _header(mtype="ack", body=None, **over):
-    h = {"v": 1, "type": mtype, "id": "r1",
+    h = {"v": p.PROTOCOL_VERSION, "type": mtype, "id": "r1",
          "body": body if body is not None else {"camera_id": "c", "epoch": 1, "up_to_seq": 2}}
     h.update(over)
     return json.dumps(h).encode()
@@ -86,7 +86,7 @@ def _header(mtype="ack", body=None, **over):
 @pytest.mark.parametrize("frames,code", [
     ([b"not json"], "malformed"),
     ([b"[1,2]"], "malformed"),
-    ([_header(v=2)], "version"),
+    ([_header(v=p.PROTOCOL_VERSION - 1)], "version"),
     ([_header(v=True)], "version"),
     ([_header(mtype="rm -rf")], "unknown_type"),
     ([_header(mtype="ok", body={})], "wrong_kind"),
@@ -96,8 +96,8 @@ def _header(mtype="ack", body=None, **over):
     ([_header(body={"camera_id": "c", "epoch": True, "up_to_seq": 2})], "malformed"),  # bool is no int
     ([_header(body={"camera_id": "c", "epoch": 2**70, "up_to_seq": 2})], "malformed"),
     ([_header(body={"camera_id": "c", "epoch": -1, "up_to_seq": 2})], "invalid"),
-    ([b'{"v":1,"v":1,"type":"status","id":"","body":{}}'], "malformed"),  # duplicate key
-    ([b'{"v":1,"type":"set_preview","id":"","body":{"camera_id":"c","enabled":true,"fps":NaN}}'], "malformed"),
+    ([b'{"v":2,"v":2,"type":"status","id":"","body":{}}'], "malformed"),  # duplicate key
+    ([b'{"v":2,"type":"set_preview","id":"","body":{"camera_id":"c","enabled":true,"fps":NaN}}'], "malformed"),
     ([_header(mtype="assign", body={"camera": {"camera_id": "c"}, "epoch": 1})], "invalid"),
     ([_header(mtype="model_chunk", body={"sha256": "b" * 64, "size": 1, "offset": 0})], "malformed"),  # no frame
     ([_header(), b"extra"], "malformed"),
@@ -161,7 +161,7 @@ def test_fuzz_random_bytes_never_crash(frames):
 @given(mtype=st.sampled_from(sorted(p.MESSAGES)), body=st.dictionaries(st.text(max_size=20), _json, max_size=8),
        extra=st.lists(st.binary(max_size=50), max_size=2))
 def test_fuzz_structured_headers_never_crash(mtype, body, extra):
-    header = json.dumps({"v": 1, "type": mtype, "id": "x", "body": body}).encode()
+    header = json.dumps({"v": p.PROTOCOL_VERSION, "type": mtype, "id": "x", "body": body}).encode()
     try:
         p.decode([header, *extra], kinds=("command", "reply", "telemetry", "pair", "pair_reply"))
     except p.ProtocolError:

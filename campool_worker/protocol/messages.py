@@ -1,73 +1,6 @@
-"""THE CamPool wire contract (version 1): every message between a master and a worker.
+"""The messages of the wire contract: typed dataclasses, their kinds, topics and size limits.
 
-Nothing else defines messages. The worker (`service.py`) and the master (`client.py`, the
-pool core) both encode and decode here, so a change to the protocol is a change to this
-file and to ``PROTOCOL_VERSION``.
-
-Sockets and framing
--------------------
-* Commands: the master's DEALER talks to the worker's ROUTER (the command port). A request is
-  ``[header, *binary]``; the reply carries the same request id: ``[header, *binary]``.
-  Requests are asynchronous (many in flight, each with its own id and timeout); never a REQ
-  socket, which wedges on one lost reply.
-* Pairing: the same framing on the worker's pairing port (see ``security.py``).
-* Telemetry: the worker's PUB, the master's SUB: ``[topic, header, *binary]``. Topics:
-  ``hb`` (heartbeat every second), ``count`` (count event batches), ``preview/<camera_id>``
-  (preview frames; subscribe per camera), ``alert`` (alerts and notable log events).
-* ``header`` is a UTF-8 JSON object ``{"v": 1, "type": "...", "id": "...", "body": {...}}``;
-  bulky binary fields (preview JPEGs, model chunks) travel as extra frames, in the order of
-  the message class's ``BINARY`` tuple, and are absent from ``body``.
-
-Strict decoding
----------------
-`decode` rejects, with a `ProtocolError` (``code`` says which): a header that is not JSON or
-is over ``MAX_HEADER_BYTES``; a binary part over its limit; the wrong number of frames; a
-version other than ``PROTOCOL_VERSION``; an unknown type or one of the wrong kind for the
-socket (a reply sent as a command); missing fields (those without a default), extra fields,
-values of the wrong type (bool is not an int, NaN/Infinity are not numbers), integers outside
-64 bits, duplicate JSON keys, and camera configs that `CameraConfig.from_dict` refuses. The
-socket loops count and log a rejection and carry on; a peer whose single frame exceeds
-``MAX_FRAME_BYTES`` is disconnected by libzmq itself (``apply_socket_limits`` sets
-``zmq.MAXMSGSIZE``), which drops only that peer.
-
-Count events: sequence, ack, resend
------------------------------------
-Each `CountEvent` carries (camera_id, epoch, seq). The worker commits it to its SQLite outbox
-before publishing it; ``seq`` starts at 1 for every (camera_id, epoch) and has no gaps. The
-master stores events idempotently on (camera_id, epoch, seq) and sends `AckCounts` with
-``up_to_seq`` only when it has stored every seq <= up_to_seq of that (camera, epoch): the
-worker deletes what is acked. A master sends `Hello` once its SUB receives the first heartbeat
-(so the resend it triggers is not lost to PUB/SUB's slow-joiner gap) and again whenever the
-heartbeat's ``boot_id`` changes (the worker restarted). Unacked events are republished on every `Hello`, on
-`ResendCounts`, and on their own after a few seconds without an ack, so a master may see an
-event more than once (at-least-once delivery, exactly-once storage).
-
-Epoch fencing (no interval counted twice nor left uncounted)
-------------------------------------------------------------
-* The master owns epochs: each (re)assignment of a camera gets epoch = previous + 1, persisted
-  by the master before it sends `AssignCamera`.
-* Heartbeats carry per camera its epoch and the last ``frame_index`` processed, and the
-  worker's clock (``WorkerStatus.clock``, time.time()) so the master can estimate the offset
-  between its clock and the worker's.
-* Handover from epoch e (old worker) to e+1 (new worker): the master picks the cut H = the
-  last frame_index the old worker reported (seekable/file sources) or the master's wall time
-  of the reassignment mapped through the clock offset (live streams). The new assignment
-  carries ``start_frame = H - warmup`` (so the tracker has history) and
-  ``count_from_frame = H``; the new worker suppresses events of frames < H. For a live stream
-  the master may start the new worker before the cut (make-before-break) with
-  ``count_from_ts`` = the cut in the new worker's clock; it then suppresses events before it. Events of epoch e
-  are stored only if frame_index < H (files) / ts < cut (live); later ones are acked but
-  dropped and counted as "fenced". Events of epoch e+1 are all stored.
-* A worker that was cut off and comes back with a stale epoch (its heartbeat or `HelloReply`
-  shows epoch e for a camera now at e+1) is sent `FenceCamera`: it stops that camera but keeps
-  and resends its outbox backlog, which the master stores under the rule above and acks.
-* A worker that restarts (crash, SIGKILL, reboot) resumes its assignments under the same epoch;
-  a file source continues after the frame of its last committed event (with a short warm-up
-  that does not count), so the restart neither doubles nor skips frames of that epoch.
-* The worker refuses any command whose epoch is lower than the one it holds for that camera
-  with a `Fenced` reply (for example a delayed `AssignCamera` arriving after a newer one);
-  an `AssignCamera` with the epoch it already runs and the same config is a no-op, so a
-  master may re-assert its assignments after a restart.
+The rules they follow (framing, strict decoding, fencing) are in the package docstring.
 """
 from __future__ import annotations
 
@@ -75,10 +8,11 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from campool_worker.camera import CameraConfig, CountEvent
+from campool_worker.camera import CameraConfig, CountEvent, LineCounts
 from campool_worker.errors import CampoolError
 
-PROTOCOL_VERSION = 1
+# 2: HelloReply carries the WorkerStatus; WorkerStatus declares heartbeat_s; LineCounts.by_class.
+PROTOCOL_VERSION = 2
 SERVICE_TYPE = "_campool._tcp.local."
 
 MAX_HEADER_BYTES = 512 * 1024
@@ -122,16 +56,6 @@ class Message:
 
 
 # --------------------------------------------------------------------------- shared parts
-
-@dataclass
-class AssignmentInfo:
-    """One camera a worker holds, as told in `HelloReply`."""
-
-    camera_id: str
-    epoch: int
-    last_seq: int  # the highest seq committed for (camera_id, epoch); 0 = none yet
-    state: str
-
 
 @dataclass
 class CameraTelemetry:
@@ -193,6 +117,7 @@ class WorkerStatus:
     outbox_pending: int
     outbox_oldest_ts: float | None
     rejected_messages: int  # protocol rejections since start (all sockets)
+    heartbeat_s: float  # this worker's heartbeat period: the master judges its liveness by it
 
 
 @dataclass
@@ -201,14 +126,6 @@ class PreviewTrack:
     class_name: str
     score: float
     box: list[float]  # x1, y1, x2, y2 in the coordinates of the preview JPEG
-
-
-@dataclass
-class LineCounts:
-    in_total: int
-    out_total: int
-    in_by_class: dict[str, int]
-    out_by_class: dict[str, int]
 
 
 # --------------------------------------------------------------------------- commands
@@ -373,18 +290,15 @@ class Fenced(Message):
 
 @dataclass
 class HelloReply(Message):
+    """The worker's answer to `Hello`: the protocol it speaks, where its telemetry is, and its whole
+    status (what a heartbeat carries: identity, boot id, clock, heartbeat period, cameras with their
+    epochs and last committed seq)."""
+
     TYPE: ClassVar[str] = "hello_reply"
     KIND: ClassVar[str] = "reply"
-    worker_id: str
-    name: str
-    version: str
     protocol: int
-    boot_id: str
     pub_port: int
-    capacity: int
-    gpu: str
-    clock: float
-    assignments: list[AssignmentInfo]
+    status: WorkerStatus
 
 
 @dataclass
@@ -520,10 +434,3 @@ def topic_of(msg: Message) -> bytes:
     if isinstance(msg, AlertEvent):
         return TOPIC_ALERT
     raise ProtocolError(f"{type(msg).__name__} is not a telemetry message", code="wrong_kind")
-
-
-# The codec lives in _wire.py (this module would pass 500 lines); import it from here only.
-from campool_worker._wire import (  # noqa: E402
-    apply_socket_limits, decode, decode_telemetry, encode, encode_telemetry, recv_frames, recv_frames_nowait,
-)
-

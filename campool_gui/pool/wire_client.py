@@ -1,4 +1,4 @@
-"""The master side of the wire: a link to one worker (no Qt), used by the pool core and by tests.
+"""The master side of the wire: a client of one worker (no Qt), used by the worker links and by tests.
 
 Threading: each `WorkerClient` runs one I/O thread that owns its two sockets (a CURVE DEALER
 for commands, a CURVE SUB for telemetry); ZeroMQ sockets are not thread-safe, so no other

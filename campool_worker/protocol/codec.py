@@ -1,7 +1,4 @@
-"""Encoding and strict decoding of the messages in `campool_worker.protocol` (see its docstring).
-
-Private: import these functions from `campool_worker.protocol`, never from here.
-"""
+"""Encoding and strict decoding of the messages (the rules are in the package docstring)."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +10,12 @@ import typing
 from typing import Any, Literal
 
 from campool_worker.camera import CameraConfig
-from campool_worker.protocol import (
+from campool_worker.protocol.messages import (
     _BINARY_LIMITS, _INT_LIMIT, _SHA256_RE, MAX_COUNT_BATCH, MAX_FRAME_BYTES, MAX_FRAMES, MAX_HEADER_BYTES,
     MAX_MODEL_BYTES, MAX_REQUEST_ID, MESSAGES, PROTOCOL_VERSION, CountBatch, Envelope, Message, ModelStatus,
-    ProtocolError, PushModelChunk, QueryModel, SetPreview, topic_of,
+    ProtocolError, PushModelChunk, QueryModel, SetPreview, WorkerStatus, topic_of,
 )
+from campool_worker.protocol.liveness import HEARTBEAT_S_MAX, HEARTBEAT_S_MIN
 
 
 # --------------------------------------------------------------------------- encode
@@ -256,47 +254,11 @@ def _check_semantics(msg: Message) -> None:
     if isinstance(msg, SetPreview):
         need(16 <= msg.width <= 1920, "preview width must be 16..1920 pixels")
         need(0 < msg.fps <= 30, "preview fps must be in (0, 30]")
+    status = getattr(msg, "status", None)
+    if isinstance(status, WorkerStatus):
+        need(HEARTBEAT_S_MIN <= status.heartbeat_s <= HEARTBEAT_S_MAX,
+             f"heartbeat_s must be {HEARTBEAT_S_MIN}..{HEARTBEAT_S_MAX} seconds")
     if isinstance(msg, CountBatch):
         need(len(msg.events) <= MAX_COUNT_BATCH, f"at most {MAX_COUNT_BATCH} events per batch")
         for ev in msg.events:
             need(ev.seq >= 1 and ev.epoch >= 0 and ev.frame_index >= 0, "event seq/epoch/frame out of range")
-
-
-def apply_socket_limits(sock: Any) -> None:
-    """Set the per-frame size limit (a peer over it is disconnected) and no linger on close."""
-    import zmq
-
-    sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-    sock.setsockopt(zmq.LINGER, 0)
-
-
-def recv_frames(sock: Any, flags: int = 0) -> tuple[list[bytes], bool, str]:
-    """Receive one multipart message frame by frame, keeping at most ``MAX_FRAMES + 1`` frames
-    (a ROUTER adds the identity) so a peer sending thousands of parts cannot make us hold them.
-    Returns (frames, truncated, user_id); user_id is what the ZAP handler said about the peer
-    (for CURVE: its public key in Z85), "" when unknown. ``flags=zmq.NOBLOCK`` raises zmq.Again
-    when nothing is waiting (the parts of one message arrive together)."""
-    import zmq
-
-    frames: list[bytes] = []
-    truncated = False
-    user_id = ""
-    part = sock.recv(flags, copy=False)
-    try:
-        user_id = part.get("User-Id") or ""
-    except (zmq.ZMQError, KeyError):
-        user_id = ""
-    while True:
-        if len(frames) <= MAX_FRAMES:
-            frames.append(part.bytes)
-        else:
-            truncated = True
-        if not part.more:
-            return frames, truncated, user_id
-        part = sock.recv(copy=False)
-
-
-def recv_frames_nowait(sock: Any) -> tuple[list[bytes], bool, str]:
-    import zmq
-
-    return recv_frames(sock, zmq.NOBLOCK)

@@ -1,0 +1,124 @@
+"""THE CamPool wire contract (version 2): every message between a master and a worker.
+
+Nothing else defines messages. The worker (`service.py`) and the master (its wire client and
+pool core) both encode and decode here, so a change to the protocol is a change to this package
+and to ``PROTOCOL_VERSION``. The parts, none of which imports another's importer:
+
+* `messages`: the typed messages, their kinds and topics, size limits, ``PROTOCOL_VERSION``;
+* `codec`: `encode` / `decode` (strict) of those messages;
+* `sockets`: the socket options and the bounded receive every socket uses;
+* `liveness`: the heartbeat period a worker declares and when a master declares it dead.
+
+Import everything from here (``from campool_worker import protocol as p``).
+
+Sockets and framing
+-------------------
+* Commands: the master's DEALER talks to the worker's ROUTER (the command port). A request is
+  ``[header, *binary]``; the reply carries the same request id: ``[header, *binary]``.
+  Requests are asynchronous (many in flight, each with its own id and timeout); never a REQ
+  socket, which wedges on one lost reply.
+* Pairing: the same framing on the worker's pairing port (see ``security.py``).
+* Telemetry: the worker's PUB, the master's SUB: ``[topic, header, *binary]``. Topics:
+  ``hb`` (heartbeat every ``heartbeat_s``, see Liveness), ``count`` (count event batches), ``preview/<camera_id>``
+  (preview frames; subscribe per camera), ``alert`` (alerts and notable log events).
+* ``header`` is a UTF-8 JSON object ``{"v": PROTOCOL_VERSION, "type": "...", "id": "...", "body": {...}}``;
+  bulky binary fields (preview JPEGs, model chunks) travel as extra frames, in the order of
+  the message class's ``BINARY`` tuple, and are absent from ``body``.
+
+Strict decoding
+---------------
+`decode` rejects, with a `ProtocolError` (``code`` says which): a header that is not JSON or
+is over ``MAX_HEADER_BYTES``; a binary part over its limit; the wrong number of frames; a
+version other than ``PROTOCOL_VERSION``; an unknown type or one of the wrong kind for the
+socket (a reply sent as a command); missing fields (those without a default), extra fields,
+values of the wrong type (bool is not an int, NaN/Infinity are not numbers), integers outside
+64 bits, duplicate JSON keys, and camera configs that `CameraConfig.from_dict` refuses. The
+socket loops count and log a rejection and carry on; a peer whose single frame exceeds
+``MAX_FRAME_BYTES`` is disconnected by libzmq itself (``apply_socket_limits`` sets
+``zmq.MAXMSGSIZE``), which drops only that peer.
+
+Liveness
+--------
+Every `WorkerStatus` (the body of a `Heartbeat`, of a `StatusReply` and of a `HelloReply`)
+declares the worker's heartbeat period ``heartbeat_s``. The master judges each worker by the
+period it declared: dead after `liveness.dead_after_s` (``LIVENESS`` = 3 periods, at least
+``MIN_DEAD_AFTER_S``) without a heartbeat; a `HelloReply` proves the command channel only and
+does not count as a heartbeat.
+
+Count events: sequence, ack, resend
+-----------------------------------
+Each `CountEvent` carries (camera_id, epoch, seq). The worker commits it to its SQLite outbox
+before publishing it; ``seq`` starts at 1 for every (camera_id, epoch) and has no gaps. The
+master stores events idempotently on (camera_id, epoch, seq) and sends `AckCounts` with
+``up_to_seq`` only when it has stored every seq <= up_to_seq of that (camera, epoch): the
+worker deletes what is acked. A master sends `Hello` once its SUB receives the first heartbeat
+(so the resend it triggers is not lost to PUB/SUB's slow-joiner gap) and again whenever the
+heartbeat's ``boot_id`` changes (the worker restarted). Unacked events are republished on every `Hello`, on
+`ResendCounts`, and on their own after a few seconds without an ack, so a master may see an
+event more than once (at-least-once delivery, exactly-once storage).
+
+Epoch fencing (no interval counted twice nor left uncounted)
+------------------------------------------------------------
+* The master owns epochs: each (re)assignment of a camera gets epoch = previous + 1, persisted
+  by the master before it sends `AssignCamera`.
+* Heartbeats carry per camera its epoch and the last ``frame_index`` processed, and the
+  worker's clock (``WorkerStatus.clock``, time.time()) so the master can estimate the offset
+  between its clock and the worker's.
+* Handover from epoch e (old worker) to e+1 (new worker) of a **file** (seekable) source: the
+  cut is a frame index H, the frame of the heartbeat before the old worker's last one (what it
+  reported may not all have been committed), never before a frame already stored. The new
+  assignment carries ``start_frame = H - warmup`` (so the tracker has history) and
+  ``count_from_frame = H``; the new worker suppresses crossings of frames < H. Events of epoch e
+  are stored only if ``frame_index < H``.
+* Handover of a **live** source (RTSP, HTTP, USB): frame indices of two workers on one live
+  stream mean nothing to each other, so the cut is a time. The master fixes it at its wall time
+  T of the handover and keeps it in the old worker's clock, ``cut_ts = T + offset(old)``
+  (``offset`` = worker clock - master clock, estimated from the ``clock`` of heartbeats and hello
+  replies). The new assignment carries ``count_from_ts = T + offset(new)``, the same instant in
+  the new worker's clock: it reports no crossing whose frame time is before it. Events of epoch
+  e are stored only if ``ts < cut_ts``; events of epoch e+1 are all stored. So an instant
+  belongs to exactly one epoch: no crossing is stored twice, and only the crossings of the
+  interval nobody watched (between the old worker's death and the new one's first frame) are
+  missing. A track that straddles the cut is counted by the epoch whose side of the cut its
+  crossing frame falls on, never by both.
+* Every event's ``ts`` is the wall time of its frame in its worker's clock.
+* A worker that was cut off and comes back with a stale epoch (its heartbeat or `HelloReply`
+  shows epoch e for a camera now at e+1) is sent `FenceCamera`: it stops that camera but keeps
+  and resends its outbox backlog, which the master stores under the rule above and acks.
+* A worker that restarts (crash, SIGKILL, reboot) resumes its assignments under the same epoch;
+  a file source continues after the frame of its last committed event (with a short warm-up
+  that does not count), so the restart neither doubles nor skips frames of that epoch.
+* The worker refuses any command whose epoch is lower than the one it holds for that camera
+  with a `Fenced` reply (for example a delayed `AssignCamera` arriving after a newer one);
+  an `AssignCamera` with the epoch it already runs and the same config is a no-op, so a
+  master may re-assert its assignments after a restart.
+"""
+from __future__ import annotations
+
+from campool_worker.protocol.codec import decode, decode_telemetry, encode, encode_telemetry
+from campool_worker.protocol.liveness import (
+    HEARTBEAT_S_DEFAULT, HEARTBEAT_S_MAX, HEARTBEAT_S_MIN, LIVENESS, MIN_DEAD_AFTER_S, dead_after_s,
+)
+from campool_worker.protocol.messages import (
+    MAX_COUNT_BATCH, MAX_FRAME_BYTES, MAX_FRAMES, MAX_HEADER_BYTES, MAX_MODEL_BYTES, MAX_PREVIEW_BYTES,
+    MAX_REQUEST_ID, MESSAGES, MODEL_CHUNK_BYTES, PROTOCOL_VERSION, SERVICE_TYPE, TOPIC_ALERT, TOPIC_COUNT,
+    TOPIC_HEARTBEAT, TOPIC_PREVIEW, AckCounts, AckReply, AlertEvent, AssignCamera, CameraState, CameraTelemetry,
+    CountBatch, Drain, Envelope, Error, FenceCamera, Fenced, GetStatus, GpuMetrics, Heartbeat, Hello, HelloReply,
+    Kind, LineCounts, Message, ModelStatus, Ok, PairReply, PairRequest, PreviewFrame, PreviewTrack, ProtocolError,
+    PushModelChunk, QueryModel, ResendCounts, SetPreview, StatusReply, SystemMetrics, UnassignCamera, UpdateCamera,
+    WorkerStatus, topic_of,
+)
+from campool_worker.protocol.sockets import apply_socket_limits, recv_frames, recv_frames_nowait
+
+__all__ = [
+    "HEARTBEAT_S_DEFAULT", "HEARTBEAT_S_MAX", "HEARTBEAT_S_MIN", "LIVENESS", "MAX_COUNT_BATCH", "MAX_FRAMES",
+    "MAX_FRAME_BYTES", "MAX_HEADER_BYTES", "MAX_MODEL_BYTES", "MAX_PREVIEW_BYTES", "MAX_REQUEST_ID", "MESSAGES",
+    "MIN_DEAD_AFTER_S", "MODEL_CHUNK_BYTES", "PROTOCOL_VERSION", "SERVICE_TYPE", "TOPIC_ALERT", "TOPIC_COUNT",
+    "TOPIC_HEARTBEAT", "TOPIC_PREVIEW", "AckCounts", "AckReply", "AlertEvent", "AssignCamera", "CameraState",
+    "CameraTelemetry", "CountBatch", "Drain", "Envelope", "Error", "FenceCamera", "Fenced", "GetStatus", "GpuMetrics",
+    "Heartbeat", "Hello", "HelloReply", "Kind", "LineCounts", "Message", "ModelStatus", "Ok", "PairReply",
+    "PairRequest", "PreviewFrame", "PreviewTrack", "ProtocolError", "PushModelChunk", "QueryModel", "ResendCounts",
+    "SetPreview", "StatusReply", "SystemMetrics", "UnassignCamera", "UpdateCamera", "WorkerStatus",
+    "apply_socket_limits", "dead_after_s", "decode", "decode_telemetry", "encode", "encode_telemetry", "recv_frames",
+    "recv_frames_nowait", "topic_of",
+]
