@@ -5,10 +5,13 @@
     campool-gui --screenshot DIR     render every main view of a demo pool to DIR/*.png, exit
     campool-gui --headless           the master without a window (campool_gui.headless)
     campool-gui bench-ui --json      UI event-loop stall under a simulated 64-worker pool
-    campool-gui bench-failover       failover timing (campool_gui.headless)
+    campool-gui bench-failover       failover timing with real worker processes
+    campool-gui bench-store          history chart queries on generated history
 
-This module only parses the command line and dispatches. PySide6 is imported only on
-the GUI paths, so `--headless` and `bench-failover` run on a box without Qt.
+This module only parses the command line and dispatches: the application to
+campool_gui.ui.application, --headless to campool_gui.headless, the benchmarks and
+--screenshot to campool_gui.harness. PySide6 is imported only on the GUI paths, so
+`--headless`, `bench-failover` and `bench-store` run on a box without Qt.
 """
 from __future__ import annotations
 
@@ -76,18 +79,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         if args.command == "bench-failover":
-            from campool_gui.headless import bench_failover
-            return int(bench_failover(args) or 0)
+            from campool_gui.harness.bench_failover import bench_failover
+            return bench_failover(args)
         if args.command == "bench-store":
-            from campool_gui.pool.bench import bench_store
+            from campool_gui.harness.bench_store import bench_store
             return bench_store(args)
         if args.headless:
             from campool_gui.headless import run_headless
             return int(run_headless(args) or 0)
         if args.command == "bench-ui":
-            from campool_gui.ui.bench_ui import bench_ui_command
+            from campool_gui.harness.bench_ui import bench_ui_command
             return bench_ui_command(args)
-        from campool_gui.ui.runner import run_gui
+        if args.screenshot:
+            from campool_gui.harness.screenshots import screenshot_command
+            return screenshot_command(args)
+        from campool_gui.ui.application import run_gui
         return run_gui(args)
     except KeyboardInterrupt:
         return 130

@@ -7,24 +7,30 @@ reads its ports file, asks it for a pairing code the way an operator would
 synthetic streams, plus the shared highway / plaza videos with the YOLOX model when
 ../shared/data is present beside the project.
 
+The worker processes come from `campool_gui.harness.launcher`, the one place that starts
+local workers: the demo is a product feature, but a worker it starts must behave exactly
+like the ones the benchmarks and the tests start (this installation's worker code, its own
+data folder and ports file, stopped the same way), so it does not keep a second launcher
+that could drift from theirs. It is the only product module that imports the harness.
+
 No Qt here: the headless tests use it as well.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from campool_gui.harness.launcher import LocalWorker
 from campool_worker.camera import CameraConfig, CountingLine, Zone
+
+if TYPE_CHECKING:
+    from campool_gui.pool.master import Master
 
 log = logging.getLogger(__name__)
 
@@ -41,42 +47,6 @@ def shared_data_dir() -> Path | None:
     return None
 
 
-@dataclass
-class DemoWorker:
-    name: str
-    data_dir: Path
-    proc: subprocess.Popen | None = None
-    info: dict = field(default_factory=dict)  # from the ports file: cmd, pub, pair, key, id
-    log_path: Path | None = None
-
-    @property
-    def worker_id(self) -> str:
-        return str(self.info.get("id", ""))
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the spawning thread's process goes (Linux prctl)."""
-    import ctypes
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def worker_command() -> list[str]:
-    """How to start the worker code of this very installation: a `campool-worker` found on PATH
-    may be another install (another version, another venv), which then fails to pair."""
-    if getattr(sys, "frozen", False):  # the PyInstaller bundle: campool-worker lies beside campool-gui
-        exe = Path(sys.executable).with_name("campool-worker" + (".exe" if os.name == "nt" else ""))
-        if not exe.is_file():
-            raise RuntimeError(f"the bundle has no {exe.name} beside {Path(sys.executable).name}; reinstall CamPool")
-        return [str(exe)]
-    return [sys.executable, "-m", "campool_worker.cli"]
-
-
 class DemoWorkers:
     """Starts, pairs and stops the local demo workers."""
 
@@ -84,73 +54,40 @@ class DemoWorkers:
                  zeroconf: bool = True) -> None:
         self._own_dir = base_dir is None
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="campool-demo-"))
-        self.workers = [DemoWorker(f"demo-{i + 1}", self.base / f"worker-{i + 1}") for i in range(count)]
+        # zeroconf: announce on 127.0.0.1 only, found by this master, invisible to the LAN.
+        # No master key up front: the master adopts each worker with its pairing code.
+        self.workers = [LocalWorker(f"demo-{i + 1}", self.base / f"worker-{i + 1}", capacity=capacity,
+                                    announce_on="127.0.0.1" if zeroconf else None, die_with_parent=True)
+                        for i in range(count)]
         self.capacity = capacity
-        self.zeroconf = zeroconf  # announce on 127.0.0.1 only: found by this master, invisible to the LAN
+        self.zeroconf = zeroconf
 
     def spawn(self) -> None:
         """Start the processes (fast). Call it on a thread that lives as long as the demo: on
         Linux the workers are tied to it and die with it, so a crashed GUI leaves none behind."""
         for w in self.workers:
             if w.proc is None:
-                self._spawn(w)
+                w.spawn()
 
-    def start(self) -> list[DemoWorker]:
+    def start(self) -> list[LocalWorker]:
         """Start every worker (if `spawn` was not called) and wait until each listens."""
         self.spawn()
         deadline = time.monotonic() + START_TIMEOUT_S
         for w in self.workers:
-            ports = w.data_dir.parent / f"{w.data_dir.name}.ports.json"
-            while not ports.exists():
-                if w.proc is not None and w.proc.poll() is not None:
-                    raise RuntimeError(f"demo worker {w.name} exited with {w.proc.returncode}; "
-                                       f"see its log {w.log_path}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"demo worker {w.name} did not start within {START_TIMEOUT_S:.0f} s; "
-                                       f"see its log {w.log_path}")
-                time.sleep(0.05)
-            w.info = json.loads(ports.read_text())
+            w.wait_listening(max(0.0, deadline - time.monotonic()))
             log.info("demo worker %s (%s) listening: cmd %s pub %s pair %s", w.name, w.worker_id,
                      w.info.get("cmd"), w.info.get("pub"), w.info.get("pair"))
         return self.workers
 
-    def _spawn(self, w: DemoWorker) -> None:
-        w.data_dir.mkdir(parents=True, exist_ok=True)
-        ports = w.data_dir.parent / f"{w.data_dir.name}.ports.json"
-        ports.unlink(missing_ok=True)
-        w.log_path = w.data_dir.parent / f"{w.data_dir.name}.log"
-        args = [*worker_command(), "serve", "--name", w.name, "--data-dir", str(w.data_dir), "--bind", "127.0.0.1",
-                "--cmd-port", "0", "--pub-port", "0", "--pair-port", "0", "--ports-file", str(ports),
-                "--capacity", str(self.capacity)]
-        args += ["--zeroconf-interface", "127.0.0.1"] if self.zeroconf else ["--no-zeroconf"]
-        with open(w.log_path, "a") as logf:
-            w.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
-                                      env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-                                      preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-
-    def pairing_code(self, w: DemoWorker) -> str:
+    def pairing_code(self, w: LocalWorker) -> str:
         """Ask the worker for a pairing code, exactly as an operator does on the box."""
-        out = subprocess.run([*worker_command(), "pair", "--data-dir", str(w.data_dir)], capture_output=True,
-                             text=True, timeout=30, cwd=PROJECT_ROOT)
-        m = re.search(r"Pairing code:\s*(\S+)", out.stdout)
-        if out.returncode != 0 or not m:
-            raise RuntimeError(f"could not get a pairing code from {w.name}: {out.stderr.strip() or out.stdout.strip()}")
-        return m.group(1)
+        return w.pairing_code()
 
     def stop(self) -> None:
+        for w in self.workers:  # all at once, then wait for each
+            w.signal(signal.SIGTERM)
         for w in self.workers:
-            if w.alive():
-                assert w.proc is not None
-                w.proc.send_signal(signal.SIGTERM)
-        for w in self.workers:
-            if w.proc is None:
-                continue
-            try:
-                w.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                log.warning("demo worker %s did not stop in 10 s; killing it", w.name)
-                w.proc.kill()
-                w.proc.wait(5)
+            w.stop(10.0)
         if self._own_dir:
             shutil.rmtree(self.base, ignore_errors=True)
 
@@ -203,14 +140,14 @@ class DemoSession:
 
     DISCOVERY_WAIT_S = 6.0
 
-    def __init__(self, master, base_dir: Path | None = None, workers: int = 2, capacity: int = 4, *,
+    def __init__(self, master: Master, base_dir: Path | None = None, workers: int = 2, capacity: int = 4, *,
                  leave_unadopted: int = 0, zeroconf: bool = True) -> None:
         self.master = master
         self.workers = DemoWorkers(base_dir, workers + leave_unadopted, capacity, zeroconf=zeroconf)
         self.n_adopt = workers
         self.zeroconf = zeroconf
         self.worker_ids: list[str] = []
-        self.waiting: list[tuple[DemoWorker, str]] = []  # (worker, pairing code) left for the operator
+        self.waiting: list[tuple[LocalWorker, str]] = []  # (worker, pairing code) left for the operator
         self.cameras: list[CameraConfig] = []
 
     def _discovered(self, worker_id: str) -> bool:
@@ -224,7 +161,7 @@ class DemoSession:
     def spawn(self) -> None:
         self.workers.spawn()
 
-    def start(self, cameras: list[CameraConfig] | None = None) -> "DemoSession":
+    def start(self, cameras: list[CameraConfig] | None = None) -> DemoSession:
         """Start (see `spawn`), adopt and load cameras; blocking (seconds): call it off the UI thread."""
         started = self.workers.start()
         for i, w in enumerate(started):
@@ -237,8 +174,7 @@ class DemoSession:
                 wid = self.master.adopt(w.worker_id, code)
             else:  # no multicast on this machine: adopt by address, as with a static config
                 log.info("demo worker %s not found by zeroconf; adopting it by address", w.name)
-                wid = self.master.add_worker("127.0.0.1", w.info["cmd"], w.info["pub"], w.info["pair"],
-                                             w.info["key"], code=code)
+                wid = self.master.add_worker(*w.adopt_args(), code=code)
             self.worker_ids.append(wid)
             log.info("demo worker %s adopted as %s", w.name, wid)
         self.cameras = cameras if cameras is not None else demo_cameras(shared_data_dir())

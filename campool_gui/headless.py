@@ -1,4 +1,4 @@
-"""`campool-gui --headless` and `campool-gui bench-failover`: the master with no window.
+"""`campool-gui --headless`: the master with no window.
 
 --headless runs `pool.master.Master` for an unattended site: workers come from mDNS
 (unless --no-zeroconf) and from the config file (by address, adopted with their key and an
@@ -36,7 +36,7 @@ Config file (TOML, or JSON with the same shape)::
 
 Arguments read from the parsed command line (campool_gui/app.py): data_dir, config,
 policy, no_zeroconf, status_every (s, default 30), run_seconds (stop after; default: run
-until signalled). bench-failover reads: json, workers, cameras, repeat, video, seconds, keep.
+until signalled).
 """
 from __future__ import annotations
 
@@ -288,17 +288,3 @@ def _log_event(ev: object) -> None:
     elif isinstance(ev, AlertChanged):
         log.info("alert %d %s: %s", ev.alert.id, ev.alert.state, ev.alert.message)
 
-
-def bench_failover(args: Any) -> int:
-    """`campool-gui bench-failover`: SIGKILL a worker under load, print how fast its cameras moved."""
-    from .pool.failover_bench import run_failover_bench
-    result = run_failover_bench(
-        workers=int(getattr(args, "workers", 3) or 3), cameras=int(getattr(args, "cameras", 6) or 6),
-        repeat=int(getattr(args, "repeat", 3) or 3), video=getattr(args, "video", None),
-        settle_s=float(getattr(args, "seconds", None) or 8.0), keep=getattr(args, "keep", None))
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=None, sort_keys=True))
-    else:
-        for k, v in result.items():
-            print(f"{k}: {v}")
-    return 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget,
 )
 
+from campool_gui.stream_probe import ProbeResult, probe_source
 from campool_gui.ui import theme
 from campool_gui.ui.common import button, label
 from campool_worker.camera import PRIORITIES, CameraConfig, ConfigError
@@ -25,49 +26,6 @@ log = logging.getLogger(__name__)
 
 MOTION = "Motion (built-in, no model)"
 CLASS_PRESETS = {"vehicles": "car,truck,bus,motorcycle", "people": "person", "all classes": ""}
-
-
-@dataclass
-class ProbeResult:
-    """What "Test connection" found: a frame (BGR) and its size, or an error the operator can act on."""
-
-    url: str
-    ok: bool
-    image: np.ndarray | None = None
-    width: int = 0
-    height: int = 0
-    fps: float | None = None
-    error: str = ""
-
-
-def probe_source(url: str, timeout_s: float = 5.0) -> ProbeResult:
-    """Open `url`, read one frame, close. Blocking: call it off the UI thread."""
-    from campool_worker.errors import CampoolError
-    from campool_worker.pipeline.sources import open_source
-
-    try:
-        src = open_source(url, open_timeout_s=timeout_s, read_timeout_s=timeout_s)
-    except CampoolError as exc:
-        return ProbeResult(url, False, error=str(exc))
-    except Exception as exc:  # an unexpected decoder failure is still a clear "no" for the operator
-        log.warning("probe of %s failed unexpectedly", url, exc_info=True)
-        return ProbeResult(url, False, error=f"could not open {url}: {exc}")
-    try:
-        frame = src.read()
-        if frame is None:
-            return ProbeResult(url, False, error=f"{url} opened but gave no frame (empty video?)")
-        h, w = frame.image.shape[:2]
-        return ProbeResult(url, True, image=frame.image, width=w, height=h, fps=src.fps)
-    except CampoolError as exc:
-        return ProbeResult(url, False, error=str(exc))
-    except Exception as exc:
-        log.warning("probe of %s failed unexpectedly", url, exc_info=True)
-        return ProbeResult(url, False, error=f"could not read a frame from {url}: {exc}")
-    finally:
-        try:
-            src.close()
-        except Exception:
-            log.debug("closing probe source failed", exc_info=True)
 
 
 class ConnectionTester(QObject):
@@ -96,7 +54,7 @@ def slug(text: str) -> str:
 class CameraDialog(QDialog):
     """Edits everything of a CameraConfig except lines and zones (the line editor does those)."""
 
-    def __init__(self, config: CameraConfig | None = None, *, existing_ids: set[str] = frozenset(),
+    def __init__(self, config: CameraConfig | None = None, *, existing_ids: Iterable[str] = frozenset(),
                  models: list[str] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.editing = config is not None

@@ -1,11 +1,11 @@
-"""History: counts per line or zone per minute / hour / day over a range, per class; chart, table, CSV."""
+"""History: counts per line or zone per minute / hour / day over a range, per class; chart, table, CSV.
+
+The CSV file itself is written by campool_gui.history_csv, off the UI thread."""
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QTableWidget, QTableWidgetItem, QWidget,
 )
 
+from campool_gui.history_csv import CSV_HEADER, write_csv
 from campool_gui.ui import theme
 from campool_gui.ui.adapt import HistoryQuery, HistoryRow
 from campool_gui.ui.bridge import PoolBridge
@@ -25,18 +26,6 @@ log = logging.getLogger(__name__)
 BUCKET_S = {"minute": 60, "hour": 3600, "day": 86400}
 RANGES = {"Last hour": (3600, "minute"), "Last 24 hours": (86400, "hour"), "Last 7 days": (7 * 86400, "day"),
           "Last 30 days": (30 * 86400, "day")}
-CSV_HEADER = ("bucket_start", "camera_id", "line_or_zone", "direction", "class", "count")
-
-
-def write_csv(path: str | Path, rows: list[HistoryRow]) -> int:
-    """Write rows as CSV (ISO local times); returns how many data rows were written."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(CSV_HEADER)
-        for r in rows:
-            w.writerow((time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.bucket_ts)), r.camera_id, r.line,
-                        r.direction, r.class_name, r.count))
-    return len(rows)
 
 
 def series_by(rows: list[HistoryRow], by_class: bool) -> dict[str, dict[float, int]]:
@@ -119,10 +108,14 @@ class HistoryView(Page):
         self.status = label("", "muted")
         self.body.addWidget(self.status)
         self.bars: list[pg.BarGraphItem] = []
-        self.bridge.camerasChanged.connect(lambda _ids: self.isVisible() and self._fill_cameras())
+        self.bridge.camerasChanged.connect(self._on_cameras_changed)
         self._fill_cameras()
 
     # ------------------------------------------------------------------ controls
+    def _on_cameras_changed(self, _ids: object) -> None:
+        if self.isVisible():
+            self._fill_cameras()
+
     def _fill_cameras(self) -> None:
         current = self.camera_combo.currentData()
         ids = sorted(self.bridge.state.cameras)
@@ -194,8 +187,15 @@ class HistoryView(Page):
         seq = self._seq
         self.status.setText("Reading the count history…")
         # Only the newest query's answer is shown: an older one that comes back late is dropped.
-        self.bridge.query_history(q, lambda rows: seq == self._seq and self.show_rows(rows),
-                                  lambda err: seq == self._seq and self._query_failed(err))
+        def on_rows(rows: list[HistoryRow]) -> None:
+            if seq == self._seq:
+                self.show_rows(rows)
+
+        def on_error(error: str | None) -> None:
+            if seq == self._seq:
+                self._query_failed(error)
+
+        self.bridge.query_history(q, on_rows, on_error)
 
     def _query_failed(self, error: str | None) -> None:
         if error:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from campool_gui.pool.localworkers import LocalWorker
+from campool_gui.harness.launcher import LocalWorker
 from campool_gui.pool.store import Store
 from campool_worker.security import load_or_create_keypair
 from tests.helpers.data import PROJECT_ROOT

@@ -9,11 +9,12 @@ stored events with an uninterrupted offline count of the same frames.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from campool_gui.pool.audit import AuditResult, compare, reference_crossings
-from campool_gui.pool.failover_bench import Recorder
-from campool_gui.pool.localworkers import LocalWorker
+from campool_gui.harness.audit import AuditResult, compare, reference_crossings
+from campool_gui.harness.bench_failover import Recorder
+from campool_gui.harness.launcher import LocalWorker
 from campool_gui.pool.master import Master, MasterSettings
 from campool_gui.pool.store import Store
 from campool_worker.camera import CameraConfig, CountingLine
@@ -72,7 +73,7 @@ class E2EPool:
         self.ids: dict[str, str] = {}
         self.configs: list[CameraConfig] = []
 
-    def start(self, cameras: list[CameraConfig], extra: list[LocalWorker] = ()) -> None:
+    def start(self, cameras: list[CameraConfig], extra: Sequence[LocalWorker] = ()) -> None:
         for lw in [*self.workers, *extra]:
             lw.start()
             self.ids[lw.name] = self.master.add_worker(*lw.adopt_args())
@@ -103,9 +104,13 @@ class E2EPool:
     def running_elsewhere(self, cameras: dict[str, int], away_from: str) -> bool:
         """Every camera runs under a newer epoch on a worker other than `away_from`."""
         snap = {c.camera_id: c for c in self.master.snapshot().cameras}
-        return all(snap[cid].epoch > ep and snap[cid].worker_id not in (None, self.ids[away_from])
-                   and snap[cid].state == "running" and snap[cid].status is not None
-                   and snap[cid].status.epoch == snap[cid].epoch for cid, ep in cameras.items())
+
+        def moved(cid: str, ep: int) -> bool:
+            c = snap[cid]
+            return (c.epoch > ep and c.worker_id not in (None, self.ids[away_from]) and c.state == "running"
+                    and c.status is not None and c.status.epoch == c.epoch)
+
+        return all(moved(cid, ep) for cid, ep in cameras.items())
 
     def audit(self) -> dict[str, tuple[AuditResult, int]]:
         """Stop everything, then compare (the offline reference count gets the CPU to itself)."""

@@ -8,7 +8,7 @@ import pytest
 
 from campool_gui.pool.core import CoreSettings
 from campool_gui.pool.failover import RetrySettings
-from campool_gui.pool.localworkers import LocalWorker
+from campool_gui.harness.launcher import LocalWorker
 from campool_gui.pool.master import Master, MasterError, MasterSettings
 from campool_worker.camera import CameraConfig, CountingLine
 from campool_worker.discovery import Announcer

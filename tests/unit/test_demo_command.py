@@ -1,4 +1,7 @@
-"""The demo pool starts the worker code of this installation, not whatever is on PATH."""
+"""The demo pool starts the worker code of this installation, not whatever is on PATH.
+
+The demo's workers come from the one local worker launcher (campool_gui.harness.launcher),
+so its `worker_command` is what the demo runs."""
 from __future__ import annotations
 
 import os
@@ -8,6 +11,7 @@ import sys
 import pytest
 
 from campool_gui import demo
+from campool_gui.harness import launcher
 
 
 def test_demo_workers_run_this_interpreter_even_with_another_campool_worker_on_path(tmp_path, monkeypatch):
@@ -15,8 +19,10 @@ def test_demo_workers_run_this_interpreter_even_with_another_campool_worker_on_p
     stranger.write_text("#!/bin/sh\necho another install\n")
     stranger.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    cmd = demo.worker_command()
+    cmd = launcher.worker_command()
     assert cmd[0] == sys.executable
+    spawned = demo.DemoWorkers(tmp_path / "demo", count=1, zeroconf=False).workers[0].command()
+    assert spawned[:len(cmd) + 1] == [*cmd, "serve"]
     out = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "serve" in out.stdout
 
@@ -27,6 +33,6 @@ def test_a_bundle_starts_the_worker_beside_the_gui(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", str(gui))
     with pytest.raises(RuntimeError, match="no campool-worker beside campool-gui"):
-        demo.worker_command()
+        launcher.worker_command()
     (tmp_path / "campool-worker").write_bytes(b"")
-    assert demo.worker_command() == [str(tmp_path / "campool-worker")]
+    assert launcher.worker_command() == [str(tmp_path / "campool-worker")]

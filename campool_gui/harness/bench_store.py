@@ -5,25 +5,35 @@ real schema (the same INSERT OR IGNORE and rollup trigger the master uses), then
 the chart queries the history view runs, each repeated and reported as median / p95 ms,
 with SQLite's query plan so the index use is visible.
 
-    python -m campool_gui.pool.bench --cameras 50 --days 30 --json
+    python -m campool_gui.harness.bench_store --cameras 50 --days 30 --json
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import random
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .store import Store
+from campool_gui.pool.store import Store
 
 LINES = ("north", "south")
 CLASSES = ("car", "truck", "bus")
+
+
+def _inserter(rows: list[tuple[Any, ...]]) -> Callable[[sqlite3.Connection], object]:
+    """One camera-day of count events, inserted the way the master stores them."""
+    def insert(conn: sqlite3.Connection) -> object:
+        return conn.executemany("INSERT OR IGNORE INTO count_events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    return insert
 
 
 def _generate(store: Store, cameras: int, days: int, per_hour: int, end: float, seed: int) -> int:
@@ -31,12 +41,12 @@ def _generate(store: Store, cameras: int, days: int, per_hour: int, end: float, 
     rng = random.Random(seed)
     start = end - days * 86400
     total = 0
-    futures = []
+    futures: list[concurrent.futures.Future[Any]] = []
     for c in range(cameras):
         cid = f"cam{c + 1:03d}"
         seq = 0
         for d in range(days):
-            rows = []
+            rows: list[tuple[Any, ...]] = []
             day0 = start + d * 86400
             for h in range(24):
                 shape = 0.3 + 1.4 * max(0.0, 1 - abs(h - 13) / 9)      # busier around midday
@@ -47,9 +57,7 @@ def _generate(store: Store, cameras: int, days: int, per_hour: int, end: float, 
                     rows.append((cid, 1, seq, rng.choice(LINES), rng.choice(("in", "out")), rng.choice(CLASSES),
                                  seq, ts, seq, "bench", 0, ts))
             total += len(rows)
-            futures.append(store.submit(
-                lambda conn, rows=rows: conn.executemany(
-                    "INSERT OR IGNORE INTO count_events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)))
+            futures.append(store.submit(_inserter(rows)))
         if len(futures) > 200:
             for f in futures:
                 f.result(600)
@@ -59,7 +67,7 @@ def _generate(store: Store, cameras: int, days: int, per_hour: int, end: float, 
     return total
 
 
-def _time(fn, runs: int) -> dict[str, float]:
+def _time(fn: Callable[[], object], runs: int) -> dict[str, float]:
     fn()                                   # first run: page cache and statement cache
     samples = []
     for _ in range(runs):
@@ -138,7 +146,7 @@ def bench_store(args: Any) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m campool_gui.pool.bench",
+    p = argparse.ArgumentParser(prog="python -m campool_gui.harness.bench_store",
                                 description="history store benchmark: generated history, chart-query timings")
     p.add_argument("--cameras", type=int, default=50)
     p.add_argument("--days", type=int, default=30)

@@ -31,8 +31,8 @@ import numpy as np
 from campool_gui.pool.clock import SystemClock
 from campool_gui.pool.core import CoreSettings, PoolCore, SendAssign, SendPreview, SendUnassign
 from campool_gui.pool.models import Worker, WorkerCapabilities
-from campool_worker import protocol as p
 from campool_gui.pool.views import PreviewFrame
+from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig, CountingLine, Zone
 
 log = logging.getLogger(__name__)
@@ -203,11 +203,28 @@ class SimulatedPool:
             self._stop.wait(0.01)
 
 
+@dataclass
+class _Lateness:
+    """Each timer tick's lateness (ms past its interval), filed under the view on screen."""
+
+    samples: dict[str, list[float]]
+    phase: str
+    last_ms: float | None = None
+
+    def tick(self, now_ms: float) -> None:
+        if self.last_ms is not None:
+            self.samples[self.phase].append(max(0.0, now_ms - self.last_ms - TIMER_MS))
+        self.last_ms = now_ms
+
+    def switch(self, phase: str) -> None:
+        self.phase, self.last_ms = phase, None
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 def run_bench(workers: int = 64, cameras: int = 8, previews: int = 16, preview_fps: float = 5.0,
@@ -219,9 +236,9 @@ def run_bench(workers: int = 64, cameras: int = 8, previews: int = 16, preview_f
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 
     from campool_gui.ui import live_view, theme
+    from campool_gui.ui.application import freeze_heap, make_app
     from campool_gui.ui.bridge import PoolBridge
     from campool_gui.ui.main_window import MainWindow
-    from campool_gui.ui.runner import freeze_heap, make_app
 
     grid = next((n for n in live_view.GRID_SIZES if n >= previews), 16)
     live_view.PREVIEW_FPS = preview_fps
@@ -258,17 +275,14 @@ def run_bench(workers: int = 64, cameras: int = 8, previews: int = 16, preview_f
     for key in phases:  # build each view once before measuring
         window.show_view(key)
         spin(WARMUP_S / len(phases))
-    freeze_heap()  # as the application does once its window is up (see runner.freeze_heap)
+    freeze_heap()  # as the application does once its window is up (see application.freeze_heap)
 
     samples: dict[str, list[float]] = {k: [] for k in phases}
     clock = QElapsedTimer()
-    state = {"phase": phases[0], "last": None}
+    lateness = _Lateness(samples, phases[0])
 
     def on_tick() -> None:
-        now = clock.nsecsElapsed() / 1e6
-        if state["last"] is not None:
-            samples[state["phase"]].append(max(0.0, now - state["last"] - TIMER_MS))
-        state["last"] = now
+        lateness.tick(clock.nsecsElapsed() / 1e6)
 
     timer = QTimer()
     timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -285,7 +299,7 @@ def run_bench(workers: int = 64, cameras: int = 8, previews: int = 16, preview_f
     live_s = 0.0
     for key in phases:
         window.show_view(key)
-        state["phase"], state["last"] = key, None  # a view switch is not a steady-state stall
+        lateness.switch(key)  # a view switch is not a steady-state stall
         f0, d0, s0 = pool.preview_frames, bridge.decoder.decoded_count, time.monotonic()
         spin(per)
         if key == "live":

@@ -1,4 +1,4 @@
-"""The failover benchmark behind `campool-gui bench-failover`.
+"""`campool-gui bench-failover`: SIGKILL a worker under load, print how fast its cameras moved.
 
 A real master (in this process) and real worker processes on loopback count looped
 copies of the shared highway video (or the synthetic camera when the data is absent).
@@ -12,36 +12,33 @@ of the same frames: lost and duplicated events (see audit.py).
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
-import os
 import shutil
 import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from campool_gui.demo import shared_data_dir
+from campool_gui.harness.audit import compare, reference_crossings
+from campool_gui.harness.launcher import LocalWorker
+from campool_gui.pool.master import Master, MasterSettings
+from campool_gui.pool.views import CameraChanged, WorkerChanged
 from campool_worker.camera import CameraConfig, CountingLine
-
-from .audit import compare, reference_crossings
-from .localworkers import LocalWorker
-from .master import Master, MasterSettings
-from .views import CameraChanged, WorkerChanged
 
 log = logging.getLogger(__name__)
 
 
 def shared_file(relative: str) -> Path | None:
-    root = os.environ.get("CAMPOOL_SHARED_DATA")
-    candidates = [Path(root)] if root else []
-    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "data")
-    for c in candidates:
-        p = c / relative
-        if p.is_file():
-            return p
-    return None
+    """A file of the shared data (../shared/data or $CAMPOOL_SHARED_DATA), when it is there."""
+    root = shared_data_dir()
+    path = root / relative if root is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def bench_cameras(n: int, video: str | None, model: str | None = None) -> list[CameraConfig]:
@@ -85,7 +82,7 @@ class Recorder:
                     self.running.setdefault((c.camera_id, c.epoch), now)
 
 
-def _wait(cond, timeout: float, what: str) -> None:
+def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
@@ -108,7 +105,7 @@ def run_failover_bench(*, workers: int = 3, cameras: int = 6, repeat: int = 3, v
              for i in range(workers)]
     runs: list[dict[str, float]] = []
     try:
-        ids = {}
+        ids: dict[str, str] = {}
         for lw in local:
             lw.start()
             ids[lw.name] = master.add_worker(*lw.adopt_args())
@@ -118,46 +115,7 @@ def run_failover_bench(*, workers: int = 3, cameras: int = 6, repeat: int = 3, v
         _wait(lambda: all(c.state == "running" for c in master.snapshot().cameras), 60, "every camera running")
         time.sleep(settle_s)
         for r in range(repeat):
-            snap = master.snapshot()
-            holding = {lw.name: [c for c in snap.cameras if c.worker_id == ids[lw.name]] for lw in local}
-            victim = max(local, key=lambda lw: (len(holding[lw.name]), lw.name))
-            vid = ids[victim.name]
-            moved = {c.camera_id: c.epoch for c in holding[victim.name]}
-            with rec.lock:
-                rec.offline.pop(vid, None)      # an earlier round's record of this worker
-            t0 = time.monotonic()
-            victim.kill()
-            log.info("round %d: killed %s holding %s", r + 1, victim.name, sorted(moved))
-
-            def replaced() -> bool:
-                with rec.lock:
-                    return all(any(cid == k[0] and k[1] > ep and v[1] != vid for k, v in rec.leased.items())
-                               for cid, ep in moved.items())
-
-            def first_frames() -> bool:
-                with rec.lock:
-                    return all(any(cid == k[0] and k[1] > ep for k in rec.running) for cid, ep in moved.items())
-
-            _wait(lambda: vid in rec.offline, 30, f"{victim.name} declared offline")
-            _wait(replaced, 30, "its cameras re-placed")
-            _wait(first_frames, 60, "its cameras running elsewhere")
-            with rec.lock:
-                detection = rec.offline.pop(vid) - t0
-                replacement = max(min(v[0] for k, v in rec.leased.items() if k[0] == cid and k[1] > ep)
-                                  for cid, ep in moved.items()) - t0
-                first = max(min(t for k, t in rec.running.items() if k[0] == cid and k[1] > ep)
-                            for cid, ep in moved.items()) - t0
-            runs.append({"cameras_moved": len(moved), "detection_s": round(detection, 3),
-                         "replacement_s": round(replacement, 3), "first_frame_s": round(first, 3)})
-            log.info("round %d: %s", r + 1, runs[-1])
-            victim.start()
-            _wait(lambda: any(w.worker_id == vid and w.state.value in ("online", "busy", "degraded")
-                              for w in master.snapshot().workers), 30, f"{victim.name} back online")
-            time.sleep(3.0)
-            with rec.lock:
-                flapped = rec.offline.pop(vid, None)
-            if flapped is not None:
-                log.warning("%s went offline again after its restart", victim.name)
+            runs.append(_kill_round(r + 1, master, rec, local, ids))
         audit = _audit(master, configs)
     finally:
         master.stop()
@@ -177,6 +135,51 @@ def run_failover_bench(*, workers: int = 3, cameras: int = 6, repeat: int = 3, v
         "detection_s": stat("detection_s"), "replacement_s": stat("replacement_s"),
         "first_frame_s": stat("first_frame_s"), "runs": runs, **audit,
     }
+
+
+def _kill_round(n: int, master: Master, rec: Recorder, local: list[LocalWorker], ids: dict[str, str]) -> dict[str, float]:
+    """SIGKILL the worker holding the most cameras, time their move, restart it; returns the round's figures."""
+    snap = master.snapshot()
+    holding = {lw.name: [c for c in snap.cameras if c.worker_id == ids[lw.name]] for lw in local}
+    victim = max(local, key=lambda lw: (len(holding[lw.name]), lw.name))
+    vid = ids[victim.name]
+    moved = {c.camera_id: c.epoch for c in holding[victim.name]}
+    with rec.lock:
+        rec.offline.pop(vid, None)      # an earlier round's record of this worker
+    t0 = time.monotonic()
+    victim.kill()
+    log.info("round %d: killed %s holding %s", n, victim.name, sorted(moved))
+
+    def replaced() -> bool:
+        with rec.lock:
+            return all(any(cid == k[0] and k[1] > ep and v[1] != vid for k, v in rec.leased.items())
+                       for cid, ep in moved.items())
+
+    def first_frames() -> bool:
+        with rec.lock:
+            return all(any(cid == k[0] and k[1] > ep for k in rec.running) for cid, ep in moved.items())
+
+    _wait(lambda: vid in rec.offline, 30, f"{victim.name} declared offline")
+    _wait(replaced, 30, "its cameras re-placed")
+    _wait(first_frames, 60, "its cameras running elsewhere")
+    with rec.lock:
+        detection = rec.offline.pop(vid) - t0
+        replacement = max(min(v[0] for k, v in rec.leased.items() if k[0] == cid and k[1] > ep)
+                          for cid, ep in moved.items()) - t0
+        first = max(min(t for k, t in rec.running.items() if k[0] == cid and k[1] > ep)
+                    for cid, ep in moved.items()) - t0
+    result = {"cameras_moved": len(moved), "detection_s": round(detection, 3),
+              "replacement_s": round(replacement, 3), "first_frame_s": round(first, 3)}
+    log.info("round %d: %s", n, result)
+    victim.start()
+    _wait(lambda: any(w.worker_id == vid and w.state.value in ("online", "busy", "degraded")
+                      for w in master.snapshot().workers), 30, f"{victim.name} back online")
+    time.sleep(3.0)
+    with rec.lock:
+        flapped = rec.offline.pop(vid, None)
+    if flapped is not None:
+        log.warning("%s went offline again after its restart", victim.name)
+    return result
 
 
 def _audit(master: Master, configs: list[CameraConfig]) -> dict[str, Any]:
@@ -206,3 +209,17 @@ def _audit(master: Master, configs: list[CameraConfig]) -> dict[str, Any]:
         stored += res.stored
     return {"lost": lost, "duplicated": dup, "expected_events": expected, "stored_events": stored,
             "fenced_events": snap.totals.events_fenced, "per_camera": per_camera}
+
+
+def bench_failover(args: Any) -> int:
+    """The CLI entry: reads json, workers, cameras, repeat, video, seconds, keep from args."""
+    result = run_failover_bench(
+        workers=int(getattr(args, "workers", 3) or 3), cameras=int(getattr(args, "cameras", 6) or 6),
+        repeat=int(getattr(args, "repeat", 3) or 3), video=getattr(args, "video", None),
+        settle_s=float(getattr(args, "seconds", None) or 8.0), keep=getattr(args, "keep", None))
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=None, sort_keys=True))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0

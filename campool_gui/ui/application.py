@@ -1,4 +1,8 @@
-"""The desktop application's life cycle: QApplication, Master, bridge, window; demo and screenshots."""
+"""The desktop application's life cycle: QApplication, Master, bridge, window, and the demo pool.
+
+`open_desktop` builds one run of it (a `Desktop`), `run_gui` shows it until it is closed;
+`--screenshot` (campool_gui.harness.screenshots) builds the same and renders it instead.
+"""
 from __future__ import annotations
 
 import gc
@@ -9,14 +13,20 @@ import signal
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QCoreApplication, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from campool_gui.ui import theme
 from campool_gui.demo import DemoSession, shared_data_dir
+from campool_gui.ui import theme
+
+if TYPE_CHECKING:
+    from campool_gui.pool.master import Master
+    from campool_gui.ui.bridge import PoolBridge
+    from campool_gui.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +82,17 @@ def _quit_on_signals(app: QApplication) -> None:
 
 
 def make_app() -> QApplication:
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
     QCoreApplication.setOrganizationName("CamPool")
     QCoreApplication.setApplicationName("campool-gui")
     app.setApplicationDisplayName("CamPool")
     app.setDesktopFileName("campool-gui")
     app.setWindowIcon(theme.app_icon())
-    return app  # type: ignore[return-value]
+    return app
 
 
 def open_master(data_dir: Path, *, zeroconf: bool, policy: str | None = None,
-                interfaces: list[str] | None = None):
+                interfaces: list[str] | None = None) -> Master:
     from campool_gui.pool.master import Master, MasterSettings
     master = Master(MasterSettings(data_dir=data_dir, zeroconf=zeroconf, zeroconf_interfaces=interfaces))
     master.start()
@@ -91,13 +101,43 @@ def open_master(data_dir: Path, *, zeroconf: bool, policy: str | None = None,
     return master
 
 
-def run_gui(args: Any) -> int:
+@dataclass
+class Desktop:
+    """One run of the desktop application: its Qt app, master, bridge, window and demo pool."""
+
+    app: QApplication
+    master: Master
+    bridge: PoolBridge
+    window: MainWindow
+    data_dir: Path
+    logfile: Path | None
+    demo: DemoSession | None = None
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def add_demo(self, *, zeroconf: bool) -> DemoSession:
+        """This run's demo pool: two local workers for the master to adopt, one left for the
+        operator, and the demo cameras. Not started yet; `close` stops it."""
+        self.demo = DemoSession(self.master, leave_unadopted=1, zeroconf=zeroconf)
+        return self.demo
+
+    def close(self) -> None:
+        self.window.close()
+        self.bridge.close()
+        self.master.stop()
+        if self.demo is not None:
+            self.demo.stop()
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+def open_desktop(args: Any, *, demo_mode: bool, tray: bool = True) -> Desktop:
+    """Build the application from the command line's options: data folder (a temporary one for a
+    demo), log file, theme, master, bridge and main window, not yet shown."""
     from campool_gui.ui.bridge import PoolBridge
     from campool_gui.ui.main_window import MainWindow
 
     app = make_app()
-    demo_mode = bool(args.demo or args.screenshot)
-    tmp: tempfile.TemporaryDirectory | None = None
+    tmp: tempfile.TemporaryDirectory[str] | None = None
     if demo_mode and not args.data_dir:
         # A demo keeps its database apart from the operator's real history.
         tmp = tempfile.TemporaryDirectory(prefix="campool-demo-master-")
@@ -107,53 +147,44 @@ def run_gui(args: Any) -> int:
     logfile = setup_file_logging(data_dir / "logs")
     settings = QSettings(str(data_dir / "campool-gui.ini"), QSettings.Format.IniFormat) if demo_mode else QSettings()
     theme.apply(app, theme.resolve(args.theme or str(settings.value("ui/theme", "system"))))
-    policy = args.policy or (None if demo_mode else settings.value("pool/policy", None))
+    saved_policy = None if demo_mode else settings.value("pool/policy", None)
+    policy = args.policy or (str(saved_policy) if saved_policy else None)
     # A demo browses loopback only: its workers announce there, and nothing of the LAN mixes in.
     master = open_master(data_dir, zeroconf=not args.no_zeroconf, policy=policy,
                          interfaces=["127.0.0.1"] if demo_mode else None)
-    demo: DemoSession | None = None
     bridge = PoolBridge(master)
-    window = MainWindow(bridge, settings, data_dir=str(data_dir), shared_data=shared_data_dir(),
-                        tray=not args.screenshot)
+    window = MainWindow(bridge, settings, data_dir=str(data_dir), shared_data=shared_data_dir(), tray=tray)
+    return Desktop(app, master, bridge, window, data_dir, logfile, tmp=tmp)
+
+
+def run_gui(args: Any) -> int:
+    """`campool-gui` and `campool-gui --demo`: the window until it is closed."""
+    desk = open_desktop(args, demo_mode=bool(args.demo))
+    window, bridge = desk.window, desk.bridge
     try:
-        if args.screenshot:
-            from campool_gui.ui.screenshots import render_all_views
-            demo = DemoSession(master, leave_unadopted=1, zeroconf=not args.no_zeroconf).start()
-            out = Path(args.screenshot)
-            paths = render_all_views(window, bridge, out)
-            for p in paths:
-                sys.stdout.write(f"{p}\n")
-            return 0
         if args.demo:
-            demo = DemoSession(master, leave_unadopted=1, zeroconf=not args.no_zeroconf)
+            demo = desk.add_demo(zeroconf=not args.no_zeroconf)
             demo.spawn()  # on the main thread: the workers are tied to it (see DemoWorkers.spawn)
             window.statusBar().showMessage("Starting local demo workers and adopting two of them…", 15000)
-            errors: list[str] = []
+
+            def show(text: str, ms: int = 0) -> None:
+                bridge.post(lambda _v: window.statusBar().showMessage(text, ms), None)
 
             def start_demo() -> None:
                 try:
-                    demo.start()  # type: ignore[union-attr]
-                    for w, code in demo.waiting:  # type: ignore[union-attr]
-                        text = (f"Demo: worker {w.name} is waiting to be adopted — Workers > Adopt, "
-                                f"pairing code {code}")
-                        bridge.post(lambda _v, t=text: window.statusBar().showMessage(t), None)
+                    demo.start()
+                    for w, code in demo.waiting:
+                        show(f"Demo: worker {w.name} is waiting to be adopted — Workers > Adopt, pairing code {code}")
                 except Exception as exc:  # shown in the status bar, logged in full
                     log.exception("the demo could not start")
-                    errors.append(str(exc))
-                    bridge.post(lambda _v: window.statusBar().showMessage(f"Demo failed: {exc}", 60000), None)
+                    show(f"Demo failed: {exc}", 60000)
 
             threading.Thread(target=start_demo, name="campool-demo", daemon=True).start()
         window.show()
         QTimer.singleShot(FREEZE_AFTER_MS, freeze_heap)
-        _quit_on_signals(app)
-        if logfile:
-            log.info("campool-gui started; log file %s; data in %s", logfile, data_dir)
-        return app.exec()
+        _quit_on_signals(desk.app)
+        if desk.logfile:
+            log.info("campool-gui started; log file %s; data in %s", desk.logfile, desk.data_dir)
+        return desk.app.exec()
     finally:
-        window.close()
-        bridge.close()
-        master.stop()
-        if demo is not None:
-            demo.stop()
-        if tmp is not None:
-            tmp.cleanup()
+        desk.close()

@@ -8,14 +8,23 @@ data is still rendered, as it is, and the wait is logged.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
-from campool_gui.ui.bridge import PoolBridge
+from campool_gui.ui.application import open_desktop
+from campool_gui.ui.bridge import PoolBridge, UiState
+from campool_gui.ui.cameras_view import CamerasView
+from campool_gui.ui.common import Page
+from campool_gui.ui.history_view import HistoryView
+from campool_gui.ui.live_view import LiveView
 from campool_gui.ui.main_window import VIEWS, MainWindow
+from campool_gui.ui.preview_tile import PreviewTile
+from campool_gui.ui.workers_view import WorkersView
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +49,26 @@ def wait_for(what: str, pred: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
+def screenshot_command(args: Any) -> int:
+    """`campool-gui --screenshot DIR`: reads screenshot (DIR) and the desktop options from args."""
+    desk = open_desktop(args, demo_mode=True, tray=False)
+    try:
+        desk.add_demo(zeroconf=not args.no_zeroconf).start()
+        for path in render_all_views(desk.window, desk.bridge, Path(args.screenshot)):
+            sys.stdout.write(f"{path}\n")
+        return 0
+    finally:
+        desk.close()
+
+
 def render_all_views(window: MainWindow, bridge: PoolBridge, out_dir: Path, *, patience: float = 40.0) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     window.resize(*SIZE)
     window.show()
-    st = lambda: bridge.state  # noqa: E731 - read the newest state each time
+
+    def st() -> UiState:  # the newest state, each time
+        return bridge.state
+
     wait_for("workers online", lambda: st().totals.workers_active >= 1 and st().totals.cameras_running >= 1, patience)
     wait_for("worker charts", lambda: all(len(w.history["cpu"]) >= 12 for w in st().workers.values() if w.online),
              patience)
@@ -55,30 +79,40 @@ def render_all_views(window: MainWindow, bridge: PoolBridge, out_dir: Path, *, p
     paths: list[Path] = []
     for key, _title in VIEWS:
         window.show_view(key)
-        page = window.pages[key]
-        if key == "workers":
-            running = [w for w in st().workers.values() if w.online]
-            if running:
-                page.select(sorted(running, key=lambda w: w.name)[0].worker_id)  # type: ignore[attr-defined]
-            spin(0.6)
-        elif key == "live":
-            tiles = lambda: [t for t in page.tiles if t.camera is not None and t.camera.state == "running"]  # type: ignore[attr-defined]  # noqa: E731
-            wait_for("preview frames", lambda: bool(tiles()) and all(t.frames_shown >= 2 for t in tiles()), patience)
-        elif key == "history":
-            page.range_combo.setCurrentText("Last hour")  # type: ignore[attr-defined]
-            page.bucket_combo.setCurrentText("minute")  # type: ignore[attr-defined]
-            page.run_query()  # type: ignore[attr-defined]
-            wait_for("history rows", lambda: page.queries_done > 0 and bool(page.rows), 10)  # type: ignore[attr-defined]
-        elif key == "cameras":
-            cams = sorted(st().cameras)
-            if cams:
-                page.select_ids(cams[:1])  # type: ignore[attr-defined]
-            spin(0.3)
-        else:
-            spin(0.4)
+        _prepare(window.pages[key], st(), patience)
         path = out_dir / f"{key}.png"
         if not window.grab().save(str(path)):
             raise OSError(f"could not write {path}; check the folder is writable")
         log.info("screenshot of %s written to %s", key, path)
         paths.append(path)
     return paths
+
+
+def _prepare(page: Page, state: UiState, patience: float) -> None:
+    """Give the view on screen what it needs to show something true: a selected worker,
+    decoded previews, the last hour's history, a selected camera."""
+    if isinstance(page, WorkersView):
+        running = [w for w in state.workers.values() if w.online]
+        if running:
+            page.select(min(running, key=lambda w: w.name).worker_id)
+        spin(0.6)
+    elif isinstance(page, LiveView):
+        live = page
+
+        def tiles() -> list[PreviewTile]:
+            return [t for t in live.tiles if t.camera is not None and t.camera.state == "running"]
+
+        wait_for("preview frames", lambda: bool(tiles()) and all(t.frames_shown >= 2 for t in tiles()), patience)
+    elif isinstance(page, HistoryView):
+        history = page
+        history.range_combo.setCurrentText("Last hour")
+        history.bucket_combo.setCurrentText("minute")
+        history.run_query()
+        wait_for("history rows", lambda: history.queries_done > 0 and bool(history.rows), 10)
+    elif isinstance(page, CamerasView):
+        cams = sorted(state.cameras)
+        if cams:
+            page.select_ids(cams[:1])
+        spin(0.3)
+    else:
+        spin(0.4)

@@ -1,0 +1,16 @@
+"""Code that drives CamPool rather than being it: benchmarks, the screenshot runner, count
+audits and the local worker launcher.
+
+    launcher.py        LocalWorker: a `campool-worker serve` process on this machine (demo, benches, tests)
+    audit.py           an uninterrupted offline count of the same frames, matched against stored events
+    bench_store.py     `campool-gui bench-store`: history chart queries on generated history
+    bench_failover.py  `campool-gui bench-failover`: SIGKILL a worker under load, time the failover
+    bench_ui.py        `campool-gui bench-ui`: UI event-loop stalls under a simulated 64-worker pool
+    screenshots.py     `campool-gui --screenshot DIR`: every main view of a demo pool as PNG
+
+These modules import the domain packages (`campool_gui.pool`, `campool_gui.ui`,
+`campool_worker`); nothing in those packages imports them. The one product module that
+does is `campool_gui.demo`, whose `--demo` pool runs on the same launcher the benches and
+the tests use (see its docstring). Nothing here is imported at package import, so
+`bench-failover` and `bench-store` run on a box without Qt.
+"""
