@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from campool_worker.camera import CameraConfig
 
+from .alerts import Alert
 from .models import Assignment, Camera, Cut, Worker
-
 
 # ------------------------------------------------------------------ actions (to workers)
 
@@ -108,4 +108,7 @@ class SettingSaved:
 
 @dataclass(frozen=True)
 class AlertSaved:
-    alert: object   # alerts.Alert (copy)
+    alert: Alert    # a copy the pool thread no longer changes
+
+
+Record = LeaseStarted | LeaseEnded | CameraSaved | CameraDeleted | WorkerSaved | WorkerDeleted | SettingSaved | AlertSaved

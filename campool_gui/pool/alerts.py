@@ -132,12 +132,12 @@ class AlertManager:
         now = self.clock.now()
         key = (kind, subject)
         cond = self._cond.setdefault(key, _Cond())
-        if active:
+        if active and rule is not None:   # (a missing or disabled rule made it inactive above)
             cond.clear_since = None
             if cond.active_since is None:
                 cond.active_since = now
-            if now - cond.active_since >= rule.for_s and now >= cond.snooze_until:  # type: ignore[union-attr]
-                self._raise(rule, subject, value, message)  # type: ignore[arg-type]
+            if now - cond.active_since >= rule.for_s and now >= cond.snooze_until:
+                self._raise(rule, subject, value, message)
             return
         cond.active_since = None
         aid = self._open.get(key)

@@ -14,6 +14,7 @@ Pins are never moved by the balancer; failover and drain are not rebalancing (co
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .models import Camera, Worker
@@ -120,7 +121,8 @@ class LoadWatch:
 
 
 def rebalance(cameras: dict[str, Camera], workers: dict[str, Worker], placement: dict[str, str],
-              policy: Policy, watch: LoadWatch, now: float, blocked=lambda c, w: False,
+              policy: Policy, watch: LoadWatch, now: float,
+              blocked: Callable[[str, str], bool] = lambda c, w: False,
               settled: set[str] | None = None) -> list[Move]:
     """At most `max_moves` moves that relieve an overloaded worker or even out camera counts.
 
@@ -180,12 +182,12 @@ def rebalance(cameras: dict[str, Camera], workers: dict[str, Worker], placement:
             break
         order = sorted((cameras[c] for c in src.cameras if movable(c, src.worker_id)),
                        key=lambda c: (-c.priority_rank, c.camera_id))
-        cam = next((c for c in order if fits(c, dst)), None)
-        if cam is None:
+        pick = next((c for c in order if fits(c, dst)), None)
+        if pick is None:
             break
-        src.cameras.remove(cam.camera_id)
-        dst.cameras.append(cam.camera_id)
-        moves.append(Move(cam.camera_id, src.worker_id, dst.worker_id, "rebalance"))
+        src.cameras.remove(pick.camera_id)
+        dst.cameras.append(pick.camera_id)
+        moves.append(Move(pick.camera_id, src.worker_id, dst.worker_id, "rebalance"))
         log.info("camera %s moves from worker %s (%d cameras) to %s (%d) to even the load",
-                 cam.camera_id, src.worker_id, ns, dst.worker_id, nd)
+                 pick.camera_id, src.worker_id, ns, dst.worker_id, nd)
     return moves

@@ -1,40 +1,85 @@
-"""Turn the pool's state into alert conditions, once per tick (rules live in alerts.py)."""
+"""Alert conditions: turn the pool state into observations for the alert rules, once per tick.
+
+`Conditions` owns the history some conditions need (each worker's outbox backlog over the last
+two minutes, each counting line's hits over the last minute) and reads everything else from
+the `PoolState` it is given; the rules, hold times and lifecycle live in alerts.py.
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import deque
 
-if TYPE_CHECKING:
-    from .core import PoolCore
+from .alerts import AlertManager
+from .models import Worker
+from .rates import RateWindow
+from .state import PoolState
 
 LINE_RATE_WINDOW_S = 60.0
+BACKLOG_WINDOW_S = 120.0
 
 
-def evaluate_alerts(core: "PoolCore", now: float) -> None:
-    am = core.alerts
-    grace = now - core.started < core.settings.startup_grace_s
-    for wid, w in core.workers.items():
+class Conditions:
+    def __init__(self, alerts: AlertManager, startup_grace_s: float) -> None:
+        self.alerts = alerts
+        self.startup_grace_s = startup_grace_s
+        self._backlog: dict[str, deque[tuple[float, int]]] = {}     # worker -> (now, events waiting)
+        self._line_hits: dict[tuple[str, str], RateWindow] = {}     # (camera, line) -> its crossings
+
+    # ------------------------------------------------------------- what they remember
+
+    def backlog_seen(self, worker_id: str, now: float, pending: int) -> None:
+        q = self._backlog.setdefault(worker_id, deque())
+        q.append((now, pending))
+        while q and q[0][0] < now - BACKLOG_WINDOW_S:
+            q.popleft()
+
+    def line_hit(self, camera_id: str, line: str, now: float) -> None:
+        self._line_hits.setdefault((camera_id, line), RateWindow(LINE_RATE_WINDOW_S)).add(now)
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._backlog.pop(worker_id, None)
+
+    def forget_camera(self, camera_id: str) -> None:
+        for key in [k for k in self._line_hits if k[0] == camera_id]:
+            del self._line_hits[key]
+
+    def never_heard_grace_s(self, w: Worker) -> float:
+        """How long an adopted worker may stay silent after the master first knew it before it
+        counts as down: a freshly adopted worker has not heartbeated yet."""
+        return max(self.startup_grace_s, w.dead_after_s)
+
+    # ------------------------------------------------------------- evaluation
+
+    def evaluate(self, state: PoolState, now: float) -> None:
+        for wid, w in state.workers.items():
+            self._worker(state, wid, w, now)
+        for cid in state.cameras:
+            self._camera(state, cid, now)
+
+    def _worker(self, state: PoolState, wid: str, w: Worker, now: float) -> None:
+        am = self.alerts
         name = w.name or wid
         # a flagged mDNS record is not adopted, but the operator must hear about it
         am.observe("key_conflict", wid, bool(w.key_conflict), message=f"worker {name}: {w.key_conflict}")
         if not w.adopted:
-            continue
+            return
         if not w.alive:
-            if not grace and w.last_heartbeat is None:
-                # never heard from since the master started: as down as a dead one
+            known_since = w.known_since if w.known_since is not None else state.started
+            if w.last_heartbeat is None and now - known_since >= self.never_heard_grace_s(w):
+                # never heard from since the master knew it: as down as a dead one
                 am.observe("worker_down", wid, True, message=f"worker {name} is not reachable")
             for kind in ("cpu_high", "mem_high", "gpu_temp_high", "disk_full", "outbox_backlog"):
                 am.observe(kind, wid, False)
-            continue
+            return
         am.observe("worker_down", wid, False)
         m = w.metrics
         if m is None:
-            continue
-        _above(core, "cpu_high", wid, m.cpu_pct, f"worker {name}: CPU {m.cpu_pct:.0f} %")
-        _above(core, "mem_high", wid, m.mem_pct, f"worker {name}: memory {m.mem_pct:.0f} %")
-        _above(core, "gpu_temp_high", wid, m.gpu_temp_c, f"worker {name}: GPU at {m.gpu_temp_c} °C")
-        _above(core, "disk_full", wid, m.disk_pct, f"worker {name}: disk {m.disk_pct} % full")
+            return
+        self._above("cpu_high", wid, m.cpu_pct, f"worker {name}: CPU {m.cpu_pct:.0f} %")
+        self._above("mem_high", wid, m.mem_pct, f"worker {name}: memory {m.mem_pct:.0f} %")
+        self._above("gpu_temp_high", wid, m.gpu_temp_c, f"worker {name}: GPU at {m.gpu_temp_c} °C")
+        self._above("disk_full", wid, m.disk_pct, f"worker {name}: disk {m.disk_pct} % full")
         thr = am.threshold("outbox_backlog", wid)
-        q = core._backlog.get(wid)
+        q = self._backlog.get(wid)
         growing = False
         if thr is not None and q:
             oldest = q[0][1]
@@ -42,23 +87,27 @@ def evaluate_alerts(core: "PoolCore", now: float) -> None:
         am.observe("outbox_backlog", wid, growing, value=float(m.outbox_backlog),
                    message=f"worker {name}: {m.outbox_backlog} count events waiting to reach the master")
 
-    for cid, cam in core.cameras.items():
-        lease = core.leases.get(cid)
-        w = core.workers.get(lease.worker_id) if lease else None
-        st = cam.status if (lease and w and w.alive and cam.status and cam.status.epoch == lease.epoch) else None
+    def _camera(self, state: PoolState, cid: str, now: float) -> None:
+        am = self.alerts
+        cam = state.cameras[cid]
+        name = cam.config.name or cid
+        lease = state.leases.get(cid)
+        st = cam.status
+        if lease is None or not state.worker_alive(lease.worker_id) or st is None or st.epoch != lease.epoch:
+            st = None
         lost = st is not None and st.state in ("reconnecting", "failed")
         what = "stream lost" if st is None or st.state == "reconnecting" else "camera failed"
-        am.observe("stream_lost", cid, lost,
-                   message=f"camera {cam.config.name or cid}: {what} ({st.last_error if st else ''})")
+        am.observe("stream_lost", cid, lost, message=f"camera {name}: {what} ({st.last_error if st else ''})")
         target = cam.target_fps
         rule = am.threshold("fps_low", cid)
         low = bool(st is not None and st.state == "running" and target and rule is not None
                    and st.fps < rule * target)
         am.observe("fps_low", cid, low, value=st.fps if st else None,
-                   message=f"camera {cam.config.name or cid}: {st.fps if st else 0:.1f} fps, target {target}")
-        am.observe("dead_letter", cid, cid in core.dead,
-                   message=f"camera {cam.config.name or cid} failed on every worker: "
-                           + "; ".join(f"{k}: {v}" for k, v in core.dead[cid].errors.items()) if cid in core.dead else "")
+                   message=f"camera {name}: {st.fps if st else 0:.1f} fps, target {target}")
+        dl = state.dead.get(cid)
+        am.observe("dead_letter", cid, dl is not None,
+                   message=f"camera {name} failed on every worker: "
+                           + "; ".join(f"{k}: {v}" for k, v in dl.errors.items()) if dl is not None else "")
         zones = st.zones if st is not None else {}
         for zone in [z.name for z in cam.config.zones]:
             subject = f"{cid}/{zone}"
@@ -66,22 +115,16 @@ def evaluate_alerts(core: "PoolCore", now: float) -> None:
             occ = zones.get(zone)
             am.observe("zone_occupancy", subject, thr is not None and occ is not None and occ > thr,
                        value=float(occ) if occ is not None else None,
-                       message=f"camera {cam.config.name or cid}: zone {zone} holds {occ} (limit {thr})")
+                       message=f"camera {name}: zone {zone} holds {occ} (limit {thr})")
         for line in [ln.name for ln in cam.config.lines]:
             subject = f"{cid}/{line}"
-            hits = core._line_hits.get((cid, line))
-            n = 0
-            if hits is not None:
-                while hits and hits[0] < now - LINE_RATE_WINDOW_S:
-                    hits.popleft()
-                n = len(hits)
+            hits = self._line_hits.get((cid, line))
+            n = hits.count(now) if hits is not None else 0
             thr = am.threshold("line_rate", subject)
             am.observe("line_rate", subject, thr is not None and n > thr, value=float(n),
-                       message=f"camera {cam.config.name or cid}: line {line} counted {n} in the last minute "
-                               f"(limit {thr})")
+                       message=f"camera {name}: line {line} counted {n} in the last minute (limit {thr})")
 
-
-def _above(core: "PoolCore", kind: str, subject: str, value: float | None, message: str) -> None:
-    thr = core.alerts.threshold(kind, subject)
-    active = thr is not None and value is not None and value > thr
-    core.alerts.observe(kind, subject, active, value=value, message=message)
+    def _above(self, kind: str, subject: str, value: float | None, message: str) -> None:
+        thr = self.alerts.threshold(kind, subject)
+        active = thr is not None and value is not None and value > thr
+        self.alerts.observe(kind, subject, active, value=value, message=message)

@@ -6,7 +6,8 @@ failed on it); a worker dying is not: its cameras just move. Per pair:
   backoff[n-1] seconds (1 s, 2 s, 4 s by default);
 - when those retries are spent the breaker opens and the camera goes to the next worker
   at once; after `reset_s` the breaker is half-open: one probe may run there; a success
-  closes it, a failure opens it again for twice as long (capped);
+  closes it, a failure opens it again for twice as long, up to `reset_max_s` (the one
+  doubling backoff, campool_worker.supervision.Backoff, on the injected clock);
 - a camera whose breakers are open on every worker that could run it is dead-lettered
   with the last error from each worker, until a probe succeeds or the operator retries.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from enum import Enum
+
+from campool_worker.supervision import Backoff
 
 from .clock import Clock
 
@@ -33,15 +36,22 @@ class RetrySettings:
     reset_s: float = 60.0           # open -> half-open
     reset_max_s: float = 600.0
 
+    def __post_init__(self) -> None:
+        if self.reset_s <= 0:
+            raise ValueError(f"a circuit breaker must stay open a while: reset_s is {self.reset_s}, give it > 0")
+
 
 @dataclass
 class Breaker:
+    reopen: Backoff                 # how long it stays open each time it opens
     state: BreakerState = BreakerState.CLOSED
     failures: int = 0               # consecutive
     opened_at: float = 0.0
-    reset_s: float = 0.0
+    reset_s: float = 0.0            # how long it stays open this time
     last_error: str = ""
-    last_failure_at: float = 0.0
+
+    def open(self, now: float) -> None:
+        self.state, self.opened_at, self.reset_s = BreakerState.OPEN, now, self.reopen.failed()
 
 
 @dataclass(frozen=True)
@@ -57,8 +67,19 @@ class BreakerBoard:
         self.settings = settings or RetrySettings()
         self._pairs: dict[tuple[str, str], Breaker] = {}
 
+    def _new(self, last_error: str = "") -> Breaker:
+        s = self.settings
+        return Breaker(Backoff(s.reset_s, max(s.reset_s, s.reset_max_s), clock=self.clock.now), last_error=last_error)
+
     def _get(self, camera_id: str, worker_id: str) -> Breaker:
-        return self._pairs.setdefault((camera_id, worker_id), Breaker())
+        b = self._pairs.get((camera_id, worker_id))
+        if b is None:
+            b = self._pairs[(camera_id, worker_id)] = self._new()
+        return b
+
+    def breaker(self, camera_id: str, worker_id: str) -> Breaker | None:
+        """The pair's breaker, None while it never failed (for tests and diagnostics)."""
+        return self._pairs.get((camera_id, worker_id))
 
     def state(self, camera_id: str, worker_id: str) -> BreakerState:
         b = self._pairs.get((camera_id, worker_id))
@@ -78,10 +99,8 @@ class BreakerBoard:
         b = self._get(camera_id, worker_id)
         now = self.clock.now()
         b.last_error = error
-        b.last_failure_at = now
         if self.state(camera_id, worker_id) is BreakerState.HALF_OPEN:
-            b.reset_s = min(b.reset_s * 2, self.settings.reset_max_s)
-            b.state, b.opened_at = BreakerState.OPEN, now
+            b.open(now)
             log.warning("camera %s on worker %s: probe failed (%s); breaker open for %.0f s",
                         camera_id, worker_id, error, b.reset_s)
             return None
@@ -91,7 +110,8 @@ class BreakerBoard:
             log.warning("camera %s on worker %s: failure %d (%s); retrying in %.0f s",
                         camera_id, worker_id, b.failures, error, delay)
             return delay
-        b.state, b.opened_at, b.reset_s = BreakerState.OPEN, now, self.settings.reset_s
+        b.reopen.reset()   # opened by its own failures (not a probe's): the first reset time again
+        b.open(now)
         log.warning("camera %s on worker %s: failed %d times (%s); breaker open, trying another worker",
                     camera_id, worker_id, b.failures, error)
         return None
@@ -100,14 +120,10 @@ class BreakerBoard:
         b = self._pairs.get((camera_id, worker_id))
         if b is not None and (b.failures or b.state is not BreakerState.CLOSED):
             log.info("camera %s on worker %s: running again; breaker closed", camera_id, worker_id)
-            self._pairs[(camera_id, worker_id)] = Breaker(last_error=b.last_error)
+            self._pairs[(camera_id, worker_id)] = self._new(b.last_error)
 
     def errors(self, camera_id: str) -> dict[str, str]:
         return {w: b.last_error for (c, w), b in self._pairs.items() if c == camera_id and b.last_error}
-
-    def failures(self, camera_id: str, worker_id: str) -> int:
-        b = self._pairs.get((camera_id, worker_id))
-        return b.failures if b else 0
 
     def reset(self, camera_id: str) -> None:
         """The operator asked to try this camera again everywhere."""

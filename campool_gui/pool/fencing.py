@@ -91,10 +91,3 @@ class EpochFence:
         key = (ev.camera_id, ev.epoch)
         if ev.frame_index > self.last_frame.get(key, -1):
             self.last_frame[key] = ev.frame_index
-
-    def forget(self, camera_id: str) -> None:
-        self.current.pop(camera_id, None)
-        for key in [k for k in self.cuts if k[0] == camera_id]:
-            del self.cuts[key]
-        for key in [k for k in self.last_frame if k[0] == camera_id]:
-            del self.last_frame[key]

@@ -53,7 +53,7 @@ class WorkerMetrics:
     fps_total: float = 0.0
 
     @classmethod
-    def of(cls, status: p.WorkerStatus, wall: float) -> "WorkerMetrics":
+    def of(cls, status: p.WorkerStatus, wall: float) -> WorkerMetrics:
         gpu = status.gpus[0] if status.gpus else None
         return cls(ts=wall, cpu_pct=status.system.cpu_percent, mem_pct=status.system.mem_percent,
                    gpu_pct=gpu.util_percent if gpu else None, gpu_temp_c=gpu.temp_c if gpu else None,
@@ -86,6 +86,7 @@ class Worker:
     last_error: str = ""
     heartbeat_s: float = p.HEARTBEAT_S_DEFAULT  # the period it declared; its liveness is judged by it
     known_since: float | None = None            # clock.now() when this master run first knew it adopted
+    started_wall: float | None = None           # master wall time it started (from its declared uptime)
 
     @property
     def dead_after_s(self) -> float:
@@ -168,6 +169,7 @@ class Assignment:
     count_from_ts: float | None = None   # live sources: the handover cut in this worker's clock
     state: str = "pending"           # pending (sent) | active (worker confirmed) | failed
     started_wall: float = 0.0        # master wall time when issued (stored history)
+    ran: bool = False                # reached "running" in this master run (a job that ran on its worker)
 
 
 @dataclass(frozen=True)
@@ -179,3 +181,56 @@ class Cut:
     frame: int | None = None         # seekable sources: accept frame_index < frame
     ts: float | None = None          # live sources: accept worker ts < ts (the old worker's clock)
     wall: float | None = None        # master wall time when the cut was made (the lease's end)
+
+
+JOURNAL_ENTRIES = 200   # per worker: about a day of an eventful worker's life
+
+
+@dataclass
+class WorkerJournal:
+    """What the operator reads about one worker's life in this master run: its state changes,
+    the cameras that came and went, the alerts about it, and how its camera leases ended.
+
+    The pool core writes it where each of these happens (not by diffing views), so the UI
+    shows the log and the success rate as they are, without keeping its own copy.
+    """
+
+    events: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=JOURNAL_ENTRIES))
+    jobs_ok: int = 0                 # leases that reached running here (and did not fail later)
+    jobs_failed: int = 0             # leases that failed here (refused, crashed, stream down)
+    last_state: WorkerState | None = None
+    _alert_states: dict[int, str] = field(default_factory=dict)   # open alert id -> last state logged
+
+    def note(self, wall: float, text: str) -> None:
+        self.events.append((wall, text))
+
+    def saw_state(self, state: WorkerState, wall: float, error: str = "") -> bool:
+        """Log a change of state; True when it changed."""
+        if state is self.last_state:
+            return False
+        if self.last_state is None:
+            self.note(wall, f"seen as {state.value}")
+        else:
+            self.note(wall, f"{self.last_state.value} → {state.value}" + (f": {error}" if error else ""))
+        self.last_state = state
+        return True
+
+    def saw_alert(self, alert_id: int, state: str, message: str, wall: float) -> bool:
+        """Log an alert about this worker when its state (raised, acknowledged, resolved) changed."""
+        if self._alert_states.get(alert_id) == state:
+            return False
+        if state == "resolved":
+            self._alert_states.pop(alert_id, None)
+        else:
+            self._alert_states[alert_id] = state
+        self.note(wall, f"alert {state}: {message}")
+        return True
+
+    def lease_ran(self) -> None:
+        self.jobs_ok += 1
+
+    def lease_failed(self, ran: bool) -> None:
+        """A lease failed here; one that had run counts as failed, not as both."""
+        if ran:
+            self.jobs_ok -= 1
+        self.jobs_failed += 1

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 import sqlite_utils
 
-from campool_worker.camera import CameraConfig, CountEvent
+from campool_worker.camera import CameraConfig, CountEvent, LineCounts
 
 from . import schema
 from .alerts import Alert
@@ -339,10 +339,11 @@ class Store:
                                (cid, ep)).fetchone()
             if row[0] is not None:
                 last_frames[(cid, ep)] = int(row[0])
-        counts: dict[str, dict[str, dict[str, int]]] = {}
-        for cid, line, direction, n in conn.execute(
-                "SELECT camera_id, line, direction, SUM(n) FROM counts_hour GROUP BY camera_id, line, direction"):
-            counts.setdefault(cid, {}).setdefault(line, {"in": 0, "out": 0})[direction] = int(n)
+        counts: dict[str, dict[str, LineCounts]] = {}
+        for cid, line, direction, class_name, n in conn.execute(
+                "SELECT camera_id, line, direction, class_name, SUM(n) FROM counts_hour "
+                "WHERE direction IN ('in', 'out') GROUP BY camera_id, line, direction, class_name"):
+            counts.setdefault(cid, {}).setdefault(line, LineCounts()).add(direction, class_name, int(n))
         alerts = [Alert(*row) for row in conn.execute(
             "SELECT id, kind, subject, severity, message, state, raised_at, last_seen, count, value, acked_at, "
             "resolved_at FROM alerts WHERE state != 'resolved' OR id > (SELECT COALESCE(MAX(id), 0) - 200 FROM alerts)")]

@@ -6,13 +6,16 @@ deltas a subscriber receives (on a pool thread: bridge them to the UI thread).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from campool_worker import protocol as p
-from campool_worker.camera import CameraConfig, CountEvent
+from campool_worker.camera import CameraConfig, CountEvent, LineCounts
 
 from .alerts import Alert
 from .models import WorkerMetrics, WorkerState
+
+ONLINE_STATES = frozenset({WorkerState.ONLINE, WorkerState.BUSY, WorkerState.DEGRADED, WorkerState.DRAINING})
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,27 @@ class WorkerView:
     draining: bool
     version: str
     last_error: str
+    adopted: bool = False
+    latency_ms: float | None = None  # mean latency of its running cameras
+    started_at: float | None = None  # wall time the worker started (from its uptime); None while offline
+    jobs_ok: int = 0                 # camera leases that reached running here and did not fail
+    jobs_failed: int = 0             # camera leases that failed here
+    events: tuple[tuple[float, str], ...] = ()   # (wall time, what happened), oldest first
+
+    @property
+    def online(self) -> bool:
+        """Heartbeating and adopted, whatever its load (online, busy, degraded or draining)."""
+        return self.adopted and self.state in ONLINE_STATES
+
+    @property
+    def success_rate(self) -> float | None:
+        """Share of its finished or running leases that did not fail; None before the first."""
+        total = self.jobs_ok + self.jobs_failed
+        return None if total == 0 else self.jobs_ok / total
+
+    def uptime_s(self, now: float) -> float | None:
+        """Seconds it has been up at wall time `now`; None while offline."""
+        return None if self.started_at is None else max(0.0, now - self.started_at)
 
 
 @dataclass(frozen=True)
@@ -49,23 +73,113 @@ class CameraView:
                                     # failed | retrying | dead_letter | waiting
     reason: str                     # why it is not running, or the last move's reason
     status: p.CameraTelemetry | None  # as the worker last reported it
-    counts: dict[str, dict[str, int]]   # line -> {"in": n, "out": n} stored so far
+    counts: dict[str, LineCounts]   # line -> totals stored so far
     fenced: int
     errors: dict[str, str]          # worker -> last error there (breakers, dead letter)
     target_fps: float | None
     preview: bool
 
+    @property
+    def name(self) -> str:
+        return self.config.name or self.camera_id
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running" and self.status is not None
+
+    @property
+    def fps(self) -> float | None:
+        """Processing fps while it runs; None otherwise (an old figure would mislead)."""
+        return self.status.fps if self.running and self.status is not None else None
+
+    @property
+    def latency_ms(self) -> float | None:
+        return self.status.latency_ms if self.running and self.status is not None else None
+
+    @property
+    def error(self) -> str:
+        """What the operator reads as its problem: the worker's error, else why it is not running;
+        "" while it runs."""
+        if self.state == "running":
+            return ""
+        if self.status is not None and self.status.last_error:
+            return self.status.last_error
+        return self.reason
+
+    @property
+    def zones(self) -> dict[str, int]:
+        """zone -> objects in it, as its worker last reported."""
+        return dict(self.status.zones) if self.status is not None else {}
+
+    @property
+    def counts_in(self) -> int:
+        return sum(c.in_total for c in self.counts.values())
+
+    @property
+    def counts_out(self) -> int:
+        return sum(c.out_total for c in self.counts.values())
+
+    @property
+    def counts_total(self) -> int:
+        return self.counts_in + self.counts_out
+
+
+FAILING_STATES = frozenset({"failed", "reconnecting"})
+
 
 @dataclass(frozen=True)
 class PoolTotals:
-    workers_online: int
-    workers_total: int
-    cameras_running: int
-    cameras_total: int
-    events_stored: int
-    events_fenced: int
-    counts_in: int
-    counts_out: int
+    """The pool's headline figures; `pool_totals` computes them from the views."""
+
+    workers_total: int = 0           # adopted
+    workers_online: int = 0          # adopted and heartbeating (WorkerView.online)
+    workers_offline: int = 0         # adopted, not heard from
+    workers_discovered: int = 0      # seen, not adopted (or being adopted)
+    cameras_total: int = 0
+    cameras_running: int = 0
+    cameras_failing: int = 0         # failed or reconnecting
+    throughput_per_min: float = 0.0  # count events stored per minute, pool-wide
+    fps_total: float = 0.0           # of the running cameras
+    avg_latency_ms: float | None = None
+    error_rate: float | None = None  # failing cameras / cameras with a worker
+    cpu_avg: float | None = None     # over online workers
+    mem_avg: float | None = None
+    gpu_avg: float | None = None
+    events_stored: int = 0
+    events_fenced: int = 0
+    counts_in: int = 0               # over the cameras shown
+    counts_out: int = 0
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    v = [x for x in values if x is not None]
+    return sum(v) / len(v) if v else None
+
+
+def pool_totals(workers: Iterable[WorkerView], cameras: Iterable[CameraView], *, events_stored: int = 0,
+                events_fenced: int = 0, throughput_per_min: float = 0.0) -> PoolTotals:
+    """The headline figures of these views (pure: the snapshot and the UI compute them the same way)."""
+    cams = list(cameras)
+    seen = list(workers)
+    adopted = [w for w in seen if w.adopted]
+    online = [w for w in adopted if w.online]
+    running = [c for c in cams if c.state == "running"]
+    failing = [c for c in cams if c.state in FAILING_STATES]
+    assigned = [c for c in cams if c.worker_id]
+    metrics = [w.metrics for w in online if w.metrics is not None]
+    return PoolTotals(
+        workers_total=len(adopted), workers_online=len(online),
+        workers_offline=sum(1 for w in adopted if w.state is WorkerState.OFFLINE),
+        workers_discovered=len(seen) - len(adopted),
+        cameras_total=len(cams), cameras_running=len(running), cameras_failing=len(failing),
+        throughput_per_min=throughput_per_min,
+        fps_total=sum(c.fps or 0.0 for c in running),
+        avg_latency_ms=_mean(c.latency_ms for c in running),
+        error_rate=len(failing) / len(assigned) if assigned else None,
+        cpu_avg=_mean(m.cpu_pct for m in metrics), mem_avg=_mean(m.mem_pct for m in metrics),
+        gpu_avg=_mean(m.gpu_pct for m in metrics),
+        events_stored=events_stored, events_fenced=events_fenced,
+        counts_in=sum(c.counts_in for c in cams), counts_out=sum(c.counts_out for c in cams))
 
 
 @dataclass(frozen=True)
@@ -104,7 +218,7 @@ class CameraRemoved:
 @dataclass(frozen=True)
 class CountsChanged:
     camera_id: str
-    counts: dict[str, dict[str, int]]        # line -> {"in", "out"} totals after these events
+    counts: dict[str, LineCounts]            # line -> stored totals after these events (copies)
     events: tuple[CountEvent, ...] = field(default_factory=tuple)  # the newly stored ones
 
 
@@ -124,7 +238,8 @@ class PreviewFrame:
     height: int
     jpeg: bytes
     tracks: tuple[tuple[int, str, float, tuple[float, float, float, float]], ...]  # id, class, score, box
-    counts: dict[str, dict[str, int]]        # line -> {"in", "out"} as the worker sees it
+    # line -> {"in", "out"} as the worker sees it (master.py builds it from the wire's LineCounts)
+    counts: dict[str, dict[str, int]]
     zones: dict[str, dict[str, int]]         # zone -> class -> occupancy
     source_width: int = 0                    # the camera's frame size: lines and zones are in these pixels
     source_height: int = 0

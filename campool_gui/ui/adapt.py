@@ -166,8 +166,7 @@ class Adapter:
             tr.history = hist
             tr.last_hist_ts = new[-1].ts
         m = w.metrics
-        uptime = getattr(w, "uptime_s", None)
-        started = (now - float(uptime)) if uptime is not None else tr.online_since
+        started = w.started_at if w.started_at is not None else tr.online_since
         return WorkerView(
             worker_id=w.worker_id, name=w.name, status=state, address=w.address,
             adopted=state not in ("discovered", "adopting"),
@@ -193,7 +192,7 @@ class Adapter:
             config=c.config, state=c.state, worker_id=c.worker_id, pinned_to=c.pin, epoch=int(c.epoch),
             fps=(st.fps if st is not None and c.state == "running" else None),
             latency_ms=(st.latency_ms if st is not None and c.state == "running" else None),
-            last_error=err or "", counts=dict(c.counts), zones=zones,
+            last_error=err or "", counts={ln: lc.to_dict() for ln, lc in c.counts.items()}, zones=zones,
         )
 
     def _update_throughput(self, stored: int, now: float) -> float:

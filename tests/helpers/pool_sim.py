@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from campool_gui.pool.clock import FakeClock
-from campool_gui.pool.core import (PoolCore, SendAssign, SendDrain, SendFence, SendPreview, SendUnassign,
-                                   SendUpdate)
-from campool_gui.pool.models import Worker, WorkerCapabilities
+from campool_gui.pool.core import PoolCore, SendAssign, SendFence, SendUnassign
 from campool_gui.pool.fencing import Verdict
+from campool_gui.pool.models import Worker, WorkerCapabilities
 from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig, CountEvent
 from tests.helpers import wire
-
 
 # The simulated scene: an object crosses the line at every frame divisible by EVENT_EVERY,
 # whoever processes that frame (deterministic, like a video file).
@@ -114,7 +112,7 @@ class SimPool:
             self.clock.advance(dt)
             for sim in self.workers.values():
                 if not sim.frozen:
-                    sim.advance(int(round(sim.fps * dt)), self.clock)
+                    sim.advance(round(sim.fps * dt), self.clock)
                 if not sim.alive:
                     continue
                 self.core.heartbeat(sim.worker_id, sim.heartbeat(self.clock))
@@ -174,10 +172,7 @@ class SimPool:
                     if cam is not None and cam.epoch <= act.epoch:
                         del sim.cameras[act.camera_id]
                     self.flush(sim)   # its last events still travel
-                elif isinstance(act, SendDrain) and act.enabled:
-                    pass
-                elif isinstance(act, (SendUpdate, SendPreview)):
-                    pass
+                # SendDrain, SendUpdate, SendPreview: nothing to simulate
 
     def where(self) -> dict[str, str]:
         """camera -> worker actually running it (according to the simulated workers)."""
@@ -193,6 +188,6 @@ class SimPool:
 
     def running_counts(self) -> dict[str, int]:
         out: dict[str, int] = {w: 0 for w in self.workers}
-        for cid, wid in self.where().items():
+        for wid in self.where().values():
             out[wid] += 1
         return out

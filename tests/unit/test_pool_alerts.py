@@ -116,14 +116,14 @@ def test_line_rate_and_zone_occupancy_rules_fire_on_counts():
     pool.step()
     events = [CountEvent("gate", 1, i + 1, "L", "in", "car", i, pool.clock.wall(), i) for i in range(6)]
     pool.core.stored(events, pool.core.judge(events), [True] * 6)
-    lease = pool.core.leases["gate"]
-    pool.core.cameras["gate"].status = wire.camera("gate", lease.epoch, "running", zones={"yard": 12})
+    lease = pool.core.state.leases["gate"]
+    pool.core.state.cameras["gate"].status = wire.camera("gate", lease.epoch, "running", zones={"yard": 12})
     pool.core.tick()
     kinds = {(a.kind, a.subject) for a in pool.core.alerts.open_alerts()}
     assert ("line_rate", "gate/L") in kinds
     assert ("zone_occupancy", "gate/yard") in kinds
     pool.clock.advance(61)
-    pool.core.cameras["gate"].status = wire.camera("gate", lease.epoch, "running", zones={"yard": 2})
+    pool.core.state.cameras["gate"].status = wire.camera("gate", lease.epoch, "running", zones={"yard": 2})
     pool.core.tick()
     pool.clock.advance(61)
     pool.core.tick()

@@ -98,7 +98,7 @@ def test_pinned_cameras_are_never_moved_by_the_balancer():
 
 def test_low_fps_against_target_counts_as_overload():
     pool = SimPool(balance=FAST)
-    w1 = pool.add_worker("w1", fps=5.0)
+    pool.add_worker("w1", fps=5.0)
     pool.add_worker("w2")
     pool.add_camera("c0", target_fps=10.0)
     pool.add_camera("c1", target_fps=10.0)

@@ -4,6 +4,8 @@ Driven by a FakeClock through tests/helpers/pool_sim.py: exact and instant.
 """
 from __future__ import annotations
 
+import itertools
+
 from campool_gui.pool.core import CoreSettings, SendFence
 from campool_gui.pool.failover import BreakerState, RetrySettings
 from campool_gui.pool.models import WorkerState
@@ -105,7 +107,7 @@ def test_stopped_worker_that_resumes_is_fenced_and_never_double_counts():
     assert fences, "the resumed worker must be told its epoch is stale"
     for cid in ("c0", "c1", "c2"):
         assert pool.counted_frames(cid) == expected_frames(pool, cid), cid
-    assert pool.core.events_fenced > 0
+    assert pool.core.state.events_fenced > 0
 
 
 def test_partitioned_worker_backlog_before_the_cut_is_kept_after_it_is_fenced():
@@ -166,7 +168,7 @@ def test_refused_assignment_is_retried_with_backoff_then_moves_to_the_next_worke
             times.append(pool.clock.now())
     tries = [a for a in pool.assigns if a.worker_id == "w1"]
     assert len(tries) == 4, "one attempt and three retries on the same worker"
-    gaps = [round(b - a, 1) for a, b in zip(times, times[1:])]
+    gaps = [round(b - a, 1) for a, b in itertools.pairwise(times)]
     assert gaps == [1.0, 2.0, 4.0]
     assert pool.core.breakers.state("c0", "w1") is BreakerState.OPEN
     pool.add_worker("w2")
@@ -220,7 +222,8 @@ def test_failed_half_open_probe_reopens_for_longer():
     assert b.state("c0", "w1") is BreakerState.OPEN
     clock_pool.step(ticks=12)                          # probe runs and fails again
     assert b.state("c0", "w1") is BreakerState.OPEN
-    assert b._pairs[("c0", "w1")].reset_s == 20.0
+    breaker = b.breaker("c0", "w1")
+    assert breaker is not None and breaker.reset_s == 20.0
 
 
 def test_drain_moves_every_camera_off_and_places_none_there():
@@ -248,15 +251,15 @@ def test_master_restart_keeps_leases_and_waits_for_workers_before_replacing():
     # a new master process: the same store contents, workers not heard from yet
     from campool_gui.pool.core import PoolCore
     new = PoolCore(pool.clock)
-    new.restore(workers=[w for w in old.workers.values()], cameras=list(old.cameras.values()),
-                leases=list(old.leases.values()), epochs=dict(old.fence.current),
+    new.restore(workers=[w for w in old.workers.values()], cameras=list(old.state.cameras.values()),
+                leases=list(old.state.leases.values()), epochs=dict(old.fence.current),
                 cuts=list(old.fence.cuts.values()), last_frames=dict(old.fence.last_frame), counts={})
     pool.core = new
     assigns_before = len(pool.assigns)
     pool.step(ticks=8)
     assert pool.where() == before
     assert len(pool.assigns) == assigns_before, "no camera re-placed: the workers still run them"
-    assert all(a.state == "active" for a in new.leases.values())
+    assert all(a.state == "active" for a in new.state.leases.values())
 
 
 def test_fenced_assignment_reply_makes_the_master_jump_past_the_workers_epoch():
@@ -264,7 +267,7 @@ def test_fenced_assignment_reply_makes_the_master_jump_past_the_workers_epoch():
     sim = pool.add_worker("w1")
     pool.add_camera("c0")
     pool.step()
-    lease = pool.core.leases["c0"]
+    lease = pool.core.state.leases["c0"]
     sim.cameras["c0"].epoch = lease.epoch + 5      # another master (a lost record) assigned it
     pool.core.assign_result("c0", "w1", lease.epoch, False, "", current_epoch=lease.epoch + 5)
     pool.step(ticks=2)
@@ -281,3 +284,23 @@ def test_worker_reporting_an_epoch_the_master_never_issued_is_outranked():
     pool.step(ticks=2)
     assert pool.core.fence.epoch_of("c0") == 10
     assert sim.cameras["c0"].epoch == 10
+
+
+def test_breaker_reopen_time_doubles_up_to_its_cap():
+    from campool_gui.pool.clock import FakeClock
+    from campool_gui.pool.failover import BreakerBoard
+
+    clock = FakeClock()
+    board = BreakerBoard(clock, RetrySettings(backoff=(), reset_s=10.0, reset_max_s=25.0))
+    opened_for = []
+    for _ in range(4):
+        assert board.failure("c0", "w1", "decoder crashed") is None     # open at once, then each failed probe
+        breaker = board.breaker("c0", "w1")
+        assert breaker is not None
+        opened_for.append(breaker.reset_s)
+        clock.advance(breaker.reset_s)
+        assert board.state("c0", "w1") is BreakerState.HALF_OPEN
+    assert opened_for == [10.0, 20.0, 25.0, 25.0]
+    board.success("c0", "w1")
+    assert board.failure("c0", "w1", "again") is None
+    assert board.breaker("c0", "w1").reset_s == 10.0                     # a success starts it again

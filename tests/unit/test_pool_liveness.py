@@ -4,9 +4,9 @@ Driven by a FakeClock: exact and instant.
 """
 from __future__ import annotations
 
+from campool_gui.pool.clock import FakeClock
 from campool_gui.pool.core import PoolCore
 from campool_gui.pool.models import Worker, WorkerCapabilities, WorkerState
-from campool_gui.pool.clock import FakeClock
 from campool_worker import protocol as p
 from tests.helpers import wire
 from tests.helpers.pool_sim import SimPool
@@ -38,6 +38,24 @@ def test_a_worker_beating_every_5_s_stays_online_and_is_declared_dead_by_its_own
     clock.advance(2.0)                           # 16 s: three periods missed
     core.tick()
     assert core.workers["w1"].state is WorkerState.OFFLINE
+
+
+def test_a_worker_adopted_after_the_startup_grace_is_not_called_down_before_its_first_heartbeat():
+    clock = FakeClock()
+    core = PoolCore(clock)
+    clock.advance(core.settings.startup_grace_s + 60.0)    # the master has been up a while
+    core.tick()
+    _adopted(core)                                         # the operator adopts the waiting worker
+    for _ in range(20):                                    # 2 s: its first heartbeat is on its way
+        clock.advance(0.1)
+        core.tick()
+    core.take_records()
+    assert not [a for a in core.alerts.alerts.values() if a.kind == "worker_down"]
+    grace = max(core.settings.startup_grace_s, core.workers["w1"].dead_after_s)
+    clock.advance(grace - 2.0 + 0.5)                       # still silent past the grace: it is down
+    core.tick()
+    [alert] = [a for a in core.alerts.open_alerts() if a.kind == "worker_down"]
+    assert alert.subject == "w1" and "not reachable" in alert.message
 
 
 def test_a_changed_period_takes_effect_with_the_next_heartbeat():

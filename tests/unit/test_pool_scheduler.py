@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from campool_gui.pool.models import Camera, Worker, WorkerCapabilities, WorkerMetrics
-from tests.helpers import wire
 from campool_gui.pool.scheduler import POLICIES, make_policy, plan
 from campool_worker.camera import CameraConfig
+from tests.helpers import wire
 
 
 def worker(wid: str, capacity: int = 4, *, cpu: float | None = None, gpu: str = "", site: str = "",
@@ -152,7 +152,7 @@ def test_no_policy_ever_exceeds_capacity_or_leaves_room_unused(caps, prios, poli
     cams = [cam(f"c{i:02d}", priority=p) for i, p in enumerate(prios)]
     res = plan(cams, ws, {}, make_policy(policy))
     load: dict[str, int] = {}
-    for cid, target in targets(res).items():
+    for target in targets(res).values():
         if target is not None:
             load[target] = load.get(target, 0) + 1
     for w in ws:
