@@ -15,7 +15,7 @@ from campool_gui.pool.core import AlertSaved, CameraSaved, LeaseEnded, LeaseStar
 from campool_gui.pool.fencing import Verdict
 from campool_gui.pool.models import Assignment, Camera, Cut, Worker, WorkerMetrics
 from campool_gui.pool.store import Retention, Store, StoreError
-from campool_worker.camera import CameraConfig, CountEvent, CountingLine, Zone
+from campool_worker.camera import CameraConfig, CountEvent, CountingLine, LineCounts, Zone
 
 T0 = 1_699_999_200.0          # a whole hour (multiple of 3600)
 A = Verdict.ACCEPT
@@ -132,7 +132,7 @@ def test_pool_records_round_trip_into_a_restarted_core(store):
     assert state["cameras"][0].config == cfg and state["cameras"][0].pin == "w1"
     assert state["cameras"][0].target_fps == 12.5
     assert state["workers"][0].public_key == "K" * 40 and state["workers"][0].pair_port == 3
-    assert state["counts"] == {"gate": {"L": {"in": 1, "out": 0}}}
+    assert state["counts"] == {"gate": {"L": LineCounts(1, 0, {"car": {"in": 1, "out": 0}})}}
     assert [a.id for a in state["alerts"]] == [7]
     shapes = store._reader().execute("SELECT name, kind FROM camera_shapes ORDER BY name").fetchall()
     assert shapes == [("L", "line"), ("yard", "zone")]
