@@ -63,7 +63,7 @@ class ActionDispatcher:
         if exc is None:
             self.send(with_model(action, fut.result()))
             return
-        log.error("camera %s: %s", action.camera.camera_id, exc)
+        log.error("camera %s, worker %s: %s", action.camera.camera_id, action.worker_id, exc)
         self._done(action, Outcome.failed(f"model: {exc}"))
 
     def _done(self, action: Action, outcome: Outcome) -> None:

@@ -23,7 +23,7 @@ Intents: callable from any thread; they run on the pool thread and return when a
     set_alert_rule(rule: alerts.AlertRule)                   # thresholds, for_s, overrides, enabled
 Intents that talk to a worker (they block the caller up to ~10 s; call them off the UI thread):
     adopt(worker_id, pairing_code) -> worker_id              # a discovered worker; pins its key
-    add_worker(host, cmd_port, pub_port, pair_port, key, *, code=None) -> worker_id
+    add_worker(host, cmd_port, pub_port, pair_port, key, *, code=None, timeout=10.0) -> worker_id
         # by address (static config): pairs when `code` is given, else the worker must already
         # accept this master's key (campool-worker serve --accept-master=<master_public_key>)
     forget_worker(worker_id)                                 # unpin and drop it (its cameras move)
