@@ -12,7 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 
 from campool_gui.pool.wire_client import WorkerAddress, WorkerClient
@@ -50,9 +50,6 @@ class Links:
 
     def get(self, worker_id: str) -> WorkerLink | None:
         return self._links.get(worker_id)
-
-    def __iter__(self) -> Iterator[WorkerLink]:
-        return iter(list(self._links.values()))
 
     def close(self, worker_id: str) -> None:
         link = self._links.pop(worker_id, None)
