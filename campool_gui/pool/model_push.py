@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -41,7 +42,7 @@ class CommandLink(Protocol):
     worker_id: str
 
     def send(self, msg: p.Message, *, retries: int = 0,
-             timeout: float | None = None) -> concurrent.futures.Future: ...
+             timeout: float | None = None) -> concurrent.futures.Future[p.Message]: ...
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,10 @@ class ModelDistributor:
         self._pool = concurrent.futures.ThreadPoolExecutor(parallel, thread_name_prefix="campool-model-push")
         self._lock = threading.Lock()
         self._hashes: dict[tuple[str, int, int], LocalModel] = {}
-        self._inflight: dict[tuple[str, str], concurrent.futures.Future] = {}
+        self._inflight: dict[tuple[str, str], concurrent.futures.Future[str]] = {}
         self.bytes_sent = 0
 
-    def ensure(self, link: CommandLink, model: str, progress: Progress | None = None) -> concurrent.futures.Future:
+    def ensure(self, link: CommandLink, model: str, progress: Progress | None = None) -> concurrent.futures.Future[str]:
         """A future of the ``sha256:<hex>`` reference, once the worker behind ``link`` holds ``model``."""
         key = (link.worker_id, str(Path(model).expanduser().resolve()))
         with self._lock:
@@ -90,13 +91,13 @@ class ModelDistributor:
             if fut is None:
                 fut = self._pool.submit(self._transfer, link, model, progress)
                 self._inflight[key] = fut
-                fut.add_done_callback(lambda _f, k=key: self._forget(k))
+                fut.add_done_callback(partial(self._forget, key))
         return fut
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _forget(self, key: tuple[str, str]) -> None:
+    def _forget(self, key: tuple[str, str], _done: concurrent.futures.Future[str]) -> None:
         with self._lock:
             self._inflight.pop(key, None)
 

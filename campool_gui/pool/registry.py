@@ -8,7 +8,7 @@ into a config file). Adoption pins the worker's CURVE public key; from then on:
   non-adopted entry with `key_conflict` set and an alert), never trusted: the link keeps
   using the pinned key, so an impostor cannot even complete the CURVE handshake;
 - a record with the pinned key under another id is the same machine (the key proves it).
-Pure logic: master.py feeds it records from campool_worker.discovery.WorkerBrowser.
+Pure logic: adoption.py feeds it records from campool_worker.discovery.WorkerBrowser.
 """
 from __future__ import annotations
 

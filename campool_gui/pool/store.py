@@ -24,22 +24,33 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import sqlite_utils
 
 from campool_worker.camera import CameraConfig, CountEvent, LineCounts
 
 from . import schema
+from .actions import (
+    AlertSaved,
+    CameraDeleted,
+    CameraSaved,
+    LeaseEnded,
+    LeaseStarted,
+    SettingSaved,
+    WorkerDeleted,
+    WorkerSaved,
+)
 from .alerts import Alert
-from .core import (AlertSaved, CameraDeleted, CameraSaved, LeaseEnded, LeaseStarted, SettingSaved,
-                   WorkerDeleted, WorkerSaved)
 from .fencing import Verdict
 from .models import Assignment, Camera, Cut, Worker, WorkerCapabilities, WorkerMetrics
 
 log = logging.getLogger(__name__)
 
 BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
+RETENTION_EVERY_S = 3600.0
+
+R = TypeVar("R")
 
 
 class StoreError(RuntimeError):
@@ -113,7 +124,7 @@ class Store:
             conn = self._connect()
             self._db = sqlite_utils.Database(conn)
             schema.migrate(self._db)
-        except BaseException as exc:  # reported to the constructor
+        except BaseException as exc:  # noqa: BLE001 - reported to the constructor
             self._error = exc
             self._ready.set()
             return
@@ -140,8 +151,8 @@ class Store:
         conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Callable[[sqlite3.Connection], Any],
-                                                                    concurrent.futures.Future]]) -> None:
-        results: list[tuple[concurrent.futures.Future, bool, Any]] = []
+                                                                    concurrent.futures.Future[Any]]]) -> None:
+        results: list[tuple[concurrent.futures.Future[Any], bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             # One savepoint name for every job (they never nest): distinct SQL strings per job
@@ -157,7 +168,7 @@ class Store:
                         value = None
                     conn.execute("RELEASE job")
                     results.append((fut, True, value))
-                except Exception as exc:  # noqa: BLE001 - one bad job fails alone
+                except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     self.stats["failed_jobs"] += 1
@@ -182,9 +193,10 @@ class Store:
             else:
                 fut.set_exception(value)
 
-    def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future:
-        """Run fn(conn) on the writer thread inside a batch transaction; the future resolves after COMMIT."""
-        fut: concurrent.futures.Future = concurrent.futures.Future()
+    def submit(self, fn: Callable[[sqlite3.Connection], R]) -> concurrent.futures.Future[R]:
+        """Run fn(conn) on the writer thread inside a batch transaction; the future resolves after COMMIT
+        (to fn's value; a cursor of the writer's connection resolves to None)."""
+        fut: concurrent.futures.Future[R] = concurrent.futures.Future()
         if not self._thread.is_alive():
             fut.set_exception(StoreError("the history database is closed"))
             return fut
@@ -204,9 +216,25 @@ class Store:
             conn.close()
             self._local.conn = None
 
+    # ------------------------------------------------------------- meta keys
+
+    def meta(self, key: str) -> str | None:
+        """The value of a meta key (the master's id, a setting...), None when it is not set."""
+        row = self._reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str, *, keep_existing: bool = False) -> concurrent.futures.Future[None]:
+        """Set a meta key; with ``keep_existing`` a value already there wins (first writer keeps it)."""
+        verb = "INSERT OR IGNORE" if keep_existing else "INSERT OR REPLACE"
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(f"{verb} INTO meta VALUES (?, ?)", (key, value))
+
+        return self.submit(job)
+
     # ------------------------------------------------------------- count events
 
-    def add_events(self, events: list[CountEvent], verdicts: list[Verdict], worker_id: str = "") -> concurrent.futures.Future:
+    def add_events(self, events: list[CountEvent], verdicts: list[Verdict], worker_id: str = "") -> concurrent.futures.Future[EventsResult]:
         """Store idempotently on (camera, epoch, seq); fenced ones are kept (flagged) but never counted.
 
         The result's `acks` says, per (camera, epoch) touched, the highest seq up to which every
@@ -242,7 +270,7 @@ class Store:
 
     # ------------------------------------------------------------- pool records
 
-    def save_records(self, records: Iterable[object]) -> concurrent.futures.Future:
+    def save_records(self, records: Iterable[object]) -> concurrent.futures.Future[None]:
         records = list(records)
 
         def job(conn: sqlite3.Connection) -> None:
@@ -251,7 +279,7 @@ class Store:
 
         return self.submit(job)
 
-    def add_metrics(self, worker_id: str, m: WorkerMetrics) -> concurrent.futures.Future:
+    def add_metrics(self, worker_id: str, m: WorkerMetrics) -> concurrent.futures.Future[None]:
         """Downsampled: one row per worker per minute, the running mean of the samples."""
         minute = int(m.ts // 60)
         vals = (m.cpu_pct, m.mem_pct, m.gpu_pct, m.gpu_temp_c, m.disk_pct, m.outbox_backlog, m.fps_total)
@@ -272,7 +300,7 @@ class Store:
 
         return self.submit(job)
 
-    def add_zone_peaks(self, camera_id: str, ts: float, zones: dict[str, int]) -> concurrent.futures.Future:
+    def add_zone_peaks(self, camera_id: str, ts: float, zones: dict[str, int]) -> concurrent.futures.Future[None]:
         minute = int(ts // 60)
         rows = [(camera_id, minute, z, int(n)) for z, n in zones.items()]
 
@@ -282,7 +310,7 @@ class Store:
 
         return self.submit(job)
 
-    def apply_retention(self, now: float | None = None) -> concurrent.futures.Future:
+    def apply_retention(self, now: float | None = None) -> concurrent.futures.Future[dict[str, int]]:
         """Delete history older than the retention settings; returns rows deleted per table."""
         now = time.time() if now is None else now
         r = self.retention
@@ -400,20 +428,11 @@ class Store:
         """Write counts by line and period as CSV (local ISO times); returns the number of data rows."""
         rows = self.counts_series(start, end, bucket, camera_id, line, by_class)
         names = {cid: name for cid, name in self._reader().execute("SELECT camera_id, name FROM cameras")}
-        close = False
         if isinstance(out, (str, Path)):
-            out = open(out, "w", newline="", encoding="utf-8")
-            close = True
-        try:
-            w = csv.writer(out)
-            w.writerow(["period_start", "bucket", "camera_id", "camera_name", "line", "direction", "class", "count"])
-            for r in rows:
-                w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r["bucket_ts"])), bucket,
-                            r["camera_id"], names.get(r["camera_id"], ""), r["line"], r["direction"],
-                            r["class_name"], r["count"]])
-        finally:
-            if close:
-                out.close()
+            with open(out, "w", newline="", encoding="utf-8") as fh:
+                _write_csv(fh, rows, names, bucket)
+        else:
+            _write_csv(out, rows, names, bucket)
         return len(rows)
 
     def assignment_history(self, camera_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
@@ -445,53 +464,118 @@ class Store:
         return [CountEvent(*r) for r in self._reader().execute(sql, (camera_id,))]
 
 
+class RetentionSchedule:
+    """Applies a store's retention now and then every ``every_s`` seconds, off the caller's thread
+    (the writer does the deleting); what it removed, or why it failed, goes to the log."""
+
+    def __init__(self, store: Store, every_s: float = RETENTION_EVERY_S, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.every_s = every_s
+        self._clock = clock
+        self._last = float("-inf")
+
+    def tick(self) -> None:
+        if self._clock() - self._last < self.every_s:
+            return
+        self._last = self._clock()
+        self.store.apply_retention().add_done_callback(_log_retention)
+
+
+def _log_retention(fut: concurrent.futures.Future[dict[str, int]]) -> None:
+    exc = fut.exception()
+    if exc is not None:
+        log.error("history retention failed: %s; old history is kept until the next run", exc)
+    elif any(fut.result().values()):
+        log.info("history retention removed %s", ", ".join(f"{n} {t}" for t, n in fut.result().items() if n))
+
+
+def _write_csv(out: IO[str], rows: list[dict[str, Any]], names: dict[str, str], bucket: str) -> None:
+    w = csv.writer(out)
+    w.writerow(["period_start", "bucket", "camera_id", "camera_name", "line", "direction", "class", "count"])
+    for r in rows:
+        w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r["bucket_ts"])), bucket,
+                    r["camera_id"], names.get(r["camera_id"], ""), r["line"], r["direction"],
+                    r["class_name"], r["count"]])
+
+
 def _local_offset(ts: float) -> float:
     return float(time.localtime(ts).tm_gmtoff)
 
 
+def _save_lease_started(conn: sqlite3.Connection, r: LeaseStarted, now: float) -> None:
+    a: Assignment = r.assignment
+    conn.execute("INSERT OR REPLACE INTO assignments VALUES (?,?,?,?,?,NULL,?,?,NULL,NULL)",
+                 (a.camera_id, a.epoch, a.worker_id, r.reason, a.started_wall, a.start_frame, a.count_from_frame))
+
+
+def _save_lease_ended(conn: sqlite3.Connection, r: LeaseEnded, now: float) -> None:
+    conn.execute("UPDATE assignments SET ended_at = ?, cut_frame = ?, cut_ts = ? WHERE camera_id = ? AND epoch = ?",
+                 (r.ended_wall, r.cut.frame, r.cut.ts, r.camera_id, r.epoch))
+
+
+def _save_camera(conn: sqlite3.Connection, r: CameraSaved, now: float) -> None:
+    c: Camera = r.camera
+    cfg = c.config
+    conn.execute("""INSERT INTO cameras VALUES (?,?,?,?,?,?,?,?,?)
+        ON CONFLICT (camera_id) DO UPDATE SET name = excluded.name, source = excluded.source,
+            config = excluded.config, pin = excluded.pin, pin_return = excluded.pin_return,
+            target_fps = excluded.target_fps, updated_at = excluded.updated_at""",
+                 (cfg.camera_id, cfg.name, cfg.source, json.dumps(cfg.to_dict()), c.pin, int(c.pin_return),
+                  c.target_fps, now, now))
+    conn.execute("DELETE FROM camera_shapes WHERE camera_id = ?", (cfg.camera_id,))
+    conn.executemany("INSERT INTO camera_shapes VALUES (?,?,?,?)",
+                     [(cfg.camera_id, ln.name, "line", json.dumps([ln.p1, ln.p2])) for ln in cfg.lines]
+                     + [(cfg.camera_id, z.name, "zone", json.dumps(z.points)) for z in cfg.zones])
+
+
+def _delete_camera(conn: sqlite3.Connection, r: CameraDeleted, now: float) -> None:
+    conn.execute("DELETE FROM camera_shapes WHERE camera_id = ?", (r.camera_id,))
+    conn.execute("DELETE FROM cameras WHERE camera_id = ?", (r.camera_id,))
+
+
+def _save_worker(conn: sqlite3.Connection, r: WorkerSaved, now: float) -> None:
+    w: Worker = r.worker
+    conn.execute("""INSERT INTO workers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+        ON CONFLICT (worker_id) DO UPDATE SET name = excluded.name, host = excluded.host,
+            cmd_port = excluded.cmd_port, pub_port = excluded.pub_port, pair_port = excluded.pair_port,
+            public_key = excluded.public_key, site = excluded.site, groups = excluded.groups,
+            draining = excluded.draining, updated_at = excluded.updated_at""",
+                 (w.worker_id, w.name, w.address, w.cmd_port, w.pub_port, w.pair_port,
+                  w.public_key, w.capabilities.site, json.dumps(sorted(w.capabilities.groups)), int(w.draining),
+                  now, now))
+
+
+def _delete_worker(conn: sqlite3.Connection, r: WorkerDeleted, now: float) -> None:
+    conn.execute("DELETE FROM workers WHERE worker_id = ?", (r.worker_id,))
+
+
+def _save_setting(conn: sqlite3.Connection, r: SettingSaved, now: float) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"setting.{r.key}", r.value))
+
+
+def _save_alert(conn: sqlite3.Connection, r: AlertSaved, now: float) -> None:
+    a: Alert = r.alert  # type: ignore[assignment]  # actions.AlertSaved holds an alerts.Alert copy
+    conn.execute("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                 (a.id, a.kind, a.subject, a.severity, a.message, a.state, a.raised_at, a.last_seen,
+                  a.count, a.value, a.acked_at, a.resolved_at))
+
+
+# How each pool record (actions.py) is written: one function per record type.
+_SAVERS: dict[type[Any], Callable[[sqlite3.Connection, Any, float], None]] = {
+    LeaseStarted: _save_lease_started,
+    LeaseEnded: _save_lease_ended,
+    CameraSaved: _save_camera,
+    CameraDeleted: _delete_camera,
+    WorkerSaved: _save_worker,
+    WorkerDeleted: _delete_worker,
+    SettingSaved: _save_setting,
+    AlertSaved: _save_alert,
+}
+
+
 def _save_record(conn: sqlite3.Connection, r: object) -> None:
-    now = time.time()
-    if isinstance(r, LeaseStarted):
-        a: Assignment = r.assignment
-        conn.execute("INSERT OR REPLACE INTO assignments VALUES (?,?,?,?,?,NULL,?,?,NULL,NULL)",
-                     (a.camera_id, a.epoch, a.worker_id, r.reason, a.started_wall, a.start_frame, a.count_from_frame))
-    elif isinstance(r, LeaseEnded):
-        conn.execute("UPDATE assignments SET ended_at = ?, cut_frame = ?, cut_ts = ? WHERE camera_id = ? AND epoch = ?",
-                     (r.ended_wall, r.cut.frame, r.cut.ts, r.camera_id, r.epoch))
-    elif isinstance(r, CameraSaved):
-        c: Camera = r.camera
-        cfg = c.config
-        conn.execute("""INSERT INTO cameras VALUES (?,?,?,?,?,?,?,?,?)
-            ON CONFLICT (camera_id) DO UPDATE SET name = excluded.name, source = excluded.source,
-                config = excluded.config, pin = excluded.pin, pin_return = excluded.pin_return,
-                target_fps = excluded.target_fps, updated_at = excluded.updated_at""",
-                     (cfg.camera_id, cfg.name, cfg.source, json.dumps(cfg.to_dict()), c.pin, int(c.pin_return),
-                      c.target_fps, now, now))
-        conn.execute("DELETE FROM camera_shapes WHERE camera_id = ?", (cfg.camera_id,))
-        conn.executemany("INSERT INTO camera_shapes VALUES (?,?,?,?)",
-                         [(cfg.camera_id, ln.name, "line", json.dumps([ln.p1, ln.p2])) for ln in cfg.lines]
-                         + [(cfg.camera_id, z.name, "zone", json.dumps(z.points)) for z in cfg.zones])
-    elif isinstance(r, CameraDeleted):
-        conn.execute("DELETE FROM camera_shapes WHERE camera_id = ?", (r.camera_id,))
-        conn.execute("DELETE FROM cameras WHERE camera_id = ?", (r.camera_id,))
-    elif isinstance(r, WorkerSaved):
-        w: Worker = r.worker
-        conn.execute("""INSERT INTO workers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
-            ON CONFLICT (worker_id) DO UPDATE SET name = excluded.name, host = excluded.host,
-                cmd_port = excluded.cmd_port, pub_port = excluded.pub_port, pair_port = excluded.pair_port,
-                public_key = excluded.public_key, site = excluded.site, groups = excluded.groups,
-                draining = excluded.draining, updated_at = excluded.updated_at""",
-                     (w.worker_id, w.name, w.address, w.cmd_port, w.pub_port, w.pair_port,
-                      w.public_key, w.capabilities.site, json.dumps(sorted(w.capabilities.groups)), int(w.draining),
-                      now, now))
-    elif isinstance(r, WorkerDeleted):
-        conn.execute("DELETE FROM workers WHERE worker_id = ?", (r.worker_id,))
-    elif isinstance(r, SettingSaved):
-        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"setting.{r.key}", r.value))
-    elif isinstance(r, AlertSaved):
-        a2: Alert = r.alert  # type: ignore[assignment]
-        conn.execute("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                     (a2.id, a2.kind, a2.subject, a2.severity, a2.message, a2.state, a2.raised_at, a2.last_seen,
-                      a2.count, a2.value, a2.acked_at, a2.resolved_at))
-    else:
-        raise TypeError(f"the store does not know how to save {type(r).__name__}")
+    save = _SAVERS.get(type(r))
+    if save is None:
+        raise TypeError(f"the store does not know how to save {type(r).__name__}; add it to store._SAVERS")
+    save(conn, r, time.time())

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import zmq
 
@@ -86,7 +86,7 @@ class WorkerAddress:
 class _Pending:
     request_id: str
     frames: list[bytes]
-    future: concurrent.futures.Future
+    future: concurrent.futures.Future[p.Message]
     deadline: float
     sent: bool = False
     type: str = ""
@@ -97,7 +97,7 @@ class WorkerClient:
 
     def __init__(self, address: WorkerAddress, keys: KeyPair, *,
                  on_telemetry: Callable[[p.Envelope], None] | None = None,
-                 topics: Iterable[bytes] = DEFAULT_TOPICS, context: zmq.Context | None = None,
+                 topics: Iterable[bytes] = DEFAULT_TOPICS, context: zmq.Context[Any] | None = None,
                  telemetry_queue_size: int = 10000) -> None:
         self.address = address
         self.keys = keys
@@ -118,9 +118,9 @@ class WorkerClient:
 
     # ------------------------------------------------------------------ public, any thread
 
-    def request(self, msg: p.Message, timeout: float = 5.0) -> concurrent.futures.Future:
+    def request(self, msg: p.Message, timeout: float = 5.0) -> concurrent.futures.Future[p.Message]:
         """Send a command; the future resolves to the reply message or raises RequestTimeout."""
-        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut: concurrent.futures.Future[p.Message] = concurrent.futures.Future()
         if self._closed.is_set():
             fut.set_exception(RequestTimeout("the link to the worker is closed"))
             return fut
@@ -151,7 +151,7 @@ class WorkerClient:
         self._post("close", None)
         self._thread.join(5.0)
 
-    def __enter__(self) -> "WorkerClient":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -211,7 +211,7 @@ class WorkerClient:
                 if sub in events:
                     self._read_telemetry(sub)
                 self._expire(pending)
-        except Exception:  # noqa: BLE001 - the link must report, not vanish silently
+        except Exception:
             log.exception("worker link %s:%s stopped on an unexpected error", self.address.host, self.address.cmd_port)
         finally:
             self._closed.set()
@@ -229,7 +229,7 @@ class WorkerClient:
             os.close(self._wake_r)
             os.close(self._wake_w)
 
-    def _handle_inbox(self, pending: dict[str, _Pending], sub: zmq.Socket) -> bool:
+    def _handle_inbox(self, pending: dict[str, _Pending], sub: zmq.Socket[bytes]) -> bool:
         while True:
             try:
                 what, arg = self._inbox.get_nowait()
@@ -244,7 +244,7 @@ class WorkerClient:
             elif what == "close":
                 return False
 
-    def _send_waiting(self, dealer: zmq.Socket, pending: dict[str, _Pending]) -> None:
+    def _send_waiting(self, dealer: zmq.Socket[bytes], pending: dict[str, _Pending]) -> None:
         for r in pending.values():
             if r.sent:
                 continue
@@ -257,7 +257,7 @@ class WorkerClient:
             except zmq.Again:
                 return  # not connected (or HWM): try again on the next turn
 
-    def _read_replies(self, dealer: zmq.Socket, pending: dict[str, _Pending]) -> None:
+    def _read_replies(self, dealer: zmq.Socket[bytes], pending: dict[str, _Pending]) -> None:
         for _ in range(1000):
             try:
                 frames, truncated, _ = p.recv_frames_nowait(dealer)
@@ -282,7 +282,7 @@ class WorkerClient:
             if not r.future.done():
                 r.future.set_result(env.message)
 
-    def _read_telemetry(self, sub: zmq.Socket) -> None:
+    def _read_telemetry(self, sub: zmq.Socket[bytes]) -> None:
         for _ in range(1000):
             try:
                 frames, truncated, _ = p.recv_frames_nowait(sub)
@@ -300,7 +300,7 @@ class WorkerClient:
             if self.on_telemetry is not None:
                 try:
                     self.on_telemetry(env)
-                except Exception:  # noqa: BLE001 - a bad callback must not kill the link
+                except Exception:
                     self.stats["callback_errors"] += 1
                     log.exception("telemetry callback failed")
                 continue
@@ -319,13 +319,13 @@ class WorkerClient:
             _fail(r.future, RequestTimeout(f"{r.type} to worker {where}: {reason}"))
 
 
-def _fail(fut: concurrent.futures.Future, exc: BaseException) -> None:
+def _fail(fut: concurrent.futures.Future[p.Message], exc: BaseException) -> None:
     if not fut.done():
         fut.set_exception(exc)
 
 
 def pair_with_worker(address: WorkerAddress, keys: KeyPair, code: str, master_name: str, *,
-                     timeout: float = 10.0, context: zmq.Context | None = None) -> p.PairReply:
+                     timeout: float = 10.0, context: zmq.Context[Any] | None = None) -> p.PairReply:
     """Adopt a worker: prove we know its pairing code so it accepts our key, and check that the
     worker (whose key came from mDNS) knows the code too. Raises PairingFailed with the reason."""
     ctx = context or zmq.Context.instance()

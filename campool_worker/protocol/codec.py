@@ -13,7 +13,7 @@ from campool_worker.camera import CameraConfig
 from campool_worker.protocol.messages import (
     _BINARY_LIMITS, _INT_LIMIT, _SHA256_RE, MAX_COUNT_BATCH, MAX_FRAME_BYTES, MAX_FRAMES, MAX_HEADER_BYTES,
     MAX_MODEL_BYTES, MAX_REQUEST_ID, MESSAGES, PROTOCOL_VERSION, CountBatch, Envelope, Message, ModelStatus,
-    ProtocolError, PushModelChunk, QueryModel, SetPreview, WorkerStatus, topic_of,
+    PreviewFrame, ProtocolError, PushModelChunk, QueryModel, SetPreview, WorkerStatus, topic_of,
 )
 from campool_worker.protocol.liveness import HEARTBEAT_S_MAX, HEARTBEAT_S_MIN
 
@@ -254,6 +254,8 @@ def _check_semantics(msg: Message) -> None:
     if isinstance(msg, SetPreview):
         need(16 <= msg.width <= 1920, "preview width must be 16..1920 pixels")
         need(0 < msg.fps <= 30, "preview fps must be in (0, 30]")
+    if isinstance(msg, PreviewFrame):
+        need(all(len(t.box) == 4 for t in msg.tracks), "a track box is x1, y1, x2, y2")
     status = getattr(msg, "status", None)
     if isinstance(status, WorkerStatus):
         need(HEARTBEAT_S_MIN <= status.heartbeat_s <= HEARTBEAT_S_MAX,

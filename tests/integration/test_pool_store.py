@@ -11,8 +11,16 @@ import sqlite_utils
 from campool_gui.pool import schema
 from campool_gui.pool.alerts import Alert
 from campool_gui.pool.clock import FakeClock
-from campool_gui.pool.core import AlertSaved, CameraSaved, LeaseEnded, LeaseStarted, PoolCore, WorkerSaved
+from campool_gui.pool.core import (
+    AlertSaved,
+    CameraSaved,
+    LeaseEnded,
+    LeaseStarted,
+    PoolCore,
+    WorkerSaved,
+)
 from campool_gui.pool.fencing import Verdict
+from campool_gui.pool.master import Master, MasterSettings
 from campool_gui.pool.models import Assignment, Camera, Cut, Worker, WorkerMetrics
 from campool_gui.pool.store import Retention, Store, StoreError
 from campool_worker.camera import CameraConfig, CountEvent, CountingLine, LineCounts, Zone
@@ -150,7 +158,25 @@ def test_a_failing_write_fails_alone_in_its_batch(store):
     ok1.result(5), ok2.result(5)
     with pytest.raises(sqlite3.OperationalError):
         bad.result(5)
-    assert dict(store._reader().execute("SELECT key, value FROM meta WHERE key IN ('a','b')")) == {"a": "1", "b": "2"}
+    assert {k: store.meta(k) for k in ("a", "b")} == {"a": "1", "b": "2"}
+
+
+def test_a_meta_key_is_read_and_written_and_the_first_value_can_be_kept(store):
+    assert store.meta("master_id") is None
+    store.set_meta("master_id", "m-first", keep_existing=True).result(5)
+    store.set_meta("master_id", "m-second", keep_existing=True).result(5)
+    assert store.meta("master_id") == "m-first"
+    store.set_meta("master_id", "m-replaced").result(5)
+    assert store.meta("master_id") == "m-replaced"
+
+
+def test_a_master_keeps_its_id_across_restarts(tmp_path):
+    settings = MasterSettings(data_dir=tmp_path / "master", zeroconf=False)
+    first = Master(settings)
+    first.stop()
+    second = Master(settings)
+    second.stop()
+    assert first.master_id == second.master_id and len(first.master_id) == 12
 
 
 def test_writes_are_batched(store):

@@ -1,0 +1,74 @@
+"""The pool core's actions reach their workers.
+
+Each action goes to its worker's link (`WorkerLink.execute`). Two things happen around it:
+
+* a camera whose model is a file on this machine (model_push.is_local_model) is copied to the
+  worker first (`ModelDistributor`, off the pool thread; its progress goes to
+  `PoolCore.assign_progress`), and the command then names the model by its ``sha256:`` hash;
+* the outcome of an assignment goes back to `PoolCore.assign_result`: ok, the worker's error,
+  or the newer epoch a `Fenced` reply names. Other commands are idempotent and retried by the
+  link; their failure is healed by the core's next heartbeat check, so it is only logged.
+
+`send` runs on the pool thread; replies come back to it through ``post``.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Callable
+
+from .actions import Action, SendAssign
+from .commands import CameraAction, Outcome, camera_action, with_model
+from .core import PoolCore
+from .link import WorkerLink
+from .links import Links
+from .model_push import ModelDistributor, is_local_model
+
+log = logging.getLogger(__name__)
+
+
+class ActionDispatcher:
+    def __init__(self, core: PoolCore, links: Links, models: ModelDistributor, *,
+                 post: Callable[[Callable[[], None]], None]) -> None:
+        self._core = core
+        self._links = links
+        self._models = models
+        self._post = post
+
+    def send(self, action: Action) -> None:
+        link = self._links.get(action.worker_id)
+        if link is None:
+            log.warning("no link to worker %s for %s", action.worker_id, type(action).__name__)
+            self._done(action, Outcome.failed("no link to the worker"))
+            return
+        carrier = camera_action(action)
+        if carrier is not None and is_local_model(carrier.camera.model):
+            self._push_model(link, carrier)
+            return
+        link.execute(action).add_done_callback(lambda f: self._post(lambda: self._done(action, f.result())))
+
+    def _push_model(self, link: WorkerLink, action: CameraAction) -> None:
+        """The worker gets the model file by content first; then the command goes out naming it by hash."""
+        cid, wid, epoch = action.camera.camera_id, action.worker_id, action.epoch
+
+        def progress(held: int, total: int) -> None:
+            note = f"copying the model to the worker: {100 * held // max(total, 1)}%"
+            self._post(lambda: self._core.assign_progress(cid, wid, epoch, note))
+
+        fut = self._models.ensure(link, action.camera.model or "", progress)
+        fut.add_done_callback(lambda f: self._post(lambda: self._model_ready(action, f)))
+
+    def _model_ready(self, action: CameraAction, fut: concurrent.futures.Future[str]) -> None:
+        exc = fut.exception()
+        if exc is None:
+            self.send(with_model(action, fut.result()))
+            return
+        log.error("camera %s, worker %s: %s", action.camera.camera_id, action.worker_id, exc)
+        self._done(action, Outcome.failed(f"model: {exc}"))
+
+    def _done(self, action: Action, outcome: Outcome) -> None:
+        if isinstance(action, SendAssign):
+            self._core.assign_result(action.camera.camera_id, action.worker_id, action.epoch, outcome.ok,
+                                     outcome.error, current_epoch=outcome.current_epoch)
+        elif not outcome.ok:
+            log.debug("worker %s: %s not applied: %s", action.worker_id, type(action).__name__, outcome.error)

@@ -1,0 +1,95 @@
+"""What workers publish, routed on the pool thread.
+
+* heartbeat: the link hears it first (a restart or a silence means hello again), then the pool
+  core (`PoolCore.heartbeat`); the worker's metrics go to the store, one row per minute;
+* count batch: the core judges each event (epoch fencing), the store keeps them idempotently,
+  then, on the pool thread again, the core counts what was new (`PoolCore.stored`) and the link
+  acks what is on disk. An event is acked only after its commit;
+* preview frame: to the subscribers as the wire `PreviewFrame` itself; its zone occupancy to the store
+  (peak per minute);
+* alert: to the log, at the worker's level.
+
+Telemetry of a worker that has no link any more (forgotten) is dropped.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from campool_worker import protocol as p
+from campool_worker.camera import CountEvent
+
+from .core import PoolCore
+from .fencing import Verdict
+from .link import WorkerLink
+from .links import Links
+from .store import EventsResult, Store
+from .subscribers import Subscribers
+
+log = logging.getLogger(__name__)
+
+class TelemetryRouter:
+    def __init__(self, core: PoolCore, store: Store, links: Links, subscribers: Subscribers, *,
+                 post: Callable[[Callable[[], None]], None]) -> None:
+        self._core = core
+        self._store = store
+        self._links = links
+        self._subscribers = subscribers
+        self._post = post
+        self._routes: dict[type[Any], Callable[[str, WorkerLink, Any], None]] = {
+            p.Heartbeat: self._heartbeat,
+            p.CountBatch: self._counts,
+            p.PreviewFrame: self._preview,
+            p.AlertEvent: self._alert,
+        }
+
+    def route(self, worker_id: str, env: p.Envelope) -> None:
+        """Pool thread: hand one telemetry message of ``worker_id`` to where it belongs."""
+        link = self._links.get(worker_id)
+        if link is None:
+            return
+        handle = self._routes.get(type(env.message))
+        if handle is not None:
+            handle(worker_id, link, env.message)
+
+    def _heartbeat(self, wid: str, link: WorkerLink, msg: p.Heartbeat) -> None:
+        w = self._core.workers.get(wid)
+        link.heard(msg.status, was_alive=bool(w and w.alive))
+        self._core.heartbeat(wid, msg.status)
+        if w is not None and w.metrics is not None:
+            self._store.add_metrics(wid, w.metrics)
+
+    def _counts(self, wid: str, link: WorkerLink, msg: p.CountBatch) -> None:
+        if not msg.events:
+            return
+        events = list(msg.events)
+        verdicts = self._core.judge(events)
+        fut = self._store.add_events(events, verdicts, wid)
+        fut.add_done_callback(lambda f: self._post(lambda: self._stored(wid, events, verdicts, f)))
+
+    def _stored(self, wid: str, events: list[CountEvent], verdicts: list[Verdict],
+                fut: concurrent.futures.Future[EventsResult]) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            log.error("worker %s: %d count event(s) not stored (%s); the worker will resend them", wid, len(events), exc)
+            return
+        result = fut.result()
+        self._core.stored(events, verdicts, result.inserted)
+        link = self._links.get(wid)
+        if link is None:
+            return
+        for (cid, epoch), up_to_seq in result.acks.items():
+            link.ack(cid, epoch, up_to_seq)
+
+    def _preview(self, wid: str, link: WorkerLink, msg: p.PreviewFrame) -> None:
+        # the wire message itself is the one preview type; the link's worker id is the trusted one
+        self._subscribers.emit([replace(msg, worker_id=wid)])
+        if msg.zones:
+            self._store.add_zone_peaks(msg.camera_id, msg.ts, {z: sum(v.values()) for z, v in msg.zones.items()})
+
+    def _alert(self, wid: str, link: WorkerLink, msg: p.AlertEvent) -> None:
+        log.log(logging.WARNING if msg.level != "info" else logging.INFO, "worker %s%s: %s (%s)", wid,
+                f" camera {msg.camera_id}" if msg.camera_id else "", msg.message, msg.code)

@@ -1,0 +1,137 @@
+"""Telemetry from a worker through the master's router (pool/telemetry.py) into a real pool core and a
+real SQLite store: counts are acked only once committed, previews reach subscribers and history,
+heartbeats feed the metrics, and a forgotten worker is not heard."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from campool_gui.pool.store import Store
+from campool_gui.pool.subscribers import Subscribers
+from campool_gui.pool.telemetry import TelemetryRouter
+from campool_worker import protocol as p
+from campool_worker.camera import CountEvent
+from tests.helpers import wire
+from tests.helpers.pool_sim import SimPool
+
+
+class Link:
+    """A worker link that records acks and what it heard."""
+
+    def __init__(self) -> None:
+        self.acks: list[tuple[str, int, int]] = []
+        self.heard_calls: list[tuple[str, bool]] = []
+
+    def ack(self, camera_id: str, epoch: int, up_to_seq: int) -> None:
+        self.acks.append((camera_id, epoch, up_to_seq))
+
+    def heard(self, status: p.WorkerStatus, was_alive: bool) -> None:
+        self.heard_calls.append((status.boot_id, was_alive))
+
+
+class Links:
+    def __init__(self) -> None:
+        self.links: dict[str, object] = {}
+
+    def get(self, worker_id: str):
+        return self.links.get(worker_id)
+
+
+class Posted:
+    """The pool thread's inbox, run by the test when it chooses."""
+
+    def __init__(self) -> None:
+        self.items: list[Callable[[], None]] = []
+
+    def __call__(self, fn: Callable[[], None]) -> None:
+        self.items.append(fn)
+
+    def run(self) -> None:
+        items, self.items = self.items, []
+        for fn in items:
+            fn()
+
+
+@pytest.fixture
+def setup(tmp_path):
+    sim = SimPool()
+    sim.add_worker("w1")
+    sim.add_camera("gate")
+    sim.step(1.0, ticks=8)                  # past the startup grace: gate runs on w1 under epoch 1
+    assert sim.where() == {"gate": "w1"}
+    store = Store(tmp_path / "history.db")
+    link = Link()
+    links = Links()
+    links.links["w1"] = link
+    subs = Subscribers()
+    posted = Posted()
+    router = TelemetryRouter(sim.core, store, links, subs, post=posted)  # type: ignore[arg-type]
+    yield sim, store, link, links, subs, posted, router
+    store.close()
+
+
+def events(epoch: int, seqs: range) -> list[CountEvent]:
+    return [CountEvent("gate", epoch, s, "mid", "in", "car", s, 1_700_000_000.0 + s, 100 + s) for s in seqs]
+
+
+def env(msg: p.Message) -> p.Envelope:
+    return p.Envelope(msg, "")
+
+
+def test_count_events_are_acked_only_after_they_are_committed(setup):
+    sim, store, link, _, _, posted, router = setup
+    router.route("w1", env(p.CountBatch("w1", events(1, range(1, 6)))))
+    assert link.acks == []                  # nothing acked before the commit
+    store.flush()
+    posted.run()                            # the commit's news comes back on the pool thread
+    assert link.acks == [("gate", 1, 5)]
+    assert [e.seq for e in store.stored_events("gate")] == [1, 2, 3, 4, 5]
+    assert sim.core.snapshot().totals.events_stored >= 5
+
+
+def test_a_resent_batch_is_stored_once_and_acked_again(setup):
+    _, store, link, _, _, posted, router = setup
+    for _ in range(2):
+        router.route("w1", env(p.CountBatch("w1", events(1, range(1, 4)))))
+        store.flush()
+        posted.run()
+    assert [e.seq for e in store.stored_events("gate")] == [1, 2, 3]
+    assert link.acks == [("gate", 1, 3), ("gate", 1, 3)]     # the link sends only what advances
+
+
+def test_a_heartbeat_is_heard_by_the_link_and_the_core_and_its_metrics_are_kept(setup):
+    sim, store, link, _, _, _, router = setup
+    status = wire.status("w1", cpu=55.0, boot_id="b7")
+    router.route("w1", env(p.Heartbeat(status)))
+    assert link.heard_calls == [("b7", True)]
+    assert sim.core.workers["w1"].metrics.cpu_pct == pytest.approx(55.0)
+    store.flush()
+    rows = store.worker_metrics("w1", 0, 4_000_000_000)
+    assert rows and rows[-1]["cpu"] == pytest.approx(55.0)
+
+
+def test_a_preview_reaches_the_subscribers_and_its_zones_the_history(setup):
+    _, store, _, _, subs, _, router = setup
+    got: list[object] = []
+    subs.subscribe(got.append)
+    frame = p.PreviewFrame("w1", "gate", 1, 240, 1_700_000_100.0, 320, 180,
+                           [p.PreviewTrack(3, "car", 0.9, [1.0, 2.0, 30.0, 40.0])],
+                           {"mid": p.LineCounts(4, 1)}, {"dock": {"car": 2, "person": 1}}, b"\xff\xd8jpeg",
+                           source_width=1280, source_height=720)
+    router.route("w1", env(frame))
+    (view,) = got
+    assert isinstance(view, p.PreviewFrame) and view.worker_id == "w1"
+    assert view.tracks == [p.PreviewTrack(3, "car", 0.9, [1.0, 2.0, 30.0, 40.0])]
+    assert view.counts == {"mid": p.LineCounts(4, 1)} and view.source_width == 1280
+    store.flush()
+    assert [r["count"] for r in store.zone_series("gate", 1_700_000_000.0, 1_700_000_200.0)] == [3]
+
+
+def test_telemetry_of_a_forgotten_worker_is_not_heard(setup):
+    _, store, link, links, _, posted, router = setup
+    links.links.clear()
+    router.route("w1", env(p.CountBatch("w1", events(1, range(1, 3)))))
+    store.flush()
+    posted.run()
+    assert store.stored_events("gate") == [] and link.acks == []
