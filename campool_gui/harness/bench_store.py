@@ -96,7 +96,6 @@ def run_store_bench(cameras: int = 50, days: int = 30, per_hour: int = 60, runs:
         store.flush(600)
         gen_s = time.perf_counter() - t
         start = end - days * 86400
-        conn = store._reader()
     except Exception:
         store.close()
         raise
@@ -113,18 +112,18 @@ def run_store_bench(cameras: int = 50, days: int = 30, per_hour: int = 60, runs:
         }
         timings = {name: _time(q, runs) for name, q in queries.items()}
         rows = {name: len(q()) for name, q in queries.items()}
-        plan = [r[3] for r in conn.execute(
+        plan = [r[3] for r in store.submit(lambda c: c.execute(
             "EXPLAIN QUERY PLAN SELECT hour, line, direction, class_name, SUM(n) FROM counts_hour "
             "WHERE camera_id = ? AND hour >= ? AND hour < ? GROUP BY 1, 2, 3, 4",
-            (one, int(start // 3600), int(end // 3600)))]
+            (one, int(start // 3600), int(end // 3600))).fetchall()).result(60)]
         t = time.perf_counter()
         import io
         buf = io.StringIO()
         csv_rows = store.export_csv(buf, start, end, "hour", one)
         csv_ms = (time.perf_counter() - t) * 1000
         size_mb = sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
-        counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                  for t in ("count_events", "counts_minute", "counts_hour")}
+        counts = store.submit(lambda c: {t: c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                                         for t in ("count_events", "counts_minute", "counts_hour")}).result(60)
     finally:
         store.close()
         if tmp is not None:
