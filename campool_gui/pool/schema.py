@@ -25,17 +25,17 @@ log = logging.getLogger(__name__)
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key")
-    db["workers"].create({
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("workers").create({
         "worker_id": str, "name": str, "host": str, "cmd_port": int, "pub_port": int, "pair_port": int,
         "public_key": str, "site": str, "groups": str, "draining": int, "adopted_at": float, "updated_at": float,
     }, pk="worker_id", not_null={"public_key"})
-    db["cameras"].create({
+    db.table("cameras").create({
         "camera_id": str, "name": str, "source": str, "config": str, "pin": str, "pin_return": int,
         "target_fps": float, "created_at": float, "updated_at": float,
     }, pk="camera_id", not_null={"config"})
     # lines and zones of each camera, queryable on their own (history labels, exports)
-    db["camera_shapes"].create({
+    db.table("camera_shapes").create({
         "camera_id": str, "name": str, "kind": str, "points": str,
     }, pk=("camera_id", "name"), foreign_keys=[("camera_id", "cameras", "camera_id")])
     db.execute("""
@@ -79,12 +79,12 @@ def _v1(db: sqlite_utils.Database) -> None:
             cpu REAL, mem REAL, gpu REAL, gpu_temp REAL, disk REAL, backlog INTEGER, fps REAL,
             PRIMARY KEY (worker_id, minute)
         ) WITHOUT ROWID""")
-    db["alerts"].create({
+    db.table("alerts").create({
         "id": int, "kind": str, "subject": str, "severity": str, "message": str, "state": str,
         "raised_at": float, "last_seen": float, "count": int, "value": float, "acked_at": float,
         "resolved_at": float,
     }, pk="id")
-    db["alerts"].create_index(["state", "raised_at"])
+    db.table("alerts").create_index(["state", "raised_at"])
 
 
 def _v2(db: sqlite_utils.Database) -> None:

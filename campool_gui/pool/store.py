@@ -555,7 +555,7 @@ def _save_setting(conn: sqlite3.Connection, r: SettingSaved, now: float) -> None
 
 
 def _save_alert(conn: sqlite3.Connection, r: AlertSaved, now: float) -> None:
-    a: Alert = r.alert  # type: ignore[assignment]  # actions.AlertSaved holds an alerts.Alert copy
+    a: Alert = r.alert
     conn.execute("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                  (a.id, a.kind, a.subject, a.severity, a.message, a.state, a.raised_at, a.last_seen,
                   a.count, a.value, a.acked_at, a.resolved_at))

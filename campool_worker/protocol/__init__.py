@@ -95,6 +95,7 @@ Epoch fencing (no interval counted twice nor left uncounted)
 """
 from __future__ import annotations
 
+from campool_worker.camera import LineCounts
 from campool_worker.protocol.codec import decode, decode_telemetry, encode, encode_telemetry
 from campool_worker.protocol.liveness import (
     HEARTBEAT_S_DEFAULT, HEARTBEAT_S_MAX, HEARTBEAT_S_MIN, LIVENESS, MIN_DEAD_AFTER_S, dead_after_s,
@@ -104,7 +105,7 @@ from campool_worker.protocol.messages import (
     MAX_REQUEST_ID, MESSAGES, MODEL_CHUNK_BYTES, PROTOCOL_VERSION, SERVICE_TYPE, TOPIC_ALERT, TOPIC_COUNT,
     TOPIC_HEARTBEAT, TOPIC_PREVIEW, AckCounts, AckReply, AlertEvent, AssignCamera, CameraState, CameraTelemetry,
     CountBatch, Drain, Envelope, Error, FenceCamera, Fenced, GetStatus, GpuMetrics, Heartbeat, Hello, HelloReply,
-    Kind, LineCounts, Message, ModelStatus, Ok, PairReply, PairRequest, PreviewFrame, PreviewTrack, ProtocolError,
+    Kind, Message, ModelStatus, Ok, PairReply, PairRequest, PreviewFrame, PreviewTrack, ProtocolError,
     PushModelChunk, QueryModel, ResendCounts, SetPreview, StatusReply, SystemMetrics, UnassignCamera, UpdateCamera,
     WorkerStatus, topic_of,
 )

@@ -223,7 +223,7 @@ def _from_wire(value: Any, tp: Any, path: str) -> Any:
             return CameraConfig.from_dict(value)
         except Exception as exc:  # noqa: BLE001 - any refusal of a camera config is a bad message
             raise ProtocolError(f"{path}: {str(exc)[:300]}", code="invalid") from None
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ProtocolError(f"{path}: expected an object, got {type(value).__name__}")
         kwargs = _fields_from_wire(tp, value, path)

@@ -46,6 +46,7 @@ class ProtocolError(CampoolError):
         self.request_id = request_id
 
 
+@dataclass
 class Message:
     """Base of every wire message: ``TYPE`` is its name on the wire, ``KIND`` the socket it
     belongs to, ``BINARY`` the bytes fields sent as extra frames."""
