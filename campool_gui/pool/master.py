@@ -72,7 +72,6 @@ How it is put together (each part in the module named for its job; this class on
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -91,14 +90,15 @@ from .balance import BalanceSettings
 from .clock import Clock, SystemClock
 from .core import CoreSettings, PoolCore
 from .dispatch import ActionDispatcher
-from .flush import EffectsFlush
 from .errors import MasterError
 from .failover import RetrySettings
+from .flush import EffectsFlush
+from .history_file import make_private, master_id, open_history
 from .links import Links
 from .model_push import ModelDistributor
 from .pool_thread import PoolThread
 from .registry import Registry
-from .store import Retention, RetentionSchedule, Store
+from .store import Retention, RetentionSchedule
 from .subscribers import Subscriber, Subscribers
 from .telemetry import TelemetryRouter
 from .views import PoolSnapshot
@@ -130,12 +130,15 @@ class Master:
         self.clock = clock or SystemClock()
         self.data_dir = Path(settings.data_dir).expanduser()
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            make_private(self.data_dir)
         except OSError as exc:
             raise MasterError(f"cannot create the data folder {self.data_dir}: {exc}; choose a writable one") from None
         self.keys = load_or_create_keypair(self.data_dir / "keys", "master")
-        self.store = Store(self.data_dir / "history.db", retention=settings.retention)
-        self.master_id = _master_id(self.store)
+        opened = open_history(self.data_dir / "history.db", retention=settings.retention)
+        self.store = opened.store
+        self._restored: dict[str, Any] | None = opened.state
+        self.history_damaged = opened.damaged   # one line for the operator, or None
+        self.master_id = master_id(self.data_dir, self.store)
         self.core = PoolCore(self.clock, settings.core, rules=settings.alert_rules, retry=settings.retry,
                              balance=settings.balance)
         self.models = ModelDistributor()
@@ -159,8 +162,10 @@ class Master:
         return self.keys.public
 
     def start(self) -> None:
-        state = self.store.load_state()
+        state, self._restored = self._restored or self.store.load_state(), None
         self.core.restore(**state)
+        if self.history_damaged:
+            self.core.alerts.repeat("history_damaged", "master", self.history_damaged)
         self._adoption.restore(state["workers"])
         log.info("master %s started: %d worker(s), %d camera(s) from %s", self.master_id, len(state["workers"]),
                  len(state["cameras"]), self.store.path)
@@ -299,15 +304,3 @@ class Master:
 
     def worker_metrics(self, worker_id: str, start: float, end: float) -> list[dict[str, Any]]:
         return self.store.worker_metrics(worker_id, start, end)
-
-
-def _master_id(store: Store) -> str:
-    """This master's id: made once, kept in the store (workers tell masters apart by it)."""
-    known = store.meta("master_id")
-    if known:
-        return known
-    store.set_meta("master_id", uuid.uuid4().hex[:12], keep_existing=True).result(10)
-    made = store.meta("master_id")
-    if not made:
-        raise MasterError(f"cannot record this master's id in {store.path}; check the data folder is writable")
-    return made
