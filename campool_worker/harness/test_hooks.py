@@ -14,8 +14,6 @@ from campool_worker.camera import CameraConfig
 from campool_worker.pipeline.camera_pipeline import Crossing
 from campool_worker.pipeline.runner import RunnerStatus, State
 
-TEST_SCHEME = "test://"
-
 
 class BurstRunner:
     """``test://burst?rate=500&count=N``: one crossing per "frame" at ``rate`` frames a second,

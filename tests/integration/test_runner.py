@@ -1,6 +1,7 @@
 """The supervised camera loop: counting, handover start/cut, ends, backoff, watchdog, failures."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -323,7 +324,7 @@ def test_a_camera_whose_model_arrives_later_starts_by_itself():
         assert _wait_for(lambda: len(attempts) >= 4, 10), attempts
         st = runner.status()
         assert st.state == "failed" and "push it from the master" in st.last_error
-        gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
         assert gaps[0] < gaps[2], f"the rebuilds back off: {gaps}"
         arrived.set()
         assert _wait_for(lambda: runner.status().state == "running" and runner.status().frames > 10, 10)

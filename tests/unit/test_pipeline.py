@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from campool_worker.camera import CameraConfig, CountingLine, LineCounts, Zone
-from campool_worker.pipeline.detectors import Detections
 from campool_worker.pipeline.camera_pipeline import CameraPipeline
+from campool_worker.pipeline.detectors import Detections
 from campool_worker.pipeline.sources import Frame
 
 
