@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from campool_worker.pipeline.offline import count_command
             return count_command(args)
         if args.command == "bench":
-            from campool_worker.pipeline.bench import bench_command
+            from campool_worker.harness.bench import bench_command
             return bench_command(args)
         if args.command == "serve":
             from campool_worker.service import serve_command

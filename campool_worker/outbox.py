@@ -15,11 +15,15 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from campool_worker.camera import CameraConfig, CountEvent
+
+if TYPE_CHECKING:
+    from campool_worker.pipeline.camera_pipeline import Crossing
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +50,14 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 @dataclass(frozen=True)
-class PendingCrossing:
-    """A crossing a camera thread produced, before the outbox gave it a seq."""
+class FrameCrossings:
+    """The crossings one frame of (camera, epoch) produced, not yet committed. A frame is the
+    unit of a commit: a restarted file resumes after the last committed frame, which is exact
+    only if no frame is ever half stored."""
 
     camera_id: str
     epoch: int
-    line: str
-    direction: str
-    class_name: str
-    track_id: int
-    ts: float
-    frame_index: int
+    crossings: Sequence[Crossing]
 
 
 @dataclass
@@ -92,7 +93,7 @@ class Outbox:
             self._last_seq[(cam, ep)] = last
             self._last_frame[(cam, ep)] = frame
 
-    def _tx(self) -> "_Tx":
+    def _tx(self) -> _Tx:
         return _Tx(self._db)
 
     def close(self) -> None:
@@ -100,22 +101,26 @@ class Outbox:
 
     # ------------------------------------------------------------------ events
 
-    def commit(self, crossings: Iterable[PendingCrossing], now: float | None = None,
+    def commit(self, frames: Iterable[FrameCrossings], now: float | None = None,
                sent: bool = True) -> list[CountEvent]:
-        """Store crossings in one transaction, giving each its seq. Returns the stored events.
+        """Store the crossings of these frames in one transaction, giving each its seq (in the
+        order given). Returns the stored events.
         ``sent``: the caller publishes them right after (if it dies first, the resend timer sees
         an old ``sent_at`` and sends them anyway)."""
         now = time.time() if now is None else now
         events: list[CountEvent] = []
         touched: dict[tuple[str, int], int] = {}
-        frames: dict[tuple[str, int], int] = {}
-        for c in crossings:
-            key = (c.camera_id, c.epoch)
-            seq = touched.get(key, self._last_seq.get(key, 0)) + 1
-            touched[key] = seq
-            frames[key] = max(frames.get(key, self._last_frame.get(key, -1)), c.frame_index)
-            events.append(CountEvent(c.camera_id, c.epoch, seq, c.line, c.direction, c.class_name,  # type: ignore[arg-type]
-                                     c.track_id, c.ts, c.frame_index))
+        last_frames: dict[tuple[str, int], int] = {}
+        for frame in frames:
+            key = (frame.camera_id, frame.epoch)
+            for c in frame.crossings:
+                seq = touched.get(key, self._last_seq.get(key, 0)) + 1
+                touched[key] = seq
+                # int()/float(): the tracker may hand numpy scalars, which SQLite cannot bind.
+                frame_index = int(c.frame_index)
+                last_frames[key] = max(last_frames.get(key, self._last_frame.get(key, -1)), frame_index)
+                events.append(CountEvent(frame.camera_id, frame.epoch, seq, c.line, c.direction,
+                                         c.class_name, int(c.track_id), float(c.ts), frame_index))
         if not events:
             return []
         with self._tx():
@@ -126,9 +131,9 @@ class Outbox:
             self._db.executemany(
                 "INSERT INTO seqs VALUES (?,?,?,?) ON CONFLICT(camera_id, epoch) DO UPDATE SET "
                 "last_seq=excluded.last_seq, last_frame=excluded.last_frame",
-                [(cam, ep, seq, frames[(cam, ep)]) for (cam, ep), seq in touched.items()])
+                [(cam, ep, seq, last_frames[(cam, ep)]) for (cam, ep), seq in touched.items()])
         self._last_seq.update(touched)  # only after the commit: a failed commit reuses the seqs
-        self._last_frame.update(frames)
+        self._last_frame.update(last_frames)
         return events
 
     def mark_sent(self, events: list[CountEvent], now: float | None = None) -> None:
@@ -159,7 +164,8 @@ class Outbox:
         """Unacked events in (camera, epoch, seq) order, a page at a time: ``after`` is the key of
         the last event of the previous page; ``sent_before`` keeps only events not published since."""
         sql = "SELECT camera_id, epoch, seq, line, direction, class_name, track_id, ts, frame_index FROM events"
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int | float] = []
         if camera_id is not None:
             where.append("camera_id=?")
             args.append(camera_id)

@@ -1,10 +1,11 @@
-"""`campool-worker serve`: the daemon. Sockets, the command loop, telemetry, the camera slots.
+"""`campool-worker serve`: the daemon. Sockets, the command loop, telemetry.
 
 One thread (the loop in `WorkerService.run`) owns every socket and the outbox: it answers
-commands on the ROUTER, pairing requests on the pairing ROUTER, commits the cameras' crossings
-to the outbox and only then publishes them, and sends a heartbeat every second. Camera threads
-talk to it through queues and a wake-up pipe. See protocol.py for the messages and the epoch
-fencing rule, security.py for who may connect.
+commands on the ROUTER (through the `CommandHandler`, commands.py), pairing requests on the
+pairing ROUTER, commits the cameras' crossings to the outbox and only then publishes them, and
+sends a heartbeat every beat. The cameras are `Assignments`' (assignments.py); their threads
+talk to the loop through queues and a wake-up pipe. See protocol/ for the messages and the
+epoch fencing rule, security.py for who may connect.
 """
 from __future__ import annotations
 
@@ -17,21 +18,37 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
 
 from campool_worker import __version__
 from campool_worker import protocol as p
-from campool_worker.cameras import CameraSlot
+from campool_worker.assignments import Assignments
+from campool_worker.camera import CountEvent
+from campool_worker.camera_slot import CameraSlot, DetectorOptions
+from campool_worker.commands import CommandHandler
 from campool_worker.config import Settings, load_settings
 from campool_worker.errors import CampoolError
-from campool_worker.handlers import CommandHandlers
 from campool_worker.metrics import MetricsSampler
-from campool_worker.outbox import Outbox, PendingCrossing
-from campool_worker.security import (PAIR_DOMAIN, ZAP_DOMAIN, AllowList, Gatekeeper, PairingCodes, curve_server,
-                                     format_code, load_or_create_keypair, pair_proof)
+from campool_worker.model_store import ModelStore
+from campool_worker.outbox import FrameCrossings, Outbox, StoredAssignment
+from campool_worker.security import (
+    PAIR_DOMAIN,
+    ZAP_DOMAIN,
+    AllowList,
+    Gatekeeper,
+    PairingCodes,
+    curve_server,
+    format_code,
+    load_or_create_keypair,
+    pair_proof,
+)
+
+if TYPE_CHECKING:
+    from campool_worker.discovery import Announcer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +63,7 @@ class ServiceError(CampoolError):
     """The daemon cannot start (port taken, data folder not writable...)."""
 
 
-class WorkerService(CommandHandlers):
+class WorkerService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir
@@ -61,20 +78,18 @@ class WorkerService(CommandHandlers):
         self.keys = load_or_create_keypair(self.data_dir / "keys")
         self.allow = AllowList(self.data_dir / "masters.json", settings.accept_masters)
         self.codes = PairingCodes(self.data_dir / "pairing.json")
-        self.models_dir = self.data_dir / "models"
+        self.models = ModelStore(self.data_dir / "models")
         self.metrics = MetricsSampler(self.data_dir)
         self.gpu = self.metrics.gpu_name()
-        self.capacity = settings.capacity or (16 if self.gpu else max(1, (os.cpu_count() or 2) // 2))
-        self.draining = self.outbox.get_meta("draining") == "1"
-        self.slots: dict[str, CameraSlot] = {}
+        capacity = settings.capacity or (16 if self.gpu else max(1, (os.cpu_count() or 2) // 2))
+        self.assignments = Assignments(self.outbox, capacity, self._make_slot)
         self.rejected = 0
-        self._refused_keys: set[str] = set()  # revoked masters whose commands were refused (logged once)
         self.started = time.monotonic()
-        self.state = "draining" if self.draining else "running"
+        self._stopping = False
         self._hb_seq = 0
         self._camera_states: dict[str, str] = {}
         # One item per frame: a frame's crossings are committed together or not at all.
-        self._crossings: queue.SimpleQueue[list[PendingCrossing]] = queue.SimpleQueue()
+        self._crossings: queue.SimpleQueue[FrameCrossings] = queue.SimpleQueue()
         self._first_crossing_at: float | None = None
         self._previews: deque[p.PreviewFrame] = deque(maxlen=8)  # old previews are worthless: drop them
         self._alerts: queue.SimpleQueue[p.AlertEvent] = queue.SimpleQueue()
@@ -84,7 +99,6 @@ class WorkerService(CommandHandlers):
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self._model_parts: dict[str, Any] = {}
 
         self.ctx = zmq.Context()
         self.gate = Gatekeeper(self.ctx, self.allow)
@@ -99,11 +113,25 @@ class WorkerService(CommandHandlers):
                                "0 = any free one) or stop the other worker") from None
         self.cmd_port = _port_of(self.cmd)
         self.pub_port = _port_of(self.pub)
-        self._pub_endpoint = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self._pub_bound = True
         self._revocations_seen = self.allow.revocations
         self.pair_port = _port_of(self.pair)
-        self.announcer = None
+        self.announcer: Announcer | None = None  # imported only when zeroconf is on
+        self.commands = CommandHandler(allow=self.allow, assignments=self.assignments, models=self.models,
+                                       outbox=self.outbox, service=self)
+
+    def _make_slot(self, assignment: StoredAssignment) -> CameraSlot:
+        s = self.settings
+        return CameraSlot(assignment, worker_id=self.worker_id, models=self.models, sink=self,
+                          test_hooks=s.test_hooks,
+                          detector_options=DetectorOptions(s.intra_op_threads or None, s.inference_workers))
+
+    @property
+    def state(self) -> Literal["running", "draining", "stopping"]:
+        if self._stopping:
+            return "stopping"
+        return "draining" if self.assignments.draining else "running"
 
     def _socket(self, kind: int, domain: str, port: int) -> zmq.Socket:
         sock = self.ctx.socket(kind)
@@ -118,8 +146,8 @@ class WorkerService(CommandHandlers):
 
     # ------------------------------------------------------------------ EventSink (any thread)
 
-    def crossings(self, frame_crossings: list[PendingCrossing]) -> None:
-        self._crossings.put(frame_crossings)
+    def crossings(self, frame: FrameCrossings) -> None:
+        self._crossings.put(frame)
         self._wake()
 
     def preview(self, frame: p.PreviewFrame) -> None:
@@ -159,7 +187,7 @@ class WorkerService(CommandHandlers):
             self.announcer = Announcer(s.name, self.cmd_port, self._txt(), interfaces=s.zeroconf_interfaces,
                                        host_label=f"campool-{self.worker_id}")
             self.announcer.start()
-        self._resume_assignments()
+        self.assignments.resume()
         poller = zmq.Poller()
         for sock in (self.cmd, self.pair, self._wake_r):
             poller.register(sock, zmq.POLLIN)
@@ -179,7 +207,7 @@ class WorkerService(CommandHandlers):
                 if self._wake_r in events:
                     os.read(self._wake_r, 65536)
                 if self.cmd in events:
-                    self._serve(self.cmd, ("command",), self._handle_command)
+                    self._serve(self.cmd, ("command",), self.commands.handle)
                 if self.pair in events:
                     self._serve(self.pair, ("pair",), self._handle_pair, limit=10)
                 self._flush_crossings()
@@ -191,7 +219,8 @@ class WorkerService(CommandHandlers):
         finally:
             self._shutdown()
 
-    def _serve(self, sock: zmq.Socket, kinds: tuple[str, ...], handler: Any, limit: int = 200) -> None:
+    def _serve(self, sock: zmq.Socket, kinds: tuple[str, ...], handler: Callable[[p.Message, str], p.Message],
+               limit: int = 200) -> None:
         for _ in range(limit):
             try:
                 frames, truncated, user_id = p.recv_frames_nowait(sock)
@@ -210,7 +239,7 @@ class WorkerService(CommandHandlers):
                 continue
             try:
                 reply = handler(env.message, user_id)
-            except Exception as exc:  # noqa: BLE001 - one bad command never takes the worker down
+            except Exception as exc:  # one bad command never takes the worker down
                 log.exception("command %s from master %s failed", env.message.TYPE, user_id[:8])
                 reply = p.Error("internal", f"{env.message.TYPE} failed on the worker: {exc}")
             self._reply(sock, identity, reply, env.request_id)
@@ -244,6 +273,10 @@ class WorkerService(CommandHandlers):
 
     # ------------------------------------------------------------------ counts
 
+    def commit_crossings(self) -> None:
+        """Commit (and publish) every crossing the cameras handed over so far, now."""
+        self._flush_crossings(force=True)
+
     def _flush_crossings(self, force: bool = False) -> None:
         if self._crossings.empty():
             self._first_crossing_at = None
@@ -253,17 +286,20 @@ class WorkerService(CommandHandlers):
             self._first_crossing_at = now
         if not force and self._crossings.qsize() < COMMIT_MAX_BATCH and now - self._first_crossing_at < COMMIT_MAX_WAIT_S:
             return
-        batch: list[PendingCrossing] = []
-        while len(batch) < COMMIT_MAX_BATCH * (100 if force else 1):
+        batch: list[FrameCrossings] = []
+        crossings = 0
+        while crossings < COMMIT_MAX_BATCH * (100 if force else 1):
             try:
-                batch.extend(self._crossings.get_nowait())
+                frame = self._crossings.get_nowait()
             except queue.Empty:
                 break
+            batch.append(frame)
+            crossings += len(frame.crossings)
         self._first_crossing_at = None if self._crossings.empty() else now
         events = self.outbox.commit(batch)  # committed BEFORE anyone hears of them
         self._publish_counts(events)
 
-    def _publish_counts(self, events: list[Any]) -> None:
+    def _publish_counts(self, events: list[CountEvent]) -> None:
         for i in range(0, len(events), p.MAX_COUNT_BATCH):
             self._publish(p.CountBatch(self.worker_id, events[i:i + p.MAX_COUNT_BATCH]))
 
@@ -310,13 +346,11 @@ class WorkerService(CommandHandlers):
 
     def status(self) -> p.WorkerStatus:
         pending, oldest = self.outbox.counts()
-        backlog = self.outbox.backlog()
-        cameras = [slot.telemetry(self.outbox.last_seq(cid, slot.epoch), backlog.get(cid, 0))
-                   for cid, slot in sorted(self.slots.items())]
+        cameras = self.assignments.telemetry()
         return p.WorkerStatus(
             worker_id=self.worker_id, name=self.settings.name, version=__version__, seq=self._hb_seq,
-            boot_id=self.boot_id, clock=time.time(), uptime_s=time.monotonic() - self.started, state=self.state,  # type: ignore[arg-type]
-            capacity=self.capacity, gpu=self.gpu, cameras=cameras, system=self.metrics.system(),
+            boot_id=self.boot_id, clock=time.time(), uptime_s=time.monotonic() - self.started, state=self.state,
+            capacity=self.assignments.capacity, gpu=self.gpu, cameras=cameras, system=self.metrics.system(),
             gpus=self.metrics.gpus(), outbox_pending=pending, outbox_oldest_ts=oldest, rejected_messages=self.rejected,
             heartbeat_s=self.settings.heartbeat_s)
 
@@ -328,14 +362,14 @@ class WorkerService(CommandHandlers):
         self._alert_on_camera_changes(status)
         self._resend_overdue()
         if self.announcer is not None:
-            self.announcer.update(cams=str(self.capacity))
+            self.announcer.update(cams=str(self.assignments.capacity))
 
     def _drop_revoked_subscribers(self) -> None:
         """A master revoked while subscribed would keep getting counts and heartbeats: ZAP checks
         keys only at the handshake, and a PUB socket cannot drop one peer. Re-binding the port drops
         every subscriber; trusted masters reconnect within a few hundred ms (missed counts are
         resent, being unacked) and the revoked one fails the handshake. Commands need no such step:
-        each is checked against the allow-list (see `CommandHandlers._handle_command`)."""
+        each is checked against the allow-list (see `CommandHandler.handle`)."""
         revocations = self.allow.revocations  # one stat of masters.json per beat
         if revocations == self._revocations_seen and self._pub_bound:
             return
@@ -353,8 +387,7 @@ class WorkerService(CommandHandlers):
                       "beat; restart the worker if this goes on", self._pub_endpoint, exc)
 
     def _camera_states_changed(self) -> bool:
-        current = {cid: slot.status_fields()["state"] for cid, slot in list(self.slots.items())}
-        return current != self._camera_states
+        return self.assignments.states() != self._camera_states
 
     def _alert_on_camera_changes(self, status: p.WorkerStatus) -> None:
         """A camera that goes down or comes back is an alert, so the master need not diff heartbeats."""
@@ -371,16 +404,15 @@ class WorkerService(CommandHandlers):
     def _txt(self) -> dict[str, str]:
         return {"id": self.worker_id, "ver": __version__, "proto": str(p.PROTOCOL_VERSION), "pub": str(self.pub_port),
                 "pair": str(self.pair_port), "key": self.keys.public, "gpu": self.gpu or "0",
-                "cams": str(self.capacity)}
+                "cams": str(self.assignments.capacity)}
 
     # ------------------------------------------------------------------ life cycle
 
     def _shutdown(self) -> None:
-        log.info("stopping: %d camera(s), then flushing the outbox", len(self.slots))
-        self.state = "stopping"
+        log.info("stopping: %d camera(s), then flushing the outbox", len(self.assignments))
+        self._stopping = True
         self._publish(p.Heartbeat(self.status()))
-        for slot in list(self.slots.values()):
-            slot.stop()
+        self.assignments.close()
         self._flush_crossings(force=True)
         self._publish_side_channels()
         if self.announcer is not None:
@@ -399,7 +431,7 @@ class WorkerService(CommandHandlers):
 
 
 def _port_of(sock: zmq.Socket) -> int:
-    endpoint = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+    endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
     return int(endpoint.rsplit(":", 1)[1])
 
 

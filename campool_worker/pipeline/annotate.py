@@ -14,7 +14,7 @@ import numpy as np
 
 from campool_worker.camera import CountingLine, Zone
 from campool_worker.errors import CampoolError
-from campool_worker.pipeline.pipeline import FrameResult
+from campool_worker.pipeline.camera_pipeline import FrameResult
 
 log = logging.getLogger(__name__)
 

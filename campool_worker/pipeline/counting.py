@@ -36,7 +36,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from campool_worker.camera import CountingLine, LineCounts, Zone
+from campool_worker.camera import CountingLine, Direction, LineCounts, Zone
 from campool_worker.pipeline.tracking import Track
 
 Anchor = Literal["center", "bottom"]
@@ -87,13 +87,13 @@ class LineCounter:
         t = ((x - self.p1[0]) * self.d[0] + (y - self.p1[1]) * self.d[1]) / (self.length ** 2)
         return 0.0 <= t <= 1.0
 
-    def update(self, tracks: Iterable[Track], *, count: bool = True) -> list[tuple[Track, str]]:
+    def update(self, tracks: Iterable[Track], *, count: bool = True) -> list[tuple[Track, Direction]]:
         """Feed the tracks observed in this frame; return (track, "in"|"out") for each new crossing.
 
         count=False only learns which side each track is on (warm-up before a handover
         cut: the crossings there belong to the previous worker).
         """
-        events = []
+        events: list[tuple[Track, Direction]] = []
         for t in tracks:
             p = anchor_point(t.box, self.anchor)
             s = self.signed_distance(p)
@@ -103,7 +103,7 @@ class LineCounter:
             prev = self._sides.get(t.track_id)
             if prev is not None and prev.side != side:
                 if count and self._through_segment(prev.point, p, self.signed_distance(prev.point), s):
-                    direction = "in" if prev.side < 0 else "out"
+                    direction: Direction = "in" if prev.side < 0 else "out"
                     self.count.add(direction, t.class_name)
                     events.append((t, direction))
             self._sides[t.track_id] = _Side(side, p)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from campool_worker.camera import CameraConfig, ConfigError, CountingLine, LineCounts, Zone
 from campool_worker.errors import CampoolError
-from campool_worker.pipeline.pipeline import CameraPipeline, check_geometry, load_detector
+from campool_worker.pipeline.camera_pipeline import CameraPipeline, check_geometry, load_detector
 from campool_worker.pipeline.sources import Frame, FrameSource, open_source
 
 log = logging.getLogger(__name__)

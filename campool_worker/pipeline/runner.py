@@ -1,16 +1,23 @@
-"""One camera's live loop in the daemon: source -> pipeline -> callbacks, supervised.
+"""One camera's live loop in the daemon, and the one supervisor that keeps it going.
 
-A `CameraRunner` owns one thread that opens the camera's source, hands every frame
-to the camera's `CameraPipeline` and reports crossings and results through
-callbacks. It fails alone: a dead stream is reopened with backoff (1 s doubling to a
-cap), a pipeline that cannot be built marks the camera "failed", and a watchdog
-thread restarts the loop when it stops making progress (a decoder or model call
-that hangs), with a fresh pipeline, on a fresh thread.
+A `CameraRunner` runs one camera on two threads:
 
-Frame indices keep growing across reconnects. A seekable source (file, synthetic)
-continues at the next frame, so counts stay exact. A live stream's index jumps by
-the frames the outage lasted (at the stream's fps), so a tracker sees the gap as
-time passing and does not join an object from before the outage to one after it.
+* the loop opens the camera's source, hands every frame to the camera's `CameraPipeline` and
+  reports crossings and results through callbacks. A dead stream is the loop's own business: it
+  reopens it with a backoff (1 s doubling to 30 s, from 1 s again once the stream worked for a
+  while), reporting "reconnecting".
+* the supervisor (Frigate's watchdog) restarts the loop on a fresh thread with a fresh pipeline
+  when it stops making progress (a decoder or model call that hangs), and rebuilds it when it
+  failed: a pipeline that cannot be built (a model that does not load, or that the master has
+  not pushed yet) is tried again with a backoff of its own (1 s doubling to 60 s), so a model
+  pushed or fixed later is picked up, and a changed configuration is tried at once. Restarts of
+  both kinds are capped by a `RestartBudget` (5 in 60 s, then they wait), so a camera that
+  breaks in a loop cannot spin a core.
+
+Frame indices keep growing across reconnects and restarts. A seekable source (file, synthetic)
+continues at the next frame, so counts stay exact. A live stream's index jumps by the frames
+the outage lasted (at the stream's fps), so a tracker sees the gap as time passing and does not
+join an object from before the outage to one after it.
 """
 from __future__ import annotations
 
@@ -24,14 +31,28 @@ from typing import Any, Literal, Protocol
 from campool_worker.camera import CameraConfig
 from campool_worker.errors import SourceError
 from campool_worker.pipeline.sources import Frame, FrameSource, open_source, redact_url
+from campool_worker.supervision import Backoff, RestartBudget
 
 log = logging.getLogger(__name__)
 
 State = Literal["starting", "running", "reconnecting", "failed", "stopped"]
+# Why the current loop thread is gone: its pipeline could not be built (or it crashed), its file
+# ended, or the supervisor abandoned it as stalled.
+LoopExit = Literal["failed", "ended", "stalled"]
+
+RECONNECT_INITIAL_S = 1.0
+RECONNECT_CAP_S = 30.0
+RECONNECT_RESET_AFTER_S = 10.0  # a stream that delivered this long was a working connection
+REBUILD_INITIAL_S = 1.0
+REBUILD_CAP_S = 60.0
+REBUILD_RESET_AFTER_S = 60.0
+RESTARTS_PER_WINDOW = 5  # Frigate's watchdog: at most 5 restarts a minute, then back off
+RESTART_WINDOW_S = 60.0
+WARMUP_FRAMES = 50  # frames replayed before a resumed file starts counting, so tracks exist
 
 
 class PipelineLike(Protocol):
-    """What the runner needs of a CameraPipeline (pipeline.py)."""
+    """What the runner needs of a CameraPipeline (camera_pipeline.py)."""
 
     def process(self, frame: Frame) -> Any: ...
 
@@ -41,8 +62,8 @@ SourceOpener = Callable[..., FrameSource]
 
 
 @dataclass(frozen=True)
-class CameraStatus:
-    """A snapshot of one camera's loop, for heartbeats and the operator's screen."""
+class RunnerStatus:
+    """A snapshot of one camera's runner; the daemon turns it into the wire's `CameraTelemetry`."""
 
     camera_id: str
     state: State
@@ -52,7 +73,7 @@ class CameraStatus:
     last_error: str | None = None  # why it is reconnecting / failed / was restarted
     frame_index: int = -1  # index of the last processed frame
     reconnects: int = 0
-    retry_in_s: float | None = None  # when reconnecting: seconds until the next attempt
+    retry_in_s: float | None = None  # when reconnecting or failed: seconds until the next attempt
     dropped: int = 0  # live frames dropped because processing was slower than the camera
     suppressed: int = 0  # crossings before count_from_frame / count_from_ts (handover warm-up)
     ended: bool = False  # a non-looped file reached its end
@@ -62,10 +83,11 @@ class CameraStatus:
 
 
 class CameraRunner:
-    """The supervised loop of one camera (see the module doc).
+    """One camera's loop and its supervisor (see the module doc).
 
-    pipeline_factory(config) builds the CameraPipeline; it is called again after a
-    watchdog restart (the old one may still be stuck inside process()).
+    pipeline_factory(config) builds the CameraPipeline; it is called again after every restart
+    (the old pipeline may still be stuck inside process()) and after a failure, so whatever it
+    raises (ModelError...) becomes the camera's "failed" status and is tried again later.
     start_frame: seek there first (seekable sources; ignored for live streams).
     count_from_frame / count_from_ts: crossings before this frame index / wall time
     are not reported (the handover warm-up: the tracker needs history, the old worker
@@ -86,8 +108,10 @@ class CameraRunner:
         realtime: bool | None = None,
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 5.0,
-        backoff_initial_s: float = 1.0,
-        backoff_max_s: float = 30.0,
+        backoff_initial_s: float = RECONNECT_INITIAL_S,
+        backoff_max_s: float = RECONNECT_CAP_S,
+        rebuild_initial_s: float = REBUILD_INITIAL_S,
+        rebuild_max_s: float = REBUILD_CAP_S,
         stall_timeout_s: float = 20.0,
         opener: SourceOpener = open_source,
         log_context: str = "",
@@ -99,31 +123,37 @@ class CameraRunner:
         # (the outbox's resume-after-crash rule relies on frames being all-or-nothing).
         self._on_crossings = on_crossings
         self._on_result = on_result
+        self._start_frame = start_frame
         self.count_from_frame = count_from_frame
         self.count_from_ts = count_from_ts
         self._realtime = realtime
         self._open_timeout_s = open_timeout_s
         self._read_timeout_s = read_timeout_s
-        self._backoff_initial_s = backoff_initial_s
-        self._backoff_max_s = backoff_max_s
         self.stall_timeout_s = stall_timeout_s
         self._opener = opener
         self._ctx = f"camera {config.camera_id!r}{' ' + log_context if log_context else ''}"
+        # The loop's reconnects, and the supervisor's rebuilds and restarts: each owned by one thread.
+        self._reconnect = Backoff(backoff_initial_s, backoff_max_s, reset_after=RECONNECT_RESET_AFTER_S)
+        self._rebuild = Backoff(rebuild_initial_s, rebuild_max_s, reset_after=REBUILD_RESET_AFTER_S)
+        self._budget = RestartBudget(RESTARTS_PER_WINDOW, RESTART_WINDOW_S)
 
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._generation = 0  # bumped by the watchdog; an older loop thread exits quietly
+        self._wake = threading.Event()  # a loop ended or the config changed: the supervisor looks now
+        self._generation = 0  # bumped for every loop thread; an older one exits quietly
+        self._exited: LoopExit | None = None  # why the current loop is gone (None: it runs)
+        self._restart_at: float | None = None  # when the supervisor starts the next loop
         self._thread: threading.Thread | None = None
-        self._watchdog: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
         self._source: FrameSource | None = None
         self._heartbeat = time.monotonic()
-        self._busy = False  # inside open/read/process (the watchdog only judges a busy loop)
+        self._busy = False  # inside open/read/process (the supervisor only judges a busy loop)
         self._next_index: int | None = start_frame  # where a seekable source continues
         self._index_offset = 0  # live streams: added to the source's own index
         self._media_offset = 0.0
-        self._last_frame_wall: float | None = None
+        self._last_frame_wall: float | None = None  # None: no frame processed since the last (re)start
         self._last_media = 0.0
-        self._status = CameraStatus(camera_id=config.camera_id, state="stopped")
+        self._status = RunnerStatus(camera_id=config.camera_id, state="stopped")
         self._fps_ema = 0.0
         self._lat_ema = 0.0
         self._last_tick: float | None = None
@@ -131,36 +161,40 @@ class CameraRunner:
 
     # ---- public API -------------------------------------------------------------
 
-    def start(self) -> "CameraRunner":
+    def start(self) -> CameraRunner:
         if self._thread is not None:
             raise RuntimeError(f"{self._ctx}: runner already started")
         self._set(state="starting", last_error=None)
+        self._rebuild.started()
         self._spawn_loop()
-        self._watchdog = threading.Thread(target=self._watch, name=f"watchdog-{self.config.camera_id}", daemon=True)
-        self._watchdog.start()
+        self._supervisor = threading.Thread(target=self._supervise, name=f"supervisor-{self.config.camera_id}",
+                                            daemon=True)
+        self._supervisor.start()
         return self
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Stop the camera; returns within about timeout_s even if the loop is stuck."""
         self._stop.set()
+        self._wake.set()
         src = self._source
         if src is not None:
             src.interrupt()
-        for th in (self._thread, self._watchdog):
+        for th in (self._thread, self._supervisor):
             if th is not None and th is not threading.current_thread():
                 th.join(timeout=timeout_s)
         if self._thread is not None and self._thread.is_alive():
             log.warning("%s: loop did not stop within %.1f s; abandoning its thread", self._ctx, timeout_s)
         self._set(state="stopped", retry_in_s=None)
 
-    def status(self) -> CameraStatus:
+    def status(self) -> RunnerStatus:
         with self._lock:
             return self._status
 
     def update_config(self, config: CameraConfig) -> None:
         """Apply a changed camera (lines, zones, model...) between two frames.
 
-        A changed source reconnects; anything else only rebuilds the pipeline.
+        A changed source reconnects; anything else only rebuilds the pipeline. A camera that
+        had failed (or whose file ended) is tried again at once with the new settings.
         """
         if config.camera_id != self.config.camera_id:
             raise ValueError(f"{self._ctx}: update for another camera {config.camera_id!r}")
@@ -170,10 +204,7 @@ class CameraRunner:
             src = self._source
             if src is not None:
                 src.interrupt()
-        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
-            # The camera had failed (or its file ended): try again with the new settings.
-            self._set(state="starting", ended=False)
-            self._spawn_loop()
+        self._wake.set()
 
     @property
     def alive(self) -> bool:
@@ -181,13 +212,18 @@ class CameraRunner:
 
     # ---- the loop -----------------------------------------------------------------
 
-    def _spawn_loop(self, pipeline: PipelineLike | None = None) -> None:
+    def _spawn_loop(self) -> None:
+        if self._stop.is_set():
+            return
         with self._lock:
             self._generation += 1
             gen = self._generation
+            self._exited = None
             self._heartbeat = time.monotonic()
-        self._thread = threading.Thread(target=self._loop, args=(gen, pipeline),
-                                        name=f"camera-{self.config.camera_id}", daemon=True)
+            self._busy = False
+        self._reconnect.reset()  # a fresh loop: its first reconnect waits the initial delay
+        self._thread = threading.Thread(target=self._loop, args=(gen,), name=f"camera-{self.config.camera_id}",
+                                        daemon=True)
         self._thread.start()
 
     def _current(self, gen: int) -> bool:
@@ -198,19 +234,35 @@ class CameraRunner:
             self._status = replace(self._status, **changes)
 
     def _beat(self, gen: int, busy: bool) -> None:
-        if gen == self._generation:  # a thread the watchdog gave up on must not mask a new stall
+        if gen == self._generation:  # a thread the supervisor gave up on must not mask a new stall
             self._heartbeat = time.monotonic()
             self._busy = busy
 
-    def _loop(self, gen: int, pipeline: PipelineLike | None) -> None:
-        delay = self._backoff_initial_s
+    def _loop(self, gen: int) -> None:
+        exit_as: LoopExit | None = "failed"
+        try:
+            exit_as = self._run(gen)
+        except Exception as exc:  # a bug in the loop itself: the supervisor rebuilds it
+            log.exception("%s: camera loop crashed", self._ctx)
+            if self._current(gen):
+                self._set(state="failed", last_error=f"camera loop error: {exc}", retry_in_s=None)
+        finally:
+            with self._lock:
+                if gen == self._generation and exit_as is not None:
+                    self._exited = exit_as
+            self._wake.set()
+
+    def _run(self, gen: int) -> LoopExit | None:
+        """Open, read and reopen until the camera fails ("failed"), its file ends ("ended"), or this
+        loop is no longer wanted (None: stopped, or abandoned by the supervisor)."""
+        pipeline: PipelineLike | None = None
         while self._current(gen):
-            # A model that cannot load is not something a retry fixes: the camera is
-            # "failed" until the operator changes it (update_config).
+            # A model that cannot load is not something reopening the stream fixes: the camera is
+            # "failed", and the supervisor rebuilds it later (or at once after update_config).
             if pipeline is None or self._pending_config is not None:
                 pipeline = self._build_pipeline(gen)
                 if pipeline is None:
-                    return
+                    return "failed"
             source: FrameSource | None = None
             try:
                 self._beat(gen, busy=True)
@@ -225,33 +277,32 @@ class CameraRunner:
                     break
                 outcome, pipeline = self._run_frames(gen, source, pipeline)
                 if outcome == "failed":
-                    return
+                    return "failed"
                 if outcome == "ended":
                     log.info("%s: end of %s", self._ctx, source.display_url)
                     self._set(state="stopped", ended=True, retry_in_s=None)
-                    return
+                    return "ended"
                 # "reopen" (the source changed) goes round at once; "stopped" leaves the loop.
             except SourceError as exc:
                 if not self._current(gen):
                     break
-                if self._status.state == "running":
-                    delay = self._backoff_initial_s  # it worked until now: start the backoff afresh
+                delay = self._reconnect.failed()
                 self._note_loss(str(exc), delay)
                 self._sleep(gen, delay)
-                delay = min(delay * 2, self._backoff_max_s)
-            except Exception as exc:  # noqa: BLE001 - fail alone, never take the worker down
+            except Exception as exc:  # fail alone, never take the worker down
                 log.exception("%s: camera loop failed", self._ctx)
                 if not self._current(gen):
                     break
+                delay = self._reconnect.failed()
                 self._note_loss(f"camera loop error: {exc}", delay)
                 self._sleep(gen, delay)
-                delay = min(delay * 2, self._backoff_max_s)
             finally:
                 if source is not None:
                     if self._source is source:
                         self._source = None
                     source.close()
                 self._beat(gen, busy=False)
+        return None
 
     def _build_pipeline(self, gen: int) -> PipelineLike | None:
         """Apply a pending config and build its pipeline; None (camera failed) when that fails."""
@@ -267,7 +318,6 @@ class CameraRunner:
             return self._factory(self.config)
         except Exception as exc:  # noqa: BLE001 - ModelError, ConfigError, anything the factory raises
             msg = str(exc) or type(exc).__name__
-            log.error("%s: cannot start: %s", self._ctx, msg)
             if self._current(gen):
                 self._set(state="failed", last_error=msg, retry_in_s=None)
             return None
@@ -330,7 +380,7 @@ class CameraRunner:
                               frame.media_ts + self._media_offset)
             result = pipeline.process(frame)
             if not self._current(gen):
-                break  # a watchdog restart happened while we were inside process()
+                break  # the supervisor restarted the loop while we were inside process()
             self._next_index = frame.index + 1
             self._last_frame_wall = frame.ts
             self._last_media = frame.media_ts
@@ -346,20 +396,21 @@ class CameraRunner:
         if kept and self._on_crossings is not None:
             try:
                 self._on_crossings(kept)
-            except Exception:  # noqa: BLE001 - a faulty consumer must not stop counting
+            except Exception:  # a faulty consumer must not stop counting
                 log.exception("%s: on_crossings callback failed", self._ctx)
-        for crossing in kept if self._on_crossing is not None else ():
-            try:
-                self._on_crossing(crossing)
-            except Exception:  # noqa: BLE001 - a faulty consumer must not stop counting
-                log.exception("%s: on_crossing callback failed", self._ctx)
+        if self._on_crossing is not None:
+            for crossing in kept:
+                try:
+                    self._on_crossing(crossing)
+                except Exception:  # a faulty consumer must not stop counting
+                    log.exception("%s: on_crossing callback failed", self._ctx)
         if suppressed:
             log.debug("%s: %d crossing(s) before the count start suppressed", self._ctx, suppressed)
             self._set(suppressed=self._status.suppressed + suppressed)
         if self._on_result is not None:
             try:
                 self._on_result(frame, result)
-            except Exception:  # noqa: BLE001
+            except Exception:  # a faulty consumer must not stop the camera
                 log.exception("%s: on_result callback failed", self._ctx)
 
     def _before_cut(self, crossing: Any) -> bool:
@@ -379,13 +430,14 @@ class CameraRunner:
         self._last_tick = now
         with self._lock:
             st = self._status
-            changes: dict[str, Any] = dict(
-                fps=self._fps_ema, latency_ms=self._lat_ema, frames=st.frames + 1,
-                frame_index=frame.index, dropped=source.dropped, retry_in_s=None)
+            changes: dict[str, Any] = {
+                "fps": self._fps_ema, "latency_ms": self._lat_ema, "frames": st.frames + 1,
+                "frame_index": frame.index, "dropped": source.dropped, "retry_in_s": None}
             if st.state != "running":
                 changes.update(state="running", last_error=None)
             self._status = replace(st, **changes)
         if first:
+            self._reconnect.started()  # the stream works: a long enough run earns a fresh backoff
             log.info("%s: running (first frame %d)", self._ctx, frame.index)
 
     def _note_loss(self, message: str, delay: float) -> None:
@@ -407,21 +459,97 @@ class CameraRunner:
             self._set(retry_in_s=round(left, 1))
             self._stop.wait(min(left, 0.5))
 
-    # ---- the watchdog -------------------------------------------------------------
+    # ---- the supervisor -----------------------------------------------------------
 
-    def _watch(self) -> None:
+    def _supervise(self) -> None:
         period = min(1.0, self.stall_timeout_s / 4)
-        while not self._stop.wait(period):
-            idle = time.monotonic() - self._heartbeat
-            if self._busy and idle > self.stall_timeout_s:
-                msg = f"camera loop stalled for {idle:.0f} s; restarted it"
-                log.error("%s: %s", self._ctx, msg)
-                src = self._source
-                self._source = None
-                if src is not None:
-                    src.interrupt()  # the stuck thread closes it if it ever returns
-                with self._lock:
-                    self._status = replace(self._status, state="reconnecting", last_error=msg,
-                                           reconnects=self._status.reconnects + 1, fps=0.0)
-                self._busy = False
-                self._spawn_loop()
+        while not self._stop.is_set():
+            timeout = period
+            if self._restart_at is not None:
+                timeout = max(0.0, min(period, self._restart_at - time.monotonic()))
+            self._wake.wait(timeout)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._look()
+            except Exception:  # the supervisor must outlive whatever it watches
+                log.exception("%s: supervisor step failed", self._ctx)
+
+    def _look(self) -> None:
+        """One supervisor step: start a changed camera, schedule a rebuild, restart on time, or
+        catch a stall."""
+        now = time.monotonic()
+        with self._lock:
+            exited, changed = self._exited, self._pending_config is not None
+        if exited is not None and changed:
+            # The operator changed a camera that had failed, ended or stalled: try the new settings now.
+            self._restart_at = None
+            self._rebuild.reset()
+            self._set(state="starting", ended=False, retry_in_s=None)
+            self._rebuild.started()
+            self._spawn_loop()
+        elif exited == "failed" and self._restart_at is None:
+            delay = max(self._rebuild.failed(), self._budget.wait_s())
+            self._restart_at = now + delay
+            self._set(retry_in_s=round(delay, 1))
+            # The heartbeat shows the state and the daemon turns the change into an alert.
+            log.error("%s: cannot start: %s; trying again in %.0f s", self._ctx, self.status().last_error, delay)
+        elif self._restart_at is not None:
+            left = self._restart_at - now
+            if left > 0:
+                self._set(retry_in_s=round(left, 1))
+                return
+            wait = self._budget.wait_s()
+            if wait > 0:
+                self._restart_at = now + wait
+                return
+            self._restart(exited)
+        elif exited is None and self._busy and now - self._heartbeat > self.stall_timeout_s:
+            self._abandon_stalled(now - self._heartbeat)
+
+    def _abandon_stalled(self, idle: float) -> None:
+        """Give up on a loop stuck inside open/read/process (a hung decoder or model call); a
+        fresh loop with a fresh pipeline carries on at the frame it was stuck on."""
+        wait = self._budget.wait_s()
+        msg = f"camera loop stalled for {idle:.0f} s; "
+        msg += "restarted it" if wait <= 0 else (
+            f"restarting it in {wait:.0f} s ({self._budget.recent} restarts within {RESTART_WINDOW_S:.0f} s)")
+        log.error("%s: %s", self._ctx, msg)
+        with self._lock:
+            self._generation += 1  # the stuck thread exits quietly if it ever returns
+            self._exited = "stalled"
+            self._busy = False
+            src, self._source = self._source, None
+            self._status = replace(self._status, state="reconnecting", last_error=msg,
+                                   reconnects=self._status.reconnects + 1, fps=0.0,
+                                   retry_in_s=round(wait, 1) if wait > 0 else None)
+        if src is not None:
+            src.interrupt()  # the stuck thread closes it if it ever returns
+        if wait > 0:
+            self._restart_at = time.monotonic() + wait
+        else:
+            self._restart("stalled")
+
+    def _restart(self, exited: LoopExit | None) -> None:
+        self._restart_at = None
+        self._budget.restarted()
+        if exited == "failed":
+            self._resume_after_failure()
+        self._rebuild.started()
+        self._spawn_loop()
+
+    def _resume_after_failure(self) -> None:
+        """A rebuilt camera goes on after the last frame it processed instead of from where it
+        started, so crossings already reported under this epoch are not reported again (seekable
+        sources; a live stream simply goes on). Frames are reported all-or-nothing, so the next
+        frame is exactly where counting must resume; the warm-up before it gives the fresh
+        tracker its history. (A stall restart needs none of this: it goes on at the stuck frame.)"""
+        with self._lock:
+            if self._last_frame_wall is None or self._next_index is None:
+                return  # nothing processed since the last (re)start: start where that one did
+            resume = self._next_index
+            self.count_from_frame = max(self.count_from_frame or 0, resume)
+            self._next_index = max(self._start_frame or 0, resume - WARMUP_FRAMES)
+            self._index_offset, self._media_offset = 0, 0.0
+            self._last_frame_wall, self._last_media = None, 0.0

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
+from campool_worker.pipeline.camera_pipeline import load_detector
 from campool_worker.pipeline.detectors import BatchingRunner, OnnxDetector, OnnxModel, make_batch_dynamic
-from campool_worker.pipeline.pipeline import load_detector
 
 onnx = pytest.importorskip("onnx")
 

@@ -9,11 +9,13 @@ import sys
 import textwrap
 
 from campool_worker.camera import CameraConfig
-from campool_worker.outbox import Outbox, PendingCrossing, StoredAssignment
+from campool_worker.outbox import FrameCrossings, Outbox, StoredAssignment
+from campool_worker.pipeline.camera_pipeline import Crossing
 
 
 def crossing(cam="c1", epoch=1, frame=0, line="l"):
-    return PendingCrossing(cam, epoch, line, "in", "car", frame, 1000.0 + frame, frame)
+    """One frame of camera `cam` with one crossing in it."""
+    return FrameCrossings(cam, epoch, [Crossing(line, "in", "car", frame, frame, 1000.0 + frame)])
 
 
 def test_seqs_start_at_one_per_camera_and_epoch_and_survive_reopening(tmp_path):
@@ -76,11 +78,13 @@ def test_sigkill_keeps_every_committed_event(tmp_path):
     with gap-free seqs, and a new writer continues the sequence."""
     script = textwrap.dedent(f"""
         import sys
-        from campool_worker.outbox import Outbox, PendingCrossing
+        from campool_worker.outbox import FrameCrossings, Outbox
+        from campool_worker.pipeline.camera_pipeline import Crossing
         box = Outbox({str(tmp_path / 'w.db')!r})
         f = 0
         while True:
-            events = box.commit([PendingCrossing("c", 1, "l", "in", "car", f + i, 0.0, f + i) for i in range(50)])
+            events = box.commit([FrameCrossings("c", 1, [Crossing("l", "in", "car", f + i, f + i, 0.0)])
+                                 for i in range(50)])
             f += 50
             sys.stdout.write(f"{{events[-1].seq}}\\n"); sys.stdout.flush()
     """)

@@ -1,6 +1,7 @@
 """The supervised camera loop: counting, handover start/cut, ends, backoff, watchdog, failures."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -9,7 +10,7 @@ import pytest
 
 from campool_worker.camera import CameraConfig, CountingLine
 from campool_worker.errors import ModelError
-from campool_worker.pipeline.pipeline import CameraPipeline, load_detector
+from campool_worker.pipeline.camera_pipeline import CameraPipeline, load_detector
 from campool_worker.pipeline.runner import CameraRunner
 from campool_worker.pipeline.sources import open_source
 from campool_worker.pipeline.synthetic import SyntheticParams, SyntheticScene
@@ -303,3 +304,101 @@ def test_crossings_of_one_frame_arrive_together_for_an_atomic_commit():
     assert len(frames) == len(set(frames)), "a frame's crossings are never split over two calls"
     assert any(len(g) >= 2 for g in groups), "objects crossing both lines arrive in the same call"
     assert Counter(c.direction for g in groups for c in g if c.line == "mid") == _truth(900)
+
+
+def test_a_camera_whose_model_arrives_later_starts_by_itself():
+    """A pushed model that is not there yet fails the camera; the supervisor rebuilds it with a
+    backoff and picks the model up once it is there, without anyone touching the camera."""
+    arrived = threading.Event()
+    attempts: list[float] = []
+
+    def factory(cfg):
+        attempts.append(time.monotonic())
+        if not arrived.is_set():
+            raise ModelError("model sha256:abc is not on this worker; push it from the master")
+        return _Counting([])
+
+    cfg = CameraConfig(camera_id="later", source="synthetic://?w=64&h=64&fps=50")
+    runner = CameraRunner(cfg, factory, rebuild_initial_s=0.1, rebuild_max_s=0.4).start()
+    try:
+        assert _wait_for(lambda: len(attempts) >= 4, 10), attempts
+        st = runner.status()
+        assert st.state == "failed" and "push it from the master" in st.last_error
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
+        assert gaps[0] < gaps[2], f"the rebuilds back off: {gaps}"
+        arrived.set()
+        assert _wait_for(lambda: runner.status().state == "running" and runner.status().frames > 10, 10)
+        assert runner.status().last_error is None
+    finally:
+        runner.stop()
+
+
+def test_a_rebuilt_file_camera_goes_on_after_its_last_processed_frame_without_counting_twice():
+    builds: list[list[int]] = []
+    crossings: list = []
+    broken = threading.Event()
+
+    def factory(cfg):
+        if broken.is_set():
+            broken.clear()  # fails once, like a model replaced by a bad one and fixed again
+            raise ModelError("bad model")
+        seen: list[int] = []
+        builds.append(seen)
+        pipe = _motion_pipeline(cfg)
+        original = pipe.process
+
+        def process(frame):
+            seen.append(frame.index)
+            return original(frame)
+        pipe.process = process  # type: ignore[method-assign]
+        return pipe
+
+    cfg = CameraConfig(camera_id="syn", source=SYN, lines=[LINE])
+    runner = CameraRunner(cfg, factory, on_crossing=lambda c: crossings.append((len(builds), c)), realtime=False,
+                          rebuild_initial_s=0.1)
+    runner.start()
+    try:
+        assert _wait_for(lambda: len(builds[0]) > 300, 30)
+        broken.set()
+        runner.update_config(CameraConfig(camera_id="syn", source=SYN, lines=[LINE], confidence=0.4))
+        assert _wait_for(lambda: runner.status().ended, 60), runner.status()
+    finally:
+        runner.stop()
+    assert len(builds) == 2, "the failed build was tried again"
+    resume = builds[0][-1] + 1
+    assert builds[1][0] == resume - 50 and builds[1][-1] == 899, "warm-up before the resume point, then on"
+    first = [c for build, c in crossings if build == 1]
+    second = [c for build, c in crossings if build == 2]
+    assert first and second
+    assert all(c.frame_index < resume for c in first)
+    assert all(c.frame_index >= resume for c in second), "nothing before the resume point is reported twice"
+
+
+class _AlwaysHangs:
+    release = threading.Event()
+
+    def process(self, frame):
+        self.release.wait(60)
+        return None
+
+
+def test_restarts_of_a_camera_that_stalls_in_a_loop_are_capped_at_five_a_minute():
+    built = []
+
+    def factory(cfg):
+        built.append(cfg)
+        return _AlwaysHangs()
+
+    _AlwaysHangs.release.clear()
+    cfg = CameraConfig(camera_id="spin", source="synthetic://?w=64&h=64&fps=50")
+    runner = CameraRunner(cfg, factory, stall_timeout_s=0.3).start()
+    try:
+        assert _wait_for(lambda: "restarting it in" in (runner.status().last_error or ""), 20), runner.status()
+        st = runner.status()
+        assert len(built) == 6 and st.reconnects == 6, "the first loop and five restarts"
+        assert st.state == "reconnecting" and st.retry_in_s and st.retry_in_s > 30
+        time.sleep(1.0)
+        assert len(built) == 6, "no restart while the budget is spent"
+    finally:
+        runner.stop(timeout_s=0.5)
+        _AlwaysHangs.release.set()

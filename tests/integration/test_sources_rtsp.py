@@ -11,7 +11,7 @@ import pytest
 
 from campool_worker.camera import CameraConfig, CountingLine
 from campool_worker.errors import SourceError
-from campool_worker.pipeline.pipeline import CameraPipeline, load_detector
+from campool_worker.pipeline.camera_pipeline import CameraPipeline, load_detector
 from campool_worker.pipeline.runner import CameraRunner
 from campool_worker.pipeline.sources import open_source
 from tests.helpers.rtsp_server import RtspCamera, gi_rtsp_missing

@@ -89,7 +89,7 @@ def test_yolov8_class_filter_and_min_score(tmp_path):
 
 
 def test_a_custom_model_counts_by_the_class_names_its_camera_gives(tmp_path):
-    from campool_worker.pipeline.pipeline import load_detector
+    from campool_worker.pipeline.camera_pipeline import load_detector
 
     out = v8_output([(5, 1, 0.9, (16, 16, 8, 12)), (9, 0, 0.8, (6, 20, 4, 6))], classes=2)
     path = constant_model(tmp_path / "parts.onnx", out)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from campool_worker.camera import CameraConfig, CountingLine, LineCounts, Zone
+from campool_worker.pipeline.camera_pipeline import CameraPipeline
 from campool_worker.pipeline.detectors import Detections
-from campool_worker.pipeline.pipeline import CameraPipeline
 from campool_worker.pipeline.sources import Frame
 
 
@@ -132,7 +132,7 @@ def test_process_stream_gives_the_same_results_as_process_in_order():
 
 def test_stream_fps_sets_how_long_a_hidden_object_keeps_its_id():
     from campool_worker.camera import CameraConfig
-    from campool_worker.pipeline.pipeline import LOST_SECONDS, CameraPipeline, load_detector
+    from campool_worker.pipeline.camera_pipeline import LOST_SECONDS, CameraPipeline, load_detector
 
     every_frame = CameraPipeline(CameraConfig("c", "x.mp4"), load_detector(None))
     every_frame.set_stream_fps(12.5)

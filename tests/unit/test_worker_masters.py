@@ -11,7 +11,7 @@ import zmq
 from campool_worker import protocol as p
 from campool_worker import security as s
 from campool_worker.cli import main
-from campool_worker.handlers import CommandHandlers
+from campool_worker.commands import CommandHandler
 
 
 def new_key() -> str:
@@ -128,28 +128,36 @@ def test_a_corrupt_masters_file_is_one_error_line(worker_dir, capsys):
     assert "is corrupt" in one_error_line(capsys)
 
 
-class _Service(CommandHandlers):
-    """The parts of WorkerService that command dispatch uses."""
+class _Handler(CommandHandler):
+    """Command dispatch alone: the status command answers without a worker behind it."""
 
     def __init__(self, allow: s.AllowList) -> None:
-        self.allow = allow
-        self._refused_keys: set[str] = set()
+        super().__init__(allow=allow, assignments=None, models=None, outbox=None, service=None)  # type: ignore[arg-type]
 
-    def _on_status(self, msg, master_key):  # type: ignore[override]
+    def status(self, msg, master_key):
         return p.Ok("status")
 
 
 def test_a_revoked_master_gets_unauthorized_logged_once_and_others_are_served(tmp_path, caplog):
     desk, laptop = new_key(), new_key()
-    service = _Service(s.AllowList(tmp_path / "masters.json"))
-    service.allow.add(desk, "desk")
-    service.allow.add(laptop, "laptop")
-    assert isinstance(service._handle_command(p.GetStatus(), desk), p.Ok)
+    allow = s.AllowList(tmp_path / "masters.json")
+    service = _Handler(allow)
+    allow.add(desk, "desk")
+    allow.add(laptop, "laptop")
+    assert isinstance(service.handle(p.GetStatus(), desk), p.Ok)
 
     s.AllowList(tmp_path / "masters.json").remove(desk)  # `campool-worker masters --remove` elsewhere
-    with caplog.at_level(logging.WARNING, logger="campool_worker.handlers"):
-        replies = [service._handle_command(p.GetStatus(), desk) for _ in range(20)]
+    with caplog.at_level(logging.WARNING, logger="campool_worker.commands"):
+        replies = [service.handle(p.GetStatus(), desk) for _ in range(20)]
     assert all(isinstance(r, p.Error) and r.code == "unauthorized" for r in replies)
     assert "no longer trusted" in replies[0].message and "pairing code" in replies[0].message
     assert len([r for r in caplog.records if desk in r.getMessage()]) == 1, "once per key, not per message"
-    assert isinstance(service._handle_command(p.GetStatus(), laptop), p.Ok)
+    assert isinstance(service.handle(p.GetStatus(), laptop), p.Ok)
+
+
+def test_a_command_type_without_a_handler_gets_a_clear_error(tmp_path):
+    allow = s.AllowList(tmp_path / "masters.json")
+    desk = new_key()
+    allow.add(desk, "desk")
+    reply = _Handler(allow).handle(p.Ok("not a command"), desk)
+    assert isinstance(reply, p.Error) and reply.code == "unknown_type" and "'ok'" in reply.message

@@ -30,9 +30,9 @@ import numpy as np
 
 from campool_worker.camera import CameraConfig, CountingLine
 from campool_worker.errors import CampoolError
+from campool_worker.pipeline.camera_pipeline import CameraPipeline, load_detector
 from campool_worker.pipeline.detectors import OnnxDetector
 from campool_worker.pipeline.offline import prefetch
-from campool_worker.pipeline.pipeline import CameraPipeline, load_detector
 from campool_worker.pipeline.sources import open_source
 
 log = logging.getLogger(__name__)

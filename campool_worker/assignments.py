@@ -1,0 +1,153 @@
+"""The cameras this worker runs: one `CameraSlot` per assigned camera, kept across restarts.
+
+`Assignments` is the only owner of the running slots. It keeps, through the outbox (SQLite),
+what must survive a restart: each assignment, the highest epoch seen per camera (the fencing
+rule refuses an epoch at or below it, see protocol/messages.py), and whether the worker is
+draining. After a restart `resume` runs what ran before, from where its committed counts end.
+
+It decides nothing about the wire: the command handler (commands.py) applies the fencing rule
+and answers the master; this object carries out what was decided. It runs on the service loop
+thread, like the outbox it writes.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from campool_worker.camera import CameraConfig
+from campool_worker.camera_slot import TEST_SCHEME, CameraSlot
+from campool_worker.outbox import Outbox, StoredAssignment
+from campool_worker.pipeline.runner import WARMUP_FRAMES
+from campool_worker.pipeline.sources import parse_source, redact_url
+from campool_worker.protocol import CameraTelemetry
+
+log = logging.getLogger(__name__)
+
+SlotFactory = Callable[[StoredAssignment], CameraSlot]
+
+
+class Assignments:
+    def __init__(self, outbox: Outbox, capacity: int, make_slot: SlotFactory) -> None:
+        self._outbox = outbox
+        self.capacity = capacity
+        self._make_slot = make_slot
+        self._slots: dict[str, CameraSlot] = {}
+        self._draining = outbox.get_meta("draining") == "1"
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, camera_id: str) -> CameraSlot | None:
+        return self._slots.get(camera_id)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    @property
+    def full(self) -> bool:
+        """No room for one more camera."""
+        return len(self._slots) >= self.capacity
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def epoch_seen(self, camera_id: str) -> int:
+        """The highest epoch of this camera this worker has run or been told of; -1 if none."""
+        value = self._outbox.get_meta(f"epoch:{camera_id}")
+        seen = int(value) if value is not None else -1
+        slot = self._slots.get(camera_id)
+        return max(seen, slot.epoch) if slot is not None else seen
+
+    def states(self) -> dict[str, str]:
+        """Each running camera's runner state."""
+        return {cid: slot.runner_status().state for cid, slot in list(self._slots.items())}
+
+    def telemetry(self) -> list[CameraTelemetry]:
+        """Every camera's line in the heartbeat, by camera id."""
+        backlog = self._outbox.backlog()
+        return [slot.telemetry(self._outbox.last_seq(cid, slot.epoch), backlog.get(cid, 0))
+                for cid, slot in sorted(self._slots.items())]
+
+    # ------------------------------------------------------------------ changing
+
+    def note_epoch(self, camera_id: str, epoch: int) -> None:
+        """Remember that this epoch of the camera exists (it only ever grows)."""
+        value = self._outbox.get_meta(f"epoch:{camera_id}")
+        seen = int(value) if value is not None else -1
+        self._outbox.set_meta(f"epoch:{camera_id}", str(max(epoch, seen)))
+
+    def start(self, assignment: StoredAssignment) -> CameraSlot:
+        """Run a new assignment and keep it (a camera already running must be stopped first)."""
+        camera_id = assignment.camera.camera_id
+        if camera_id in self._slots:
+            raise ValueError(f"camera {camera_id} already runs epoch {self._slots[camera_id].epoch}; stop it first")
+        self._outbox.save_assignment(assignment)
+        self.note_epoch(camera_id, assignment.epoch)
+        return self._run(assignment)
+
+    def update(self, camera: CameraConfig) -> CameraSlot:
+        """New settings for a running camera under its epoch."""
+        slot = self._slots[camera.camera_id]
+        slot.update(camera)
+        self._outbox.save_assignment(slot.assignment)
+        log.info("%s: settings updated", slot.ctx)
+        return slot
+
+    def set_preview(self, camera_id: str, enabled: bool, width: int, fps: float) -> bool:
+        """False when the camera does not run here."""
+        slot = self._slots.get(camera_id)
+        if slot is None:
+            return False
+        slot.set_preview(enabled, width, fps)
+        return True
+
+    def stop(self, camera_id: str, forget: bool = False) -> None:
+        """Stop a camera; ``forget``: it is not ours any more (not resumed after a restart)."""
+        slot = self._slots.pop(camera_id)
+        slot.stop()
+        if forget:
+            self._outbox.delete_assignment(camera_id)
+        log.info("%s: stopped", slot.ctx)
+
+    def set_draining(self, enabled: bool) -> int:
+        """Drain (stop every camera, take no new one) or take assignments again. Returns how
+        many cameras were stopped."""
+        self._draining = enabled
+        self._outbox.set_meta("draining", "1" if enabled else "0")
+        if not enabled:
+            return 0
+        stopped = list(self._slots)
+        for camera_id in stopped:
+            self.stop(camera_id, forget=True)
+        return len(stopped)
+
+    def close(self) -> None:
+        """The worker stops: stop every camera, keeping the assignments for the next start."""
+        for slot in list(self._slots.values()):
+            slot.stop()
+
+    def resume(self) -> None:
+        """After a restart: run what we ran, from where the last committed event left off (files),
+        so no frame is counted twice under the same epoch."""
+        for a in self._outbox.assignments():
+            last = self._outbox.last_frame(a.camera.camera_id, a.epoch)
+            try:
+                kind = parse_source(a.camera.source)[0]
+            except Exception:  # noqa: BLE001 - test:// and invalid sources: the slot reports them
+                kind = "file" if a.camera.source.startswith(TEST_SCHEME) else "other"
+            if kind == "file" and last is not None:
+                count_from = max(last + 1, a.count_from_frame or 0)
+                a = StoredAssignment(a.camera, a.epoch, max(a.start_frame or 0, count_from - WARMUP_FRAMES), count_from,
+                                     a.count_from_ts)
+            elif kind != "file":  # a live stream restarts where it is now; the time cut still holds
+                a = StoredAssignment(a.camera, a.epoch, None, None, a.count_from_ts)
+            log.info("resuming camera %s at epoch %d", a.camera.camera_id, a.epoch)
+            self._run(a)
+
+    def _run(self, a: StoredAssignment) -> CameraSlot:
+        slot = self._make_slot(a)
+        self._slots[a.camera.camera_id] = slot
+        log.info("%s: starting (source %s, start frame %s, count from %s)", slot.ctx, redact_url(a.camera.source),
+                 a.start_frame, a.count_from_frame)
+        slot.start()
+        return slot

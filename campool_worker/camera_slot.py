@@ -1,0 +1,225 @@
+"""One assigned (camera, epoch) inside the daemon: its runner, its telemetry and its previews.
+
+A `CameraSlot` builds the camera's runner: the `CameraRunner` (pipeline/runner.py: the camera's
+loop and its one supervisor, which reconnects, restarts a stalled loop and rebuilds a camera
+whose model would not load) or, for a ``test://`` source with the test hooks on, the
+`BurstRunner` (harness/test_hooks.py). The slot resolves the camera's model through the
+`ModelStore` each time the runner builds a pipeline, so a model pushed after the assignment is
+picked up by the runner's next rebuild.
+
+Crossings, previews and alerts go to an `EventSink` (the service loop), never to sockets or
+SQLite directly: the service thread is the only one that writes the outbox and the PUB socket.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from campool_worker.camera import CameraConfig
+from campool_worker.model_store import ModelStore
+from campool_worker.outbox import FrameCrossings, StoredAssignment
+from campool_worker.pipeline.runner import CameraRunner, RunnerStatus
+from campool_worker.protocol import CameraTelemetry, PreviewFrame, PreviewTrack
+
+if TYPE_CHECKING:
+    from campool_worker.pipeline.camera_pipeline import CameraPipeline, Crossing, FrameResult
+    from campool_worker.pipeline.sources import Frame
+
+log = logging.getLogger(__name__)
+
+TEST_SCHEME = "test://"
+
+
+class EventSink(Protocol):
+    """Where a camera's output goes (service.WorkerService); called from camera threads."""
+
+    def crossings(self, frame: FrameCrossings) -> None: ...
+    def preview(self, frame: PreviewFrame) -> None: ...
+    def alert(self, level: str, code: str, message: str, camera_id: str | None) -> None: ...
+
+
+class Runner(Protocol):
+    """What a slot needs of its runner (CameraRunner, or the test hook's BurstRunner)."""
+
+    def start(self) -> Any: ...
+    def stop(self, timeout_s: float = ...) -> None: ...
+    def status(self) -> RunnerStatus: ...
+    def update_config(self, config: CameraConfig) -> None: ...
+
+
+@dataclass
+class PreviewSettings:
+    enabled: bool = False
+    width: int = 320
+    fps: float = 2.0
+    last_sent: float = field(default=0.0)
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """How the worker runs its models (settings intra_op_threads and inference_workers)."""
+
+    intra_op_threads: int | None = None  # None: the cores minus a quarter
+    inference_workers: int = 1
+
+
+class CameraSlot:
+    """A running (camera, epoch). start() returns at once; stop() stops its runner."""
+
+    def __init__(self, assignment: StoredAssignment, *, worker_id: str, models: ModelStore, sink: EventSink,
+                 test_hooks: bool = False, detector_options: DetectorOptions | None = None) -> None:
+        self.assignment = assignment
+        self.worker_id = worker_id
+        self.models = models
+        self.sink = sink
+        self.test_hooks = test_hooks
+        self.detector_options = detector_options or DetectorOptions()
+        self.preview = PreviewSettings()
+        self.detector_name = ""
+        self._zone_occupancy: dict[str, int] = {}
+        self._runner: Runner | None = None
+        self._error: str | None = None  # why there is no runner at all
+        self.ctx = f"camera {assignment.camera.camera_id} epoch {assignment.epoch}"
+
+    @property
+    def camera(self) -> CameraConfig:
+        return self.assignment.camera
+
+    @property
+    def epoch(self) -> int:
+        return self.assignment.epoch
+
+    # ------------------------------------------------------------------ control
+
+    def start(self) -> None:
+        try:
+            self._runner = self._build_runner()
+        except ValueError as exc:  # a source this worker will never run: nothing to retry
+            self._error = str(exc)
+            log.error("%s cannot run: %s", self.ctx, exc)
+            return
+        self._runner.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        runner = self._runner
+        if runner is None:
+            return
+        try:
+            runner.stop(timeout)
+        except Exception as exc:  # noqa: BLE001 - stopping one camera must not stop the others
+            log.warning("%s: stopping its runner failed: %s", self.ctx, exc)
+
+    def update(self, camera: CameraConfig) -> None:
+        """New lines, zones, model... under the same epoch, applied between two frames."""
+        self.assignment = StoredAssignment(camera, self.epoch, self.assignment.start_frame,
+                                           self.assignment.count_from_frame, self.assignment.count_from_ts)
+        if self._runner is not None:
+            self._runner.update_config(camera)
+
+    def set_preview(self, enabled: bool, width: int, fps: float) -> None:
+        self.preview.enabled, self.preview.width, self.preview.fps = enabled, width, fps
+
+    # ------------------------------------------------------------------ status
+
+    def runner_status(self) -> RunnerStatus:
+        """The runner's status; without a runner (a source this worker refuses) a failed one."""
+        runner = self._runner
+        if runner is None:
+            return RunnerStatus(self.camera.camera_id, "failed" if self._error else "starting", last_error=self._error)
+        try:
+            return runner.status()
+        except Exception as exc:  # noqa: BLE001 - a broken runner shows as failed, not as a crash
+            return RunnerStatus(self.camera.camera_id, "failed", last_error=f"status unavailable: {exc}")
+
+    def telemetry(self, last_seq: int, backlog: int) -> CameraTelemetry:
+        st = self.runner_status()
+        return CameraTelemetry(
+            camera_id=self.camera.camera_id, epoch=self.epoch, state=st.state, fps=_finite(st.fps),
+            latency_ms=_finite(st.latency_ms), frames=int(st.frames), frame_index=max(int(st.frame_index), 0),
+            last_error=st.last_error, last_seq=last_seq, backlog=backlog, preview=self.preview.enabled,
+            detector=self.detector_name, zones=dict(self._zone_occupancy))
+
+    # ------------------------------------------------------------------ the runner
+
+    def _build_runner(self) -> Runner:
+        a = self.assignment
+        if a.camera.source.startswith(TEST_SCHEME):
+            if not self.test_hooks:
+                raise ValueError(f"source {a.camera.source!r}: test:// sources exist only for the test suite")
+            from campool_worker.harness.test_hooks import BurstRunner
+
+            self.detector_name = "test"
+            return BurstRunner(a.camera, self._on_crossings, a.start_frame, a.count_from_frame)
+        return CameraRunner(a.camera, self._make_pipeline, start_frame=a.start_frame,
+                            count_from_frame=a.count_from_frame, count_from_ts=a.count_from_ts,
+                            on_crossings=self._on_crossings, on_result=self._on_result,
+                            log_context=f"epoch {a.epoch}")
+
+    def _make_pipeline(self, camera: CameraConfig) -> CameraPipeline:
+        """The runner's pipeline factory (its thread): raises ModelError while a pushed model is
+        not here yet, which the runner reports as "failed" and tries again later."""
+        from campool_worker.pipeline.camera_pipeline import CameraPipeline, load_detector
+
+        opts = self.detector_options
+        detector = load_detector(self.models.resolve(camera.model), class_names=camera.labels,
+                                 confidence=camera.confidence, classes=camera.classes,
+                                 intra_op_threads=opts.intra_op_threads, inference_workers=opts.inference_workers)
+        self.detector_name = str(getattr(detector, "provider", "") or getattr(detector, "name", ""))
+        return CameraPipeline(camera, detector)
+
+    # ------------------------------------------------------------------ runner callbacks (camera thread)
+
+    def _on_crossings(self, frame_crossings: list[Crossing]) -> None:
+        """One frame's crossings, handed on together so the outbox commits a frame all-or-nothing."""
+        self.sink.crossings(FrameCrossings(self.camera.camera_id, self.epoch, tuple(frame_crossings)))
+
+    def _on_result(self, frame: Frame, result: FrameResult) -> None:
+        zones = getattr(result, "zones", None)
+        if zones:  # heartbeats carry occupancy so zone alerts work without a preview
+            self._zone_occupancy = {str(n): sum(int(v) for v in (getattr(z, "occupancy", None) or {}).values())
+                                    for n, z in zones.items()}
+        pv = self.preview
+        if not pv.enabled:
+            return
+        now = time.monotonic()
+        if now - pv.last_sent < 1.0 / pv.fps:
+            return
+        pv.last_sent = now
+        try:
+            self.sink.preview(make_preview(self.worker_id, self.camera.camera_id, self.epoch, frame, result, pv.width))
+        except Exception as exc:  # noqa: BLE001 - a preview is never worth a camera
+            log.warning("%s: preview failed: %s", self.ctx, exc)
+
+
+def make_preview(worker_id: str, camera_id: str, epoch: int, frame: Frame, result: FrameResult,
+                 width: int) -> PreviewFrame:
+    import cv2
+
+    img = frame.image
+    h, w = img.shape[:2]
+    scale = min(1.0, width / max(w, 1))
+    small = cv2.resize(img, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA) \
+        if scale < 1.0 else img
+    ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    tracks = [PreviewTrack(int(t.track_id), str(t.class_name), _finite(getattr(t, "score", 0.0)),
+                           [_finite(v) * scale for v in list(t.box)[:4]]) for t in getattr(result, "tracks", [])]
+    counts = {str(line): c.copy() for line, c in (getattr(result, "counts", None) or {}).items()}
+    zones = {}
+    for name, z in (getattr(result, "zones", None) or {}).items():
+        occ = getattr(z, "occupancy", None) or {}
+        zones[str(name)] = {str(k): int(v) for k, v in occ.items()}
+    return PreviewFrame(worker_id, camera_id, epoch, int(frame.index), float(frame.ts), small.shape[1], small.shape[0],
+                        tracks, counts, zones, jpeg.tobytes(), source_width=w, source_height=h)
+
+
+def _finite(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return 0.0
+    return f if math.isfinite(f) else 0.0

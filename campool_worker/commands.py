@@ -1,0 +1,216 @@
+"""What the worker does for each command: assignments with epoch fencing, acks, drain, models.
+
+`CommandHandler.handle` checks that the master is still trusted, then looks the message's type
+up in one table (`CommandHandler.__init__`: ``p.AssignCamera -> assign`` ...) and answers with
+a reply message. It runs on the service loop thread, so it may use the outbox freely. It
+changes nothing itself: the cameras belong to `Assignments`, the models to `ModelStore`, the
+counts to the `Outbox`, the sockets to the service (reached through `ServiceLoop`).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from campool_worker import protocol as p
+from campool_worker.assignments import Assignments
+from campool_worker.camera import CameraConfig
+from campool_worker.camera_slot import CameraSlot
+from campool_worker.model_store import ModelPushError, ModelStore, StoredModel
+from campool_worker.outbox import Outbox, StoredAssignment
+from campool_worker.security import AllowList
+
+log = logging.getLogger(__name__)
+
+MAX_REFUSED_KEYS = 1000  # revoked keys remembered for "log once"; past that they are refused unlogged
+
+
+class ServiceLoop(Protocol):
+    """What the commands need of the service loop (service.WorkerService)."""
+
+    @property
+    def pub_port(self) -> int: ...
+    def status(self) -> p.WorkerStatus: ...
+    def start_resend(self, camera_id: str | None) -> None: ...
+    def commit_crossings(self) -> None: ...
+    def alert(self, level: str, code: str, message: str, camera_id: str | None) -> None: ...
+
+
+Handler = Callable[[Any, str], p.Message]  # (the message, the master's key) -> the reply
+
+
+class CommandHandler:
+    def __init__(self, *, allow: AllowList, assignments: Assignments, models: ModelStore, outbox: Outbox,
+                 service: ServiceLoop) -> None:
+        self._allow = allow
+        self._assignments = assignments
+        self._models = models
+        self._outbox = outbox
+        self._service = service
+        self._refused_keys: set[str] = set()  # revoked masters whose commands were refused (logged once)
+        self._handlers: dict[type[p.Message], Handler] = {
+            p.Hello: self.hello,
+            p.GetStatus: self.status,
+            p.AssignCamera: self.assign,
+            p.UpdateCamera: self.update,
+            p.UnassignCamera: self.unassign,
+            p.FenceCamera: self.fence,
+            p.SetPreview: self.set_preview,
+            p.AckCounts: self.ack,
+            p.ResendCounts: self.resend,
+            p.Drain: self.drain,
+            p.QueryModel: self.query_model,
+            p.PushModelChunk: self.push_model_chunk,
+        }
+
+    def handle(self, msg: p.Message, master_key: str) -> p.Message:
+        """The reply to one command from the master with this (CURVE) key."""
+        # ZAP checks a key only at the handshake, so a master revoked while connected keeps its
+        # session: ask the allow-list again for every command (it rereads masters.json on change).
+        if master_key not in self._allow:
+            return self._unauthorized(msg, master_key)
+        self._refused_keys.discard(master_key)  # adopted again: a later revocation is news again
+        handler = self._handlers.get(type(msg))
+        if handler is None:
+            return p.Error("unknown_type", f"this worker has no handler for {msg.TYPE!r} commands; "
+                           "upgrade the worker to the master's version")
+        return handler(msg, master_key)
+
+    def _unauthorized(self, msg: p.Message, master_key: str) -> p.Message:
+        if master_key not in self._refused_keys:  # once per key: a revoked master may retry forever
+            if len(self._refused_keys) < MAX_REFUSED_KEYS:
+                self._refused_keys.add(master_key)
+            log.warning("refused %s from master key %s: it is no longer trusted (revoked with `campool-worker "
+                        "masters --remove` or removed from masters.json); its further commands are refused "
+                        "without a log line each", msg.TYPE, master_key)
+        return p.Error("unauthorized", "this master's key is no longer trusted by the worker (it was revoked); "
+                       "adopt the worker again with a pairing code from `campool-worker pair`")
+
+    # ------------------------------------------------------------------ session
+
+    def hello(self, msg: p.Hello, master_key: str) -> p.Message:
+        log.info("master %r (%s, key %s) says hello; resending %d unacked event(s)", msg.master_name[:40],
+                 msg.master_id[:40], master_key[:8], self._outbox.counts()[0])
+        self._service.start_resend(None)
+        return p.HelloReply(p.PROTOCOL_VERSION, self._service.pub_port, self._service.status())
+
+    def status(self, msg: p.GetStatus, master_key: str) -> p.Message:
+        return p.StatusReply(self._service.status())
+
+    # ------------------------------------------------------------------ assignments
+
+    def assign(self, msg: p.AssignCamera, master_key: str) -> p.Message:
+        cam = msg.camera
+        slot = self._assignments.get(cam.camera_id)
+        seen = self._assignments.epoch_seen(cam.camera_id)
+        if slot is not None and msg.epoch == slot.epoch:
+            if cam == slot.camera:
+                return p.Ok("already running at this epoch")
+            return self._update(slot, cam)
+        if msg.epoch < seen or (slot is None and msg.epoch == seen):
+            log.warning("camera %s: refused assignment at epoch %d, this worker has seen epoch %d", cam.camera_id,
+                        msg.epoch, seen)
+            return p.Fenced(cam.camera_id, msg.epoch, seen)
+        if self._assignments.draining:
+            return p.Error("draining", "this worker is draining; send Drain(enabled=False) first")
+        if slot is None and self._assignments.full:
+            return p.Error("capacity", f"this worker runs {len(self._assignments)} camera(s), its capacity")
+        refused = self._check_model(cam)
+        if refused:
+            return refused
+        if slot is not None:
+            log.info("camera %s: epoch %d replaces epoch %d", cam.camera_id, msg.epoch, slot.epoch)
+            self._assignments.stop(cam.camera_id)
+        self._assignments.start(StoredAssignment(cam, msg.epoch, msg.start_frame, msg.count_from_frame,
+                                                 msg.count_from_ts))
+        return p.Ok(f"camera {cam.camera_id} assigned at epoch {msg.epoch}")
+
+    def update(self, msg: p.UpdateCamera, master_key: str) -> p.Message:
+        slot = self._assignments.get(msg.camera.camera_id)
+        if slot is None:
+            return p.Error("unknown_camera", f"camera {msg.camera.camera_id} is not assigned to this worker")
+        if msg.epoch < slot.epoch:
+            return p.Fenced(msg.camera.camera_id, msg.epoch, slot.epoch)
+        if msg.epoch > slot.epoch:
+            return p.Error("invalid", f"camera {msg.camera.camera_id} runs epoch {slot.epoch}; a new epoch needs "
+                           "an assign, not an update")
+        if msg.camera == slot.camera:
+            return p.Ok("no change")
+        return self._update(slot, msg.camera)
+
+    def _update(self, slot: CameraSlot, camera: CameraConfig) -> p.Message:
+        """A config change under the same epoch: the runner applies it between two frames, so
+        nothing is counted twice and the seqs simply go on."""
+        refused = self._check_model(camera)
+        if refused:
+            return refused
+        self._assignments.update(camera)
+        return p.Ok(f"camera {camera.camera_id} updated")
+
+    def unassign(self, msg: p.UnassignCamera, master_key: str) -> p.Message:
+        slot = self._assignments.get(msg.camera_id)
+        if slot is None:
+            return p.Ok("not running here")
+        if msg.epoch < slot.epoch:
+            return p.Fenced(msg.camera_id, msg.epoch, slot.epoch)
+        self._assignments.stop(msg.camera_id, forget=True)
+        return p.Ok(f"camera {msg.camera_id} stopped; {self._outbox.backlog().get(msg.camera_id, 0)} event(s) "
+                    "still to ack")
+
+    def fence(self, msg: p.FenceCamera, master_key: str) -> p.Message:
+        self._assignments.note_epoch(msg.camera_id, msg.current_epoch)
+        slot = self._assignments.get(msg.camera_id)
+        if slot is None:
+            return p.Ok("not running here")
+        if slot.epoch > msg.epoch:
+            return p.Fenced(msg.camera_id, msg.epoch, slot.epoch)
+        log.warning("camera %s epoch %d: fenced by the master (now epoch %d elsewhere); stopping it", msg.camera_id,
+                    slot.epoch, msg.current_epoch)
+        self._assignments.stop(msg.camera_id, forget=True)
+        self._service.alert("warning", "camera_fenced", f"camera {msg.camera_id}: epoch {slot.epoch} is stale (the "
+                            f"master moved it to epoch {msg.current_epoch}); stopped here", msg.camera_id)
+        return p.Ok("stopped")
+
+    def drain(self, msg: p.Drain, master_key: str) -> p.Message:
+        stopped = self._assignments.set_draining(msg.enabled)
+        if not msg.enabled:
+            return p.Ok("taking assignments again")
+        self._service.commit_crossings()  # what the stopped cameras counted last is committed now
+        log.info("draining: stopped %d camera(s)", stopped)
+        return p.Ok(f"stopped {stopped} camera(s)")
+
+    # ------------------------------------------------------------------ counts and previews
+
+    def set_preview(self, msg: p.SetPreview, master_key: str) -> p.Message:
+        if not self._assignments.set_preview(msg.camera_id, msg.enabled, msg.width, msg.fps):
+            return p.Error("unknown_camera", f"camera {msg.camera_id} is not assigned to this worker")
+        return p.Ok()
+
+    def ack(self, msg: p.AckCounts, master_key: str) -> p.Message:
+        deleted = self._outbox.ack(msg.camera_id, msg.epoch, msg.up_to_seq)
+        return p.AckReply(msg.camera_id, msg.epoch, msg.up_to_seq, deleted,
+                          self._outbox.backlog().get(msg.camera_id, 0))
+
+    def resend(self, msg: p.ResendCounts, master_key: str) -> p.Message:
+        self._service.start_resend(msg.camera_id)
+        return p.Ok()
+
+    # ------------------------------------------------------------------ models
+
+    def _check_model(self, cam: CameraConfig) -> p.Message | None:
+        if not self._models.has(cam.model):
+            return p.Error("model", f"model {cam.model} is not on this worker; push it first")
+        return None
+
+    def query_model(self, msg: p.QueryModel, master_key: str) -> p.Message:
+        return _model_status(self._models.status(msg.sha256))
+
+    def push_model_chunk(self, msg: p.PushModelChunk, master_key: str) -> p.Message:
+        try:
+            return _model_status(self._models.append(msg.sha256, msg.size, msg.offset, msg.data))
+        except ModelPushError as exc:
+            return p.Error("model", str(exc))
+
+
+def _model_status(model: StoredModel) -> p.ModelStatus:
+    return p.ModelStatus(model.sha256, model.received, model.complete, model.reference)

@@ -1,0 +1,83 @@
+"""The running cameras: epochs seen, capacity, draining, and resuming after a restart."""
+from __future__ import annotations
+
+from campool_worker.assignments import Assignments
+from campool_worker.camera import CameraConfig
+from campool_worker.outbox import FrameCrossings, Outbox, StoredAssignment
+from campool_worker.pipeline.camera_pipeline import Crossing
+from campool_worker.pipeline.runner import WARMUP_FRAMES, RunnerStatus
+
+
+class _Slot:
+    """A camera slot that runs nothing."""
+
+    def __init__(self, a: StoredAssignment) -> None:
+        self.assignment, self.camera, self.epoch = a, a.camera, a.epoch
+        self.ctx = f"camera {a.camera.camera_id} epoch {a.epoch}"
+        self.running = False
+
+    def start(self):
+        self.running = True
+
+    def stop(self):
+        self.running = False
+
+    def update(self, camera):
+        self.camera = camera
+        self.assignment = StoredAssignment(camera, self.epoch, self.assignment.start_frame,
+                                           self.assignment.count_from_frame, self.assignment.count_from_ts)
+
+    def runner_status(self):
+        return RunnerStatus(self.camera.camera_id, "running" if self.running else "stopped")
+
+
+def _assignments(tmp_path, capacity=2):
+    outbox = Outbox(tmp_path / "worker.db")
+    made: list[_Slot] = []
+
+    def make(a):
+        made.append(_Slot(a))
+        return made[-1]
+    return Assignments(outbox, capacity, make), outbox, made
+
+
+def test_epochs_seen_only_grow_and_survive_a_restart(tmp_path):
+    assignments, outbox, _ = _assignments(tmp_path)
+    assert assignments.epoch_seen("gate") == -1
+    assignments.start(StoredAssignment(CameraConfig("gate", "rtsp://cam/s"), 3, None, None))
+    assignments.note_epoch("gate", 2)
+    assert assignments.epoch_seen("gate") == 3
+    assignments.note_epoch("gate", 7)
+    assignments.stop("gate", forget=True)
+    outbox.close()
+    again, _, _ = _assignments(tmp_path)
+    assert again.epoch_seen("gate") == 7
+
+
+def test_capacity_and_draining(tmp_path):
+    assignments, outbox, made = _assignments(tmp_path, capacity=2)
+    for cid in ("a", "b"):
+        assignments.start(StoredAssignment(CameraConfig(cid, "rtsp://cam/s"), 1, None, None))
+    assert assignments.full and assignments.states() == {"a": "running", "b": "running"}
+    assert assignments.set_draining(True) == 2
+    assert len(assignments) == 0 and not any(s.running for s in made) and outbox.assignments() == []
+    outbox.close()
+    again, _, _ = _assignments(tmp_path)
+    assert again.draining, "draining is kept across a restart"
+
+
+def test_resume_continues_a_file_after_its_last_committed_frame_and_a_stream_where_it_is(tmp_path):
+    assignments, outbox, _ = _assignments(tmp_path)
+    assignments.start(StoredAssignment(CameraConfig("file", "/videos/a.mp4"), 4, 0, 10))
+    assignments.start(StoredAssignment(CameraConfig("live", "rtsp://cam/s"), 2, 300, 400, 1234.5))
+    outbox.commit([FrameCrossings("file", 4, [Crossing("l", "in", "car", 1, 500, 0.0)])])
+    assignments.close()
+    outbox.close()
+
+    again, _, made = _assignments(tmp_path)
+    again.resume()
+    slots = {s.camera.camera_id: s.assignment for s in made}
+    assert (slots["file"].start_frame, slots["file"].count_from_frame) == (501 - WARMUP_FRAMES, 501)
+    assert (slots["live"].start_frame, slots["live"].count_from_frame, slots["live"].count_from_ts) == \
+        (None, None, 1234.5)
+    assert len(again) == 2
