@@ -34,7 +34,7 @@ class AuditResult:
 
 def reference_crossings(config: CameraConfig, last_frame: int) -> list[Crossing]:
     """Count frames [0, last_frame] offline, as one uninterrupted run would (no pacing)."""
-    from campool_worker.pipeline.pipeline import CameraPipeline, load_detector
+    from campool_worker.pipeline.camera_pipeline import CameraPipeline, load_detector
     from campool_worker.pipeline.sources import open_source
 
     source = open_source(config.source, loop=config.loop, realtime=False)
