@@ -60,7 +60,7 @@ class CountingLine:
             raise ConfigError(f"line {self.name!r}: its two end points are the same; draw a line with length")
 
     @classmethod
-    def parse(cls, spec: str) -> "CountingLine":
+    def parse(cls, spec: str) -> CountingLine:
         """Parse the command-line form ``NAME:x1,y1,x2,y2``."""
         name, sep, coords = spec.partition(":")
         if not sep:
@@ -74,7 +74,7 @@ class CountingLine:
         return {"name": self.name, "p1": list(self.p1), "p2": list(self.p2)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CountingLine":
+    def from_dict(cls, d: dict[str, Any]) -> CountingLine:
         try:
             return cls(str(d["name"]), _point(d["p1"]), _point(d["p2"]))
         except (KeyError, TypeError, ValueError) as exc:
@@ -100,7 +100,7 @@ class Zone:
             raise ConfigError(f"zone {self.name!r}: a zone needs at least 3 points, got {len(self.points)}")
 
     @classmethod
-    def parse(cls, spec: str) -> "Zone":
+    def parse(cls, spec: str) -> Zone:
         """Parse the command-line form ``NAME:x1,y1,x2,y2,x3,y3,...``."""
         name, sep, coords = spec.partition(":")
         if not sep:
@@ -115,7 +115,7 @@ class Zone:
         return {"name": self.name, "points": [list(p) for p in self.points]}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Zone":
+    def from_dict(cls, d: dict[str, Any]) -> Zone:
         try:
             return cls(str(d["name"]), tuple(_point(p) for p in d["points"]))
         except (KeyError, TypeError, ValueError) as exc:
@@ -174,7 +174,7 @@ class CameraConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CameraConfig":
+    def from_dict(cls, d: dict[str, Any]) -> CameraConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"camera definition must be a mapping, got {type(d).__name__}")
         known = set(cls.__dataclass_fields__)
@@ -223,7 +223,7 @@ class LineCounts:
     def total(self) -> int:
         return self.in_total + self.out_total
 
-    def copy(self) -> "LineCounts":
+    def copy(self) -> LineCounts:
         return LineCounts(self.in_total, self.out_total, {k: dict(v) for k, v in self.by_class.items()})
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,7 +253,7 @@ class CountEvent:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CountEvent":
+    def from_dict(cls, d: dict[str, Any]) -> CountEvent:
         try:
             ev = cls(
                 camera_id=str(d["camera_id"]), epoch=int(d["epoch"]), seq=int(d["seq"]),

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
-from zeroconf import (IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange,
-                      Zeroconf)
+from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
 
 from campool_worker.protocol import SERVICE_TYPE
 from campool_worker.security import valid_key
@@ -180,7 +179,7 @@ class WorkerBrowser:
             worker = parse_service_info(info) if info else None
             if worker is not None:
                 self.on_change(instance, worker)
-        except Exception:  # noqa: BLE001 - zeroconf's thread must survive a bad record or callback
+        except Exception:
             log.exception("handling the mDNS record %s failed", name)
 
     def close(self) -> None:

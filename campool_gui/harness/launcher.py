@@ -160,7 +160,7 @@ class LocalWorker:
         with open(self.log_file, "ab") as logf:
             self.proc = subprocess.Popen(
                 self.command(), stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT,
-                start_new_session=True, preexec_fn=pre)  # noqa: PLW1509 - one prctl call in the child
+                start_new_session=True, preexec_fn=pre)
 
     def wait_listening(self, timeout: float = 20.0) -> Self:
         """Wait until the spawned process has written its ports file; kill it if it does not in time."""

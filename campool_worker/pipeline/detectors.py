@@ -37,8 +37,17 @@ import numpy as np
 
 from campool_worker.errors import ModelError
 from campool_worker.pipeline.onnx_model import (  # re-exported: the detector API in one place
-    PAD_VALUE, PREFERRED_PROVIDERS, STRIDES, LayoutInfo, Letterbox, OnnxModel, _check_model_file, anchor_grid,
-    classify_output, default_intra_op_threads, make_batch_dynamic,
+    PAD_VALUE,
+    PREFERRED_PROVIDERS,
+    STRIDES,
+    LayoutInfo,
+    Letterbox,
+    OnnxModel,
+    _check_model_file,
+    anchor_grid,
+    classify_output,
+    default_intra_op_threads,
+    make_batch_dynamic,
 )
 
 __all__ = [
@@ -74,13 +83,13 @@ class Detections:
     class_ids: np.ndarray
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
-    def take(self, index: np.ndarray) -> "Detections":
+    def take(self, index: np.ndarray) -> Detections:
         return Detections(self.boxes[index], self.scores[index], self.class_ids[index])
 
 

@@ -110,7 +110,7 @@ class FrameSource(ABC):
         Files and the synthetic camera never block for long, so this is a no-op for them.
         """
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -181,7 +181,7 @@ class LiveSource(FrameSource):
                 index += 1
         except SourceError as exc:
             self._fail(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a capture thread must report, never die silently
+        except Exception as exc:
             log.exception("%s: capture thread failed", self.display_url)
             self._fail(f"{self.display_url}: capture failed: {exc}")
         finally:

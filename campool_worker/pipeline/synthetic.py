@@ -39,7 +39,7 @@ class SyntheticParams:
     speed: float = 1.0  # multiplies the seeded speeds
 
     @classmethod
-    def parse(cls, url: str) -> "SyntheticParams":
+    def parse(cls, url: str) -> SyntheticParams:
         """Parse ``synthetic://?w=..&h=..&fps=..&objects=..&seed=..&frames=..&axis=y|x&speed=..``."""
         parts = urlsplit(url)
         query = parse_qs(parts.query, keep_blank_values=True)

@@ -10,13 +10,31 @@ import typing
 from typing import Any, Literal
 
 from campool_worker.camera import CameraConfig
-from campool_worker.protocol.messages import (
-    _BINARY_LIMITS, _INT_LIMIT, _SHA256_RE, MAX_COUNT_BATCH, MAX_FRAME_BYTES, MAX_FRAMES, MAX_HEADER_BYTES,
-    MAX_MODEL_BYTES, MAX_REQUEST_ID, MESSAGES, PROTOCOL_VERSION, CountBatch, Envelope, Message, ModelStatus,
-    PreviewFrame, ProtocolError, PushModelChunk, QueryModel, SetPreview, WorkerStatus, topic_of,
-)
 from campool_worker.protocol.liveness import HEARTBEAT_S_MAX, HEARTBEAT_S_MIN
-
+from campool_worker.protocol.messages import (
+    _BINARY_LIMITS,
+    _INT_LIMIT,
+    _SHA256_RE,
+    MAX_COUNT_BATCH,
+    MAX_FRAME_BYTES,
+    MAX_FRAMES,
+    MAX_HEADER_BYTES,
+    MAX_MODEL_BYTES,
+    MAX_REQUEST_ID,
+    MESSAGES,
+    PROTOCOL_VERSION,
+    CountBatch,
+    Envelope,
+    Message,
+    ModelStatus,
+    PreviewFrame,
+    ProtocolError,
+    PushModelChunk,
+    QueryModel,
+    SetPreview,
+    WorkerStatus,
+    topic_of,
+)
 
 # --------------------------------------------------------------------------- encode
 

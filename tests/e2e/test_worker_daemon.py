@@ -13,10 +13,10 @@ import uuid
 import pytest
 import zmq
 
+from campool_gui.pool.wire_client import PairingFailed, RequestTimeout, pair_with_worker
 from campool_worker import protocol as p
 from campool_worker import security
 from campool_worker.camera import CameraConfig, CountingLine
-from campool_gui.pool.wire_client import PairingFailed, RequestTimeout, pair_with_worker
 from campool_worker.discovery import WorkerBrowser
 from tests.helpers.worker_process import TelemetryCollector, WorkerProcess, wait_until
 

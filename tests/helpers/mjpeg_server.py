@@ -34,14 +34,14 @@ class MjpegCamera:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.path}"
 
-    def start(self) -> "MjpegCamera":
+    def start(self) -> MjpegCamera:
         camera = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 if self.path != camera.path:
                     self.send_error(404, "no such stream")
                     return

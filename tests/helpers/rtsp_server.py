@@ -125,7 +125,7 @@ class RtspCamera:
         self.url = f"rtsp://127.0.0.1:{self.port}{path}"
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self, timeout_s: float = 20.0) -> "RtspCamera":
+    def start(self, timeout_s: float = 20.0) -> RtspCamera:
         if self.proc is not None and self.proc.poll() is None:
             return self
         deadline = time.monotonic() + timeout_s
@@ -163,7 +163,7 @@ class RtspCamera:
                 stream.close()
         self.proc = None
 
-    def restart(self) -> "RtspCamera":
+    def restart(self) -> RtspCamera:
         self.stop()
         return self.start()
 
@@ -171,7 +171,7 @@ class RtspCamera:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def __enter__(self) -> "RtspCamera":
+    def __enter__(self) -> RtspCamera:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

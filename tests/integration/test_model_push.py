@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from campool_gui.pool.link import WorkerLink
 from campool_gui.harness.launcher import LocalWorker
+from campool_gui.pool.link import WorkerLink
 from campool_gui.pool.master import Master, MasterSettings
 from campool_gui.pool.model_push import ModelDistributor, ModelPushError
 from campool_worker import protocol as p

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from campool_gui.harness.launcher import LocalWorker
 from campool_gui.pool.core import CoreSettings
 from campool_gui.pool.failover import RetrySettings
-from campool_gui.harness.launcher import LocalWorker
 from campool_gui.pool.master import Master, MasterError, MasterSettings
 from campool_worker.camera import CameraConfig, CountingLine
 from campool_worker.discovery import Announcer

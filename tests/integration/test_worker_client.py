@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from campool_gui.pool.wire_client import RequestTimeout, WorkerAddress, WorkerClient
 from campool_worker import protocol as p
 from campool_worker import security
-from campool_gui.pool.wire_client import RequestTimeout, WorkerAddress, WorkerClient
 from tests.helpers.worker_process import WorkerProcess
 
 

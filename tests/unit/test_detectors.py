@@ -9,11 +9,17 @@ import pytest
 
 pytest.importorskip("onnx")
 
-from campool_worker.errors import ModelError  # noqa: E402
-from campool_worker.pipeline.detectors import (  # noqa: E402
-    COCO_CLASSES, OnnxDetector, OnnxModel, anchor_grid, box_iou, classify_output, nms,
+from campool_worker.errors import ModelError
+from campool_worker.pipeline.detectors import (
+    COCO_CLASSES,
+    OnnxDetector,
+    OnnxModel,
+    anchor_grid,
+    box_iou,
+    classify_output,
+    nms,
 )
-from tests.helpers.tiny_onnx import constant_model  # noqa: E402
+from tests.helpers.tiny_onnx import constant_model
 
 SIZE = 32  # a 32x32 input has 4*4 + 2*2 + 1*1 = 21 anchors over strides 8/16/32
 ANCHORS = 21

@@ -60,7 +60,7 @@ def test_capability_puts_model_cameras_on_gpu_workers_and_respects_source_kinds(
     assert targets(res) == {"rtsp": "any"}
     res = plan([cam("rtsp", source="rtsp://10.0.0.5/s")], [worker("files-only", kinds={"file"})], {},
                make_policy("hybrid"))
-    assert res.moves == [] and "cannot open rtsp" in res.unplaced["rtsp"] or "rtsp" in res.unplaced["rtsp"]
+    assert (res.moves == [] and "cannot open rtsp" in res.unplaced["rtsp"]) or "rtsp" in res.unplaced["rtsp"]
 
 
 def test_priority_places_critical_first_when_capacity_is_short():
