@@ -83,7 +83,7 @@ from .model_push import ModelDistributor, is_local_model
 from .models import Worker, WorkerCapabilities
 from .registry import Registry
 from .store import Retention, Store
-from .views import PreviewFrame, PoolSnapshot
+from .views import PoolSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -416,12 +416,7 @@ class Master:
             fut = self.store.add_events(msg.events, verdicts, wid)
             fut.add_done_callback(lambda f, ev=msg.events, v=verdicts: self._post("stored", (wid, ev, v, f)))
         elif isinstance(msg, p.PreviewFrame):
-            self._emit([PreviewFrame(
-                msg.camera_id, wid, msg.epoch, msg.frame_index, msg.ts, msg.width, msg.height, msg.jpeg,
-                tuple((t.track_id, t.class_name, t.score, tuple(t.box)) for t in msg.tracks),
-                {ln: {"in": c.in_total, "out": c.out_total} for ln, c in msg.counts.items()},
-                {z: dict(v) for z, v in msg.zones.items()},
-                source_width=msg.source_width, source_height=msg.source_height)])
+            self._emit([msg])
             if msg.zones:
                 self.store.add_zone_peaks(msg.camera_id, msg.ts, {z: sum(v.values()) for z, v in msg.zones.items()})
         elif isinstance(msg, p.AlertEvent):
