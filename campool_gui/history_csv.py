@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from campool_gui.ui.adapt import HistoryRow
+    from campool_gui.ui.history_query import HistoryRow
 
 CSV_HEADER = ("bucket_start", "camera_id", "line_or_zone", "direction", "class", "count")
 

@@ -31,9 +31,8 @@ import numpy as np
 from campool_gui.pool.clock import SystemClock
 from campool_gui.pool.core import CoreSettings, PoolCore, SendAssign, SendPreview, SendUnassign
 from campool_gui.pool.models import Worker, WorkerCapabilities
-from campool_gui.pool.views import PreviewFrame
 from campool_worker import protocol as p
-from campool_worker.camera import CameraConfig, CountingLine, Zone
+from campool_worker.camera import CameraConfig, CountingLine, LineCounts, Zone
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +193,12 @@ class SimulatedPool:
                 next_at[cid] = now + 1.0 / fps
                 k += 1
                 jpeg = self._frames[k % len(self._frames)]
-                tracks = tuple((t, "car", 0.9, (float((k * 3 + t * 90) % 560), 120.0 + t * 30,
-                                                float((k * 3 + t * 90) % 560 + 50), 150.0 + t * 30)) for t in range(5))
-                ev = PreviewFrame(cid, wid, 1, k, time.time(), 640, 360, jpeg, tracks,
-                                  {"entry": {"in": k // 7, "out": k // 11}}, {"queue": {"car": k % 5}})
+                x = [float((k * 3 + t * 90) % 560) for t in range(5)]
+                tracks = [p.PreviewTrack(t, "car", 0.9, [x[t], 120.0 + t * 30, x[t] + 50, 150.0 + t * 30])
+                          for t in range(5)]
+                ev = p.PreviewFrame(wid, cid, 1, k, time.time(), 640, 360, tracks,
+                                    {"entry": LineCounts(k // 7, k // 11, {"car": {"in": k // 7, "out": k // 11}})},
+                                    {"queue": {"car": k % 5}}, jpeg)
                 self.preview_frames += 1
                 self._emit([ev])
             self._stop.wait(0.01)

@@ -17,13 +17,14 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
 from campool_gui.ui.application import open_desktop
-from campool_gui.ui.bridge import PoolBridge, UiState
+from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.cameras_view import CamerasView
 from campool_gui.ui.common import Page
 from campool_gui.ui.history_view import HistoryView
 from campool_gui.ui.live_view import LiveView
 from campool_gui.ui.main_window import VIEWS, MainWindow
 from campool_gui.ui.preview_tile import PreviewTile
+from campool_gui.ui.state import UiState
 from campool_gui.ui.workers_view import WorkersView
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,12 @@ def render_all_views(window: MainWindow, bridge: PoolBridge, out_dir: Path, *, p
     def st() -> UiState:  # the newest state, each time
         return bridge.state
 
-    wait_for("workers online", lambda: st().totals.workers_active >= 1 and st().totals.cameras_running >= 1, patience)
-    wait_for("worker charts", lambda: all(len(w.history["cpu"]) >= 12 for w in st().workers.values() if w.online),
+    wait_for("workers online", lambda: st().totals.workers_online >= 1 and st().totals.cameras_running >= 1, patience)
+    wait_for("worker charts", lambda: all(len(w.history) >= 12 for w in st().workers.values() if w.online),
              patience)
     # The demo has one unreachable camera; its "stream lost" alert shows what an alert looks like.
     wait_for("an alert", lambda: any(a.state != "resolved" for a in st().alerts.values()), 25)
-    wait_for("counts", lambda: st().totals.throughput_per_min > 0 or any(c.total_count() for c in st().cameras.values()),
+    wait_for("counts", lambda: st().totals.throughput_per_min > 0 or any(c.counts_total for c in st().cameras.values()),
              patience)
     paths: list[Path] = []
     for key, _title in VIEWS:

@@ -227,22 +227,6 @@ class AlertChanged:
     alert: Alert
 
 
-@dataclass(frozen=True)
-class PreviewFrame:
-    camera_id: str
-    worker_id: str
-    epoch: int
-    frame_index: int
-    ts: float
-    width: int
-    height: int
-    jpeg: bytes
-    tracks: tuple[tuple[int, str, float, tuple[float, float, float, float]], ...]  # id, class, score, box
-    # line -> {"in", "out"} as the worker sees it (master.py builds it from the wire's LineCounts)
-    counts: dict[str, dict[str, int]]
-    zones: dict[str, dict[str, int]]         # zone -> class -> occupancy
-    source_width: int = 0                    # the camera's frame size: lines and zones are in these pixels
-    source_height: int = 0
-
-
-PoolEvent = WorkerChanged | WorkerRemoved | CameraChanged | CameraRemoved | CountsChanged | AlertChanged | PreviewFrame
+# Previews reach subscribers as the wire message itself (campool_worker.protocol.PreviewFrame).
+PoolEvent = (WorkerChanged | WorkerRemoved | CameraChanged | CameraRemoved | CountsChanged | AlertChanged
+             | p.PreviewFrame)

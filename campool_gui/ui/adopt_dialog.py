@@ -14,9 +14,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout
 
+from campool_gui.pool.views import WorkerView
 from campool_gui.ui import theme
 from campool_gui.ui.common import label
-from campool_gui.ui.state import WorkerView
+from campool_gui.ui.display import worker_key
 
 # adopt(worker_id, code, on_done) runs off the UI thread; on_done(error or None) comes back on it.
 AdoptSubmit = Callable[[str, str, Callable[[str | None], None]], None]
@@ -59,7 +60,7 @@ class AdoptDialog(QDialog):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setHorizontalSpacing(14)
         form.addRow("Address", QLabel(worker.address or "unknown"))
-        self.fingerprint_label = QLabel(group_fingerprint(worker.fingerprint))
+        self.fingerprint_label = QLabel(group_fingerprint(worker_key(worker)))
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         mono.setPointSizeF(mono.pointSizeF() + 1)
         mono.setWeight(QFont.Weight.DemiBold)
@@ -97,7 +98,8 @@ class AdoptDialog(QDialog):
     def _do_adopt(self) -> None:
         code = normalise_code(self.code_edit.text())
         if not _CODE_RE.match(code):
-            self._show_error("The pairing code has 8 letters or digits (ABCD-EFGH); copy it from `campool-worker pair`.")
+            self._show_error("The pairing code has 8 letters or digits (ABCD-EFGH); "
+                             "copy it from `campool-worker pair`.")
             return
         self._busy = True
         self.adopt_button.setEnabled(False)

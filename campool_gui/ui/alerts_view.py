@@ -1,18 +1,22 @@
-"""Alerts: what needs the operator, newest first; acknowledge or resolve."""
+"""Alerts: what needs the operator, newest first; acknowledge or resolve.
+
+Rows are the pool's own `Alert`s; a raised alert is shown as "open", the operator's word.
+"""
 from __future__ import annotations
 
 import time
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView, QButtonGroup, QHeaderView, QStackedWidget, QTableView, QToolButton, QWidget,
 )
 
+from campool_gui.pool.alerts import Alert
 from campool_gui.ui import theme
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import Page, label
-from campool_gui.ui.state import AlertView
+from campool_gui.ui.display import alert_source, alert_state_label, alert_text
 
 COLUMNS = ("Severity", "Time", "Source", "Alert", "State")
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
@@ -25,11 +29,14 @@ class AlertsModel(QAbstractTableModel):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.rows: list[AlertView] = []
+        self.rows: list[Alert] = []
+        self._names: dict[str, str] = {}  # subject id -> the operator's name for it
 
-    def set_alerts(self, alerts: list[AlertView]) -> None:
-        new = sorted(alerts, key=lambda a: -a.ts)
-        if [a.alert_id for a in new] == [a.alert_id for a in self.rows]:
+    def set_alerts(self, alerts: list[Alert], names: dict[str, str] | None = None) -> None:
+        if names is not None:
+            self._names = names
+        new = sorted(alerts, key=lambda a: -a.raised_at)
+        if [a.id for a in new] == [a.id for a in self.rows]:
             self.rows = new
             if new:
                 self.dataChanged.emit(self.index(0, 0), self.index(len(new) - 1, len(COLUMNS) - 1))
@@ -56,24 +63,24 @@ class AlertsModel(QAbstractTableModel):
         col = COLUMNS[index.column()]
         t = theme.current()
         if role == self.AlertIdRole:
-            return a.alert_id
+            return a.id
         if role == self.StateRole:
             return a.state
         if role == self.SortRole:
-            return {"Severity": SEVERITY_RANK.get(a.severity, 9), "Time": -a.ts}.get(col, self.data(index))
+            return {"Severity": SEVERITY_RANK.get(a.severity, 9), "Time": -a.raised_at}.get(col, self.data(index))
         if role == Qt.ItemDataRole.DisplayRole:
             if col == "Severity":
                 return a.severity
             if col == "Time":
-                age = time.time() - a.ts
+                age = time.time() - a.raised_at
                 fmt = "%H:%M:%S" if age < 86400 else "%Y-%m-%d %H:%M"
-                return time.strftime(fmt, time.localtime(a.ts))
+                return time.strftime(fmt, time.localtime(a.raised_at))
             if col == "Source":
-                return a.source
+                return alert_source(a, self._names)
             if col == "Alert":
-                return a.message
+                return alert_text(a)
             if col == "State":
-                return a.state
+                return alert_state_label(a.state)
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == "Severity":
                 return QColor(t.severity_color(a.severity))
@@ -81,13 +88,12 @@ class AlertsModel(QAbstractTableModel):
                 return QColor(t.muted)
         if role == Qt.ItemDataRole.DecorationRole and col == "Severity":
             return theme.dot(t.severity_color(a.severity))
-        if role == Qt.ItemDataRole.FontRole and a.state == "open" and col == "Alert":
-            from PySide6.QtGui import QFont
+        if role == Qt.ItemDataRole.FontRole and a.state == "raised" and col == "Alert":
             f = QFont()
             f.setBold(True)
             return f
         if role == Qt.ItemDataRole.ToolTipRole:
-            return a.message
+            return alert_text(a)
         return None
 
 
@@ -172,30 +178,31 @@ class AlertsView(Page):
             self.stack.setCurrentWidget(self.table)
 
     def sync(self) -> None:
-        alerts = list(self.bridge.state.alerts.values())
-        self.model.set_alerts(alerts)
-        open_n = sum(1 for a in alerts if a.state == "open")
-        crit = sum(1 for a in alerts if a.state != "resolved" and a.severity == "critical")
+        st = self.bridge.state
+        alerts = list(st.alerts.values())
+        self.model.set_alerts(alerts, st.names)
+        open_n = sum(1 for a in alerts if a.state == "raised")
+        crit = sum(1 for a in alerts if a.open and a.severity == "critical")
         self.subtitle_label.setText(f"{open_n} open · {crit} critical active · {len(alerts)} in total. "
                                     "Acknowledge to say you are on it; resolve when fixed.")
         self._update_buttons()
         self._update_empty()
 
-    def selected(self) -> list[AlertView]:
+    def selected(self) -> list[Alert]:
         ids = {self.proxy.data(r, AlertsModel.AlertIdRole) for r in self.table.selectionModel().selectedRows()}
-        return [a for a in self.model.rows if a.alert_id in ids]
+        return [a for a in self.model.rows if a.id in ids]
 
     def _update_buttons(self) -> None:
         sel = self.selected()
-        self.ack_button.setEnabled(any(a.state == "open" for a in sel))
-        self.resolve_button.setEnabled(any(a.state != "resolved" for a in sel))
+        self.ack_button.setEnabled(any(a.state == "raised" for a in sel))
+        self.resolve_button.setEnabled(any(a.open for a in sel))
 
     def ack_selected(self) -> None:
         for a in self.selected():
-            if a.state == "open":
-                self.bridge.ack_alert(a.alert_id)
+            if a.state == "raised":
+                self.bridge.ack_alert(a.id)
 
     def resolve_selected(self) -> None:
         for a in self.selected():
-            if a.state != "resolved":
-                self.bridge.resolve_alert(a.alert_id)
+            if a.open:
+                self.bridge.resolve_alert(a.id)

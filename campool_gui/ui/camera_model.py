@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 
+from campool_gui.pool.views import CameraView
 from campool_gui.ui import theme
 from campool_gui.ui.dnd import CAMERAS_MIME, encode_cameras
-from campool_gui.ui.state import CameraView
 
 COLUMNS = ("Camera", "Source", "Site", "Priority", "Worker", "State", "FPS", "Counted")
 PRIORITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "low": 3}
@@ -72,7 +72,7 @@ class CameraTableModel(QAbstractTableModel):
             if col == "Priority":
                 return PRIORITY_ORDER.get(cam.config.priority, 9)
             if col in ("FPS", "Counted"):
-                return float(cam.fps or 0) if col == "FPS" else cam.total_count()
+                return float(cam.fps or 0) if col == "FPS" else cam.counts_total
             return (self._display(cam, col) or "").lower()
         t = theme.current()
         if role == Qt.ItemDataRole.ForegroundRole:
@@ -84,16 +84,16 @@ class CameraTableModel(QAbstractTableModel):
                 return QColor(t.muted)
         if role == Qt.ItemDataRole.DecorationRole and col == "Camera":
             return theme.dot(t.status_color(cam.state))
-        if role == Qt.ItemDataRole.DecorationRole and col == "Worker" and cam.pinned_to:
+        if role == Qt.ItemDataRole.DecorationRole and col == "Worker" and cam.pin:
             return theme.icon("pin", t.accent, 14)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == "State":
                 detail = f"epoch {cam.epoch}" if cam.epoch else "never assigned"
-                return f"{cam.state} · {detail}" + (f"\n{cam.last_error}" if cam.last_error else "")
+                return f"{cam.state} · {detail}" + (f"\n{cam.error}" if cam.error else "")
             if col == "Source":
                 return cam.config.source
             if col == "Worker":
-                return "pinned by the operator" if cam.pinned_to else "placed by the balancer"
+                return "pinned by the operator" if cam.pin else "placed by the balancer"
         if role == Qt.ItemDataRole.TextAlignmentRole and col in ("FPS", "Counted"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -108,15 +108,15 @@ class CameraTableModel(QAbstractTableModel):
         if col == "Priority":
             return cam.config.priority
         if col == "Worker":
-            wid = cam.worker_id or cam.pinned_to
+            wid = cam.worker_id or cam.pin
             name = self._worker_names.get(wid, wid) if wid else "—"
-            return name if (cam.pinned_to or cam.worker_id) else "auto"
+            return name if (cam.pin or cam.worker_id) else "auto"
         if col == "State":
             return cam.state.replace("_", " ")
         if col == "FPS":
             return "—" if cam.fps is None else f"{cam.fps:.1f}"
         if col == "Counted":
-            return str(cam.total_count())
+            return str(cam.counts_total)
         return ""
 
     # --- drag ---------------------------------------------------------------------------

@@ -14,13 +14,14 @@ from PySide6.QtWidgets import (
 from campool_gui.ui import theme
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.camera_dialog import CameraDialog, ConnectionTester, default_models
+from campool_gui.ui.camera_import import load_cameras_file
 from campool_gui.ui.camera_model import CameraFilterProxy, CameraTableModel
 from campool_gui.ui.common import Page, label
-from campool_gui.ui.camera_import import load_cameras_file
+from campool_gui.ui.display import worker_status
 from campool_gui.ui.dnd import WorkerTargetsModel
-from campool_worker.camera import ConfigError
 from campool_gui.ui.line_editor_dialog import LineZoneEditor
 from campool_gui.ui.preview_decoder import bgr_to_qimage
+from campool_worker.camera import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +40,34 @@ class _TargetDelegate(QStyledItemDelegate):
         r = QRectF(option.rect).adjusted(4, 3, -4, -3)
         p.save()
         p.setRenderHint(p.RenderHint.Antialiasing)
-        hover = bool(option.state & QStyle.StateFlag.State_MouseOver) or bool(option.state & QStyle.StateFlag.State_Selected)
-        p.setPen(QPen(QColor(t.accent if hover else t.border), 1.2, Qt.PenStyle.DashLine if index.row() == 0 else Qt.PenStyle.SolidLine))
+        hover = bool(option.state & (QStyle.StateFlag.State_MouseOver | QStyle.StateFlag.State_Selected))
+        dash = Qt.PenStyle.DashLine if index.row() == 0 else Qt.PenStyle.SolidLine
+        p.setPen(QPen(QColor(t.accent if hover else t.border), 1.2, dash))
         p.setBrush(QColor(t.raised))
         p.drawRoundedRect(r, 7, 7)
+        left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
         worker = index.data(WorkerTargetsModel.WorkerRole)
         if worker is None:
-            theme.icon("auto", t.accent, 18).paint(p, r.adjusted(10, 0, 0, 0).toRect(), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            theme.icon("auto", t.accent, 18).paint(p, r.adjusted(10, 0, 0, 0).toRect(), left)
             title, sub, color = "Auto (balancer)", "unpin: the balancer places them", t.accent
         else:
             p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor(t.status_color(worker.status)))
+            p.setBrush(QColor(t.status_color(worker_status(worker))))
             p.drawEllipse(r.left() + 14, r.center().y() - 5, 10, 10)
             title = worker.name
-            sub = f"{worker.status} · {len(worker.cameras)}/{worker.capacity or '?'} cameras" + (f" · {worker.gpu}" if worker.gpu else "")
+            sub = f"{worker_status(worker)} · {len(worker.cameras)}/{worker.capacity or '?'} cameras" + (
+                f" · {worker.gpu}" if worker.gpu else "")
             color = t.text
         f = p.font()
         f.setBold(True)
         p.setFont(f)
         p.setPen(QColor(color))
-        p.drawText(r.adjusted(36, 4, -8, -r.height() / 2), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
+        p.drawText(r.adjusted(36, 4, -8, -r.height() / 2), left, title)
         f.setBold(False)
         f.setPointSizeF(f.pointSizeF() * 0.88)
         p.setFont(f)
         p.setPen(QColor(t.muted))
-        p.drawText(r.adjusted(36, r.height() / 2 - 2, -8, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, sub)
+        p.drawText(r.adjusted(36, r.height() / 2 - 2, -8, -4), left, sub)
         p.restore()
 
 
@@ -162,7 +166,7 @@ class CamerasView(Page):
     # ------------------------------------------------------------------ data
     def sync(self) -> None:
         st = self.bridge.state
-        self.model.set_cameras(list(st.cameras.values()), st.worker_names())
+        self.model.set_cameras(list(st.cameras.values()), st.worker_names)
         self.targets.set_workers(sorted(st.workers.values(), key=lambda w: w.name.lower()))
         n = len(st.cameras)
         running = sum(1 for c in st.cameras.values() if c.state == "running")
@@ -170,7 +174,7 @@ class CamerasView(Page):
                                     "a worker (pin) or onto Auto.")
         self._update_buttons()
 
-    def _remember_frame(self, camera_id: str, image: QImage, _overlay) -> None:
+    def _remember_frame(self, camera_id: str, image: QImage, _preview: object) -> None:
         self.snapshots[camera_id] = image
 
     def selected_ids(self) -> list[str]:

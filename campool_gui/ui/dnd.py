@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt
 
-from campool_gui.ui.state import WorkerView
+from campool_gui.pool.views import WorkerView
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
 
 from campool_gui.history_csv import CSV_HEADER, write_csv
 from campool_gui.ui import theme
-from campool_gui.ui.adapt import HistoryQuery, HistoryRow
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import Page, card, label
+from campool_gui.ui.history_query import HistoryQuery, HistoryRow
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,8 @@ class HistoryView(Page):
     def _fill_lines(self) -> None:
         cid = self.camera_combo.currentData()
         names: list[str] = []
-        cams = [self.bridge.state.cameras[cid]] if cid in self.bridge.state.cameras else self.bridge.state.cameras.values()
+        all_cams = self.bridge.state.cameras
+        cams = [all_cams[cid]] if cid in all_cams else all_cams.values()
         for c in cams:
             names += [ln.name for ln in c.config.lines] + [z.name for z in c.config.zones]
         current = self.line_combo.currentData()
@@ -171,7 +172,8 @@ class HistoryView(Page):
         line = self.line_combo.currentData()
         cams = [self.bridge.state.cameras[cid]] if cid in self.bridge.state.cameras else []
         zone = bool(line) and any(line in {z.name for z in c.config.zones} for c in cams)
-        return HistoryQuery(start=float(start), end=float(end), bucket="minute" if zone else self.bucket_combo.currentText(),
+        bucket = "minute" if zone else self.bucket_combo.currentText()
+        return HistoryQuery(start=float(start), end=float(end), bucket=bucket,
                             camera_id=cid, line=line, by_class=self.class_check.isChecked() and not zone, zone=zone)
 
     # ------------------------------------------------------------------ query (off the UI thread)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import math
 
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QButtonGroup, QComboBox, QGridLayout, QToolButton, QWidget
 
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import Page, label
 from campool_gui.ui.preview_tile import PreviewTile
+from campool_worker import protocol
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +155,11 @@ class LiveView(Page):
         self._active = False
         self._sync_streams()
 
-    def _on_frame(self, camera_id: str, image, overlay) -> None:
+    def _on_frame(self, camera_id: str, image: QImage, preview: protocol.PreviewFrame | None) -> None:
         if camera_id not in self.streaming:
             return
         for tile in self.tiles:
             if tile.camera_id == camera_id:
                 tile.camera = self.bridge.state.cameras.get(camera_id, tile.camera)
-                tile.set_frame(image, overlay)
+                tile.set_frame(image, preview)
                 return

@@ -7,21 +7,21 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QStackedWidget,
-    QSystemTrayIcon,
+    QApplication, QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QStackedWidget, QSystemTrayIcon,
     QToolButton, QVBoxLayout, QWidget,
 )
 
+from campool_gui.pool.alerts import Alert
 from campool_gui.ui import theme
 from campool_gui.ui.alerts_view import AlertsView
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.cameras_view import CamerasView
 from campool_gui.ui.common import Page, label
+from campool_gui.ui.display import alert_source, alert_text
 from campool_gui.ui.history_view import HistoryView
 from campool_gui.ui.live_view import LiveView
 from campool_gui.ui.overview_view import OverviewView
 from campool_gui.ui.settings_view import SettingsView
-from campool_gui.ui.state import AlertView
 from campool_gui.ui.workers_view import WorkersView
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("CamPool")
         self.setWindowIcon(theme.app_icon())
         self.setMinimumSize(1100, 700)
-        self.critical_notified: list[AlertView] = []
+        self.critical_notified: list[Alert] = []
 
         root = QWidget()
         h = QHBoxLayout(root)
@@ -164,23 +164,23 @@ class MainWindow(QMainWindow):
     def _sync_status(self) -> None:
         tt = self.bridge.state.totals
         t = theme.current()
-        self.sb_workers.setText(f"● {tt.workers_active}/{tt.workers_total} workers online")
-        self.sb_workers.setStyleSheet(f"color: {t.crit if tt.workers_failed else t.ok};")
+        self.sb_workers.setText(f"● {tt.workers_online}/{tt.workers_total} workers online")
+        self.sb_workers.setStyleSheet(f"color: {t.crit if tt.workers_offline else t.ok};")
         self.sb_cameras.setText(f"{tt.cameras_running}/{tt.cameras_total} cameras running")
         self.sb_throughput.setText(f"{tt.throughput_per_min:.0f} counts/min")
-        open_alerts = sum(1 for a in self.bridge.state.alerts.values() if a.state == "open")
+        open_alerts = sum(1 for a in self.bridge.state.alerts.values() if a.state == "raised")
         self.nav_buttons["alerts"].setText(f"  Alerts ({open_alerts})" if open_alerts else "  Alerts")
         disc = tt.workers_discovered
         self.nav_buttons["workers"].setText(f"  Workers ({disc} new)" if disc else "  Workers")
-        self.pool_label.setText(f"{tt.workers_active} of {tt.workers_total} workers online\n"
+        self.pool_label.setText(f"{tt.workers_online} of {tt.workers_total} workers online\n"
                                 f"{tt.cameras_running} of {tt.cameras_total} cameras running\n"
                                 f"policy: {self.bridge.state.policy or '—'}")
 
-    def _on_alert(self, alert: AlertView) -> None:
+    def _on_alert(self, alert: Alert) -> None:
         if alert.severity != "critical":
             return
         self.critical_notified.append(alert)
-        text = f"{alert.source}: {alert.message}"
+        text = f"{alert_source(alert, self.bridge.state.names)}: {alert_text(alert)}"
         if self.tray is not None:
             self.tray.showMessage("CamPool — critical alert", text, QSystemTrayIcon.MessageIcon.Critical, 10000)
         self.statusBar().showMessage(f"Critical alert: {text}", 15000)

@@ -11,13 +11,14 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QListWidget, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
 
+from campool_gui.pool.views import WorkerView
 from campool_gui.ui import theme
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import KpiTile, Page, card, label
-from campool_gui.ui.state import WorkerView, format_pct
+from campool_gui.ui.display import alert_source, alert_text, format_pct, worker_metric, worker_status
 
 
 class LoadBars(QWidget):
@@ -38,7 +39,7 @@ class LoadBars(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(300, max(1, len(self.workers)) * self.ROW + 8)
 
-    def paintEvent(self, _event) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         t = theme.current()
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -48,17 +49,23 @@ class LoadBars(QWidget):
             return
         name_w = 130
         bar_w = max(40.0, (self.width() - name_w - 90) / 1.0)
-        for i, w in enumerate(self.workers):
+        # Only the rows in the exposed part (the list scrolls: most of 64 rows are out of sight).
+        exposed = event.rect()
+        first = max(0, (exposed.top() - 4) // self.ROW)
+        last = min(len(self.workers), (exposed.bottom() - 4) // self.ROW + 1)
+        for i in range(first, last):
+            w = self.workers[i]
             y = 4 + i * self.ROW
             p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor(t.status_color(w.status)))
+            p.setBrush(QColor(t.status_color(worker_status(w))))
             p.drawEllipse(QRectF(0, y + 8, 8, 8))
             p.setPen(QColor(t.text))
             fm = p.fontMetrics()
             p.drawText(QRectF(14, y, name_w - 18, self.ROW - 4), Qt.AlignmentFlag.AlignVCenter,
                        fm.elidedText(w.name, Qt.TextElideMode.ElideRight, name_w - 18))
             load = (len(w.cameras) / w.capacity) if w.capacity else 0.0
-            cpu = (w.cpu or 0.0) / 100.0
+            cpu_pct = worker_metric(w, "cpu")
+            cpu = (cpu_pct or 0.0) / 100.0
             p.setPen(Qt.PenStyle.NoPen)
             for j, (frac, color) in enumerate(((load, t.series[0]), (cpu, t.series[2] if cpu < 0.85 else t.crit))):
                 by = y + 5 + j * 8
@@ -68,7 +75,7 @@ class LoadBars(QWidget):
                 p.drawRoundedRect(QRectF(name_w, by, bar_w * max(0.0, min(1.0, frac)), 5), 2.5, 2.5)
             p.setPen(QColor(t.muted))
             p.drawText(QRectF(name_w + bar_w + 8, y, 90, self.ROW - 4), Qt.AlignmentFlag.AlignVCenter,
-                       f"{len(w.cameras)}/{w.capacity or '?'} · {format_pct(w.cpu)}")
+                       f"{len(w.cameras)}/{w.capacity or '?'} · {format_pct(cpu_pct)}")
         p.end()
 
 
@@ -150,10 +157,10 @@ class OverviewView(Page):
         st = self.bridge.state
         tt = st.totals
         t = theme.current()
-        self.kpi["workers"].set(f"{tt.workers_active} / {tt.workers_total}",
-                                f"{tt.workers_failed} failed" + (f" · {tt.workers_discovered} to adopt"
-                                                                 if tt.workers_discovered else ""),
-                                t.crit if tt.workers_failed else None)
+        self.kpi["workers"].set(f"{tt.workers_online} / {tt.workers_total}",
+                                f"{tt.workers_offline} failed" + (f" · {tt.workers_discovered} to adopt"
+                                                                  if tt.workers_discovered else ""),
+                                t.crit if tt.workers_offline else None)
         self.kpi["cameras"].set(f"{tt.cameras_running} / {tt.cameras_total}",
                                 f"running · {tt.cameras_failing} failing", t.warn if tt.cameras_failing else None)
         self.kpi["throughput"].set(f"{tt.throughput_per_min:.0f}/min", f"{tt.fps_total:.0f} frames/s processed")
@@ -179,8 +186,9 @@ class OverviewView(Page):
 
     def _fill_alerts(self) -> None:
         t = theme.current()
-        alerts = sorted((a for a in self.bridge.state.alerts.values() if a.state != "resolved"),
-                        key=lambda a: (a.severity != "critical", -a.ts))[:12]
+        st = self.bridge.state
+        alerts = sorted((a for a in st.alerts.values() if a.open),
+                        key=lambda a: (a.severity != "critical", -a.raised_at))[:12]
         self.alert_list.clear()
         if not alerts:
             it = QListWidgetItem("All clear: no open alerts")
@@ -190,15 +198,15 @@ class OverviewView(Page):
         for a in alerts:
             # The pool core's alert text already names its subject ("camera Gate 2: stream lost ...").
             it = QListWidgetItem(theme.dot(t.severity_color(a.severity)),
-                                 f"{time.strftime('%H:%M:%S', time.localtime(a.ts))}   {a.message}")
-            it.setToolTip(f"{a.severity} · {a.source}\n{a.message}")
+                                 f"{time.strftime('%H:%M:%S', time.localtime(a.raised_at))}   {alert_text(a)}")
+            it.setToolTip(f"{a.severity} · {alert_source(a, st.names)}\n{alert_text(a)}")
             it.setForeground(QColor(t.severity_color(a.severity)))
             self.alert_list.addItem(it)
 
     def _fill_problems(self) -> None:
         t = theme.current()
         st = self.bridge.state
-        names = st.worker_names()
+        names = st.worker_names
         rank = {"failed": 0, "dead_letter": 0, "reconnecting": 1, "retrying": 1, "waiting": 2, "unassigned": 2}
         cams = sorted(st.cameras.values(), key=lambda c: (rank.get(c.state, 3), c.name.lower()))
         self.problem_list.clear()
@@ -208,11 +216,11 @@ class OverviewView(Page):
         for c in cams[:40]:
             where = names.get(c.worker_id or "", "—")
             if c.state == "running":
-                text = f"{c.name}  ·  {where}  ·  {c.fps or 0:.0f} fps  ·  {c.total_count()} counted"
+                text = f"{c.name}  ·  {where}  ·  {c.fps or 0:.0f} fps  ·  {c.counts_total} counted"
             else:
-                text = f"{c.name}  ·  {c.state.replace('_', ' ')}" + (f" — {c.last_error}" if c.last_error else "")
+                text = f"{c.name}  ·  {c.state.replace('_', ' ')}" + (f" — {c.error}" if c.error else "")
             it = QListWidgetItem(theme.dot(t.status_color(c.state)), text)
             if c.state != "running":
                 it.setForeground(QColor(t.status_color(c.state)))
-            it.setToolTip(c.last_error or c.config.source)
+            it.setToolTip(c.error or c.config.source)
             self.problem_list.addItem(it)

@@ -4,7 +4,8 @@ Preview frames arrive on a pool thread; decoding a 640x360 JPEG takes a few ms, 
 would add up to visible stutter on the UI thread with 16 tiles at 5 fps. A single
 decoder thread keeps only the newest frame per camera (a slow decoder skips frames
 instead of queueing them), decodes with OpenCV (which releases the GIL) and hands a
-ready QImage to the UI through a queued signal.
+ready QImage to the UI through a queued signal, with the preview message it came in
+(its tracks, counts and zones are drawn over the frame).
 """
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+from campool_worker import protocol as p
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Pending:
     jpeg: bytes
-    overlay: object
+    preview: p.PreviewFrame | None
 
 
 class PreviewDecoder(QObject):
-    """Decodes the newest JPEG of each camera on its own thread; emits `decoded(camera_id, QImage, overlay)`."""
+    """Decodes the newest JPEG of each camera on its own thread; emits `decoded(camera_id, QImage, preview)`."""
 
     decoded = Signal(str, QImage, object)
     failed = Signal(str, str)
@@ -43,12 +46,12 @@ class PreviewDecoder(QObject):
         self._thread = threading.Thread(target=self._run, name="campool-preview-decoder", daemon=True)
         self._thread.start()
 
-    def submit(self, camera_id: str, jpeg: bytes, overlay: object) -> None:
-        """Called from any thread; never blocks on decoding."""
+    def submit(self, camera_id: str, jpeg: bytes, preview: p.PreviewFrame | None) -> None:
+        """Called from any thread; never blocks on decoding. `preview` travels with the decoded frame."""
         with self._lock:
             if camera_id in self._pending:
                 self.dropped_count += 1
-            self._pending[camera_id] = _Pending(jpeg, overlay)
+            self._pending[camera_id] = _Pending(jpeg, preview)
             self._wake.notify()
 
     def stop(self) -> None:
@@ -73,7 +76,7 @@ class PreviewDecoder(QObject):
                 continue
             self.decoded_count += 1
             try:
-                self.decoded.emit(camera_id, image, item.overlay)
+                self.decoded.emit(camera_id, image, item.preview)
             except RuntimeError:  # the receiver was deleted while the app closes
                 return
 

@@ -1,13 +1,16 @@
 """One live preview: the frame, and over it boxes, track ids, counting lines with their
-"in" arrow, zones and running counts. Pure painting; frames arrive already decoded."""
+"in" arrow, zones and running counts. Pure painting; frames arrive already decoded, with the
+worker's preview message (`protocol.PreviewFrame`: tracks, line counts, zone occupancy,
+the camera's frame size) they came in."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from campool_gui.pool.views import CameraView
 from campool_gui.ui import geometry, theme
-from campool_gui.ui.state import CameraView, PreviewOverlay
+from campool_worker import protocol
 
 _CLASS_COLORS = ("#4c8dff", "#2fbf71", "#f0a020", "#c678dd", "#38c8c8", "#ef4f55", "#e5c07b", "#9aa5ce")
 
@@ -29,7 +32,7 @@ class PreviewTile(QWidget):
         self.setMinimumSize(160, 100)
         self.camera: CameraView | None = None
         self.image: QImage | None = None
-        self.overlay: PreviewOverlay | None = None
+        self.preview: protocol.PreviewFrame | None = None  # the message of the frame shown
         self.frames_shown = 0
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
@@ -40,14 +43,14 @@ class PreviewTile(QWidget):
     def set_camera(self, cam: CameraView | None) -> None:
         if (cam.camera_id if cam else None) != self.camera_id:
             self.image = None
-            self.overlay = None
+            self.preview = None
             self.frames_shown = 0
         self.camera = cam
         self.update()
 
-    def set_frame(self, image: QImage, overlay: PreviewOverlay | None) -> None:
+    def set_frame(self, image: QImage, preview: protocol.PreviewFrame | None) -> None:
         self.image = image
-        self.overlay = overlay
+        self.preview = preview
         self.frames_shown += 1
         self.update()
 
@@ -83,16 +86,17 @@ class PreviewTile(QWidget):
         t = theme.current()
         cam = self.camera
         assert cam is not None
-        if cam.state in ("failed", "reconnecting") and cam.last_error:
+        if cam.state in ("failed", "reconnecting") and cam.error:
             p.setPen(QColor(t.crit if cam.state == "failed" else t.warn))
-            text = f"{cam.state}\n{cam.last_error}"
+            text = f"{cam.state}\n{cam.error}"
         elif cam.state == "unassigned":
             p.setPen(QColor(t.muted))
             text = "Not running — no worker has it yet"
         else:
             p.setPen(QColor(t.muted))
             text = "Waiting for preview…"
-        p.drawText(self.rect().adjusted(12, 30, -12, -12), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+        p.drawText(self.rect().adjusted(12, 30, -12, -12), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                   text)
 
     def _paint_header(self, p: QPainter) -> None:
         t = theme.current()
@@ -114,7 +118,7 @@ class PreviewTile(QWidget):
         right = []
         if cam.fps is not None and cam.state == "running":
             right.append(f"{cam.fps:.0f} fps")
-        right.append(f"Σ {cam.total_count()}")
+        right.append(f"Σ {cam.counts_total}")
         p.setPen(QColor("#c8d0dc"))
         p.drawText(QRectF(0, 0, self.width() - 8, 24), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                    "   ".join(right))
@@ -122,8 +126,9 @@ class PreviewTile(QWidget):
     def _paint_overlay(self, p: QPainter, ox: float, oy: float, s: float, iw: int, ih: int) -> None:
         cam = self.camera
         assert cam is not None
-        ov = self.overlay
-        # Lines and zones are in the camera's frame pixels; the JPEG may be a scaled-down copy.
+        ov = self.preview
+        # Lines and zones are in the camera's frame pixels; the JPEG may be a scaled-down copy
+        # (0 = the worker did not say: then lines are taken as JPEG pixels).
         src_w = ov.source_width if ov and ov.source_width else iw
         src_h = ov.source_height if ov and ov.source_height else ih
         kx, ky = s * iw / src_w, s * ih / src_h
@@ -135,7 +140,6 @@ class PreviewTile(QWidget):
         small.setPointSizeF(8)
         small.setBold(True)
         p.setFont(small)
-        zones = ov.zones if ov else cam.zones
         for i, z in enumerate(cam.config.zones):
             color = QColor(theme.current().series[(i + 3) % 8])
             fill = QColor(color)
@@ -144,8 +148,8 @@ class PreviewTile(QWidget):
             p.setPen(QPen(color, 1.5, Qt.PenStyle.DashLine))
             p.setBrush(fill)
             p.drawPolygon(poly)
-            occ = zones.get(z.name, {}) if zones else {}
-            n = sum(int(v) for v in occ.values()) if isinstance(occ, dict) else int(occ or 0)
+            # objects in it: per class in the preview, else as the camera's last heartbeat said
+            n = sum(ov.zones.get(z.name, {}).values()) if ov else cam.zones.get(z.name, 0)
             c = m(geometry.centroid(z.points))
             self._badge(p, c, f"{z.name}: {n}", color)
         counts = ov.counts if ov and ov.counts else cam.counts
@@ -163,9 +167,9 @@ class PreviewTile(QWidget):
             path.lineTo(QPointF(*w2))
             path.closeSubpath()
             p.fillPath(path, QBrush(color))
-            c = counts.get(line.name, {}) if counts else {}
+            lc = counts.get(line.name) if counts else None
             self._badge(p, QPointF(a.x() + 6, a.y() - 14),
-                        f"{line.name}  in {int(c.get('in', 0))}  out {int(c.get('out', 0))}", color)
+                        f"{line.name}  in {lc.in_total if lc else 0}  out {lc.out_total if lc else 0}", color)
         if ov:
             for tr in ov.tracks:
                 color = class_color(tr.class_name)

@@ -85,7 +85,7 @@ class SettingsView(Page):
 
     def _sync_policy(self) -> None:
         st = self.bridge.state
-        names = st.policies or list(POLICY_HELP)
+        names = list(st.policies) or list(POLICY_HELP)
         if [self.policy_combo.itemData(i) for i in range(self.policy_combo.count())] != names:
             self.policy_combo.clear()
             for n in names:

@@ -7,12 +7,15 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from campool_gui.pool.views import WorkerView
 from campool_gui.ui import theme
 from campool_gui.ui.adopt_dialog import group_fingerprint
 from campool_gui.ui.common import StatusDot, button, label, repolish
+from campool_gui.ui.display import (
+    HISTORY_POINTS, format_duration, format_pct, metric_series, worker_key, worker_metric, worker_status,
+)
 from campool_gui.ui.dnd import AUTO, decode_cameras
 from campool_gui.ui.sparkline import Sparkline
-from campool_gui.ui.state import HISTORY_POINTS, WorkerView, format_duration, format_pct
 
 CARD_WIDTH = 300
 
@@ -71,7 +74,7 @@ class WorkerCard(_DropFrame):
 
         head = QHBoxLayout()
         head.setSpacing(8)
-        self.dot = StatusDot(worker.status)
+        self.dot = StatusDot(worker_status(worker))
         self.name_label = label(worker.name, "cardTitle")
         self.state_label = label("", "chip")
         head.addWidget(self.dot)
@@ -146,29 +149,31 @@ class WorkerCard(_DropFrame):
         """Refresh labels now; the charts follow on the next `refresh_plots` tick."""
         self.worker = w
         t = theme.current()
-        self.dot.set_status(w.status)
+        status = worker_status(w)
+        self.dot.set_status(status)
         self.name_label.setText(w.name)
-        if self.state_label.text() != w.status:  # setStyleSheet re-polishes: only on a change
-            self.state_label.setText(w.status)
-            self.state_label.setStyleSheet(f"color: {t.status_color(w.status)};")
+        if self.state_label.text() != status:  # setStyleSheet re-polishes: only on a change
+            self.state_label.setText(status)
+            self.state_label.setStyleSheet(f"color: {t.status_color(status)};")
         gpu = f"GPU {w.gpu}" if w.gpu else "CPU only"
         info = " · ".join(x for x in (w.address, gpu) if x)
-        if w.status == "offline" and w.last_seen:
+        if status == "offline" and w.last_seen:
             info += f" · last seen {format_duration(time.time() - w.last_seen)} ago"
         self.info_label.setText(info)
         self.adopted_box.setVisible(w.adopted)
         self.discovered_box.setVisible(not w.adopted)
         if not w.adopted:
-            self.fp_label.setText(f"Worker key  {group_fingerprint(w.fingerprint)}")
+            self.fp_label.setText(f"Worker key  {group_fingerprint(worker_key(w))}")
             return
         n, cap = len(w.cameras), w.capacity
         self.cap_label.setText(f"Cameras {n} / {cap or '?'}")
         self.cap_bar.setMaximum(max(cap, n, 1))
         self.cap_bar.setValue(n)
-        self.values["cpu"].setText(format_pct(w.cpu))
-        self.values["mem"].setText(format_pct(w.mem))
-        self.values["gpu"].setText(format_pct(w.gpu_util) if w.gpu else "n/a")
-        self.values["fps"].setText("—" if w.fps is None else f"{w.fps:.1f}")
+        fps = worker_metric(w, "fps")
+        self.values["cpu"].setText(format_pct(worker_metric(w, "cpu")))
+        self.values["mem"].setText(format_pct(worker_metric(w, "mem")))
+        self.values["gpu"].setText(format_pct(worker_metric(w, "gpu")) if w.gpu else "n/a")
+        self.values["fps"].setText("—" if fps is None else f"{fps:.1f}")
         names = [(camera_names or {}).get(c, c) for c in w.cameras]
         text = ", ".join(names) if names else "no cameras yet — drag some here"
         fm = QFontMetrics(self.cameras_label.font())
@@ -182,7 +187,7 @@ class WorkerCard(_DropFrame):
             return False
         self._dirty = False
         for key, spark in self.sparks.items():
-            spark.set_values((v for _, v in self.worker.history.get(key, ())), HISTORY_POINTS)
+            spark.set_values(metric_series(self.worker, key)[1], HISTORY_POINTS)
         return True
 
     def apply_theme(self) -> None:

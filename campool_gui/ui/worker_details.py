@@ -8,13 +8,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QToolButton,
-    QVBoxLayout, QWidget,
+    QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QToolButton, QVBoxLayout,
+    QWidget,
 )
 
+from campool_gui.pool.views import CameraView, WorkerView
 from campool_gui.ui import theme
 from campool_gui.ui.common import StatusDot, button, label
-from campool_gui.ui.state import CameraView, WorkerView, format_duration
+from campool_gui.ui.display import format_duration, metric_series, worker_status
 
 _SERIES = (("cpu", "CPU %"), ("mem", "Memory %"), ("gpu", "GPU %"), ("fps", "FPS"))
 
@@ -86,7 +87,8 @@ class WorkerDetails(QFrame):
         lay.addWidget(self.log, 1)
         row = QHBoxLayout()
         row.addStretch(1)
-        self.drain_button = button("Drain", "drain", tooltip="Move this worker's cameras elsewhere and give it no new ones")
+        self.drain_button = button("Drain", "drain",
+                                   tooltip="Move this worker's cameras elsewhere and give it no new ones")
         self.drain_button.clicked.connect(lambda: self.worker and self.drainRequested.emit(self.worker.worker_id))
         row.addWidget(self.drain_button)
         lay.addLayout(row)
@@ -94,15 +96,16 @@ class WorkerDetails(QFrame):
     def show_worker(self, w: WorkerView, cameras: dict[str, CameraView]) -> None:
         same = self.worker is not None and self.worker.worker_id == w.worker_id
         self.worker = w
-        self.dot.set_status(w.status)
+        status = worker_status(w)
+        self.dot.set_status(status)
         self.title.setText(w.name)
         t = theme.current()
-        self.fields["Status"].setText(w.status)
-        self.fields["Status"].setStyleSheet(f"color: {t.status_color(w.status)}; font-weight: 600;")
+        self.fields["Status"].setText(status)
+        self.fields["Status"].setStyleSheet(f"color: {t.status_color(status)}; font-weight: 600;")
         self.fields["Address"].setText(w.address or "—")
         self.fields["GPU"].setText(w.gpu or "none (CPU only)")
         self.fields["Version"].setText(w.version or "—")
-        self.fields["Uptime"].setText(format_duration(w.uptime_s()))
+        self.fields["Uptime"].setText(format_duration(w.uptime_s(time.time())))
         sr = w.success_rate
         self.fields["Success rate"].setText("—" if sr is None else f"{sr * 100:.1f}%")
         self.fields["Jobs"].setText(f"{w.jobs_ok} done · {w.jobs_failed} failed")
@@ -137,12 +140,8 @@ class WorkerDetails(QFrame):
             return
         now = time.time()
         for key, curve in self.curves.items():
-            pts = self.worker.history.get(key, ())
-            if not pts:
-                curve.setData([], [])
-                continue
-            arr = np.asarray(pts, dtype=float)
-            curve.setData(arr[:, 0] - now, arr[:, 1])
+            xs, ys = metric_series(self.worker, key)
+            curve.setData(np.asarray(xs, dtype=float) - now, np.asarray(ys, dtype=float))
 
     def summary(self) -> dict[str, str]:
         """The shown fields as text (what the operator reads; used by tests)."""

@@ -61,7 +61,7 @@ def bridge(qtbot, pool):
     from campool_gui.ui.bridge import PoolBridge
     b = PoolBridge(pool.master)
     # Ready when the pool is: both workers heartbeating, the cameras running.
-    qtbot.waitUntil(lambda: b.state.totals.workers_active == 2 and b.state.totals.cameras_running >= 3,
+    qtbot.waitUntil(lambda: b.state.totals.workers_online == 2 and b.state.totals.cameras_running >= 3,
                     timeout=30000)
     yield b
     b.close()

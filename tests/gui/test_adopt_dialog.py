@@ -66,7 +66,7 @@ def test_a_found_worker_is_adopted_with_its_pairing_code(qtbot, lan, workers_vie
         dlg.adopt_button.click()
     assert not dlg.isVisible()
     qtbot.waitUntil(lambda: w.worker_id in view.cards and view.cards[w.worker_id].worker.adopted
-                    and view.cards[w.worker_id].worker.status == "online", timeout=20000)
+                    and view.cards[w.worker_id].worker.state.value == "online", timeout=20000)
     assert not view.discovered_title.isVisible()
 
 

@@ -5,6 +5,7 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel
 
 from campool_gui.demo import DemoSession
+from campool_gui.ui.display import alert_source
 from tests.gui.conftest import start_master
 
 
@@ -31,7 +32,7 @@ def alert_window(qtbot, small_pool, tmp_path):
     w = MainWindow(bridge, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), tray=False)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: bridge.state.totals.workers_active == 1, timeout=20000)
+    qtbot.waitUntil(lambda: bridge.state.totals.workers_online == 1, timeout=20000)
     yield w, bridge
     w.close()
     bridge.close()
@@ -55,8 +56,8 @@ def test_a_dead_worker_raises_a_critical_alert_that_can_be_acked_and_resolved(qt
     with qtbot.waitSignal(bridge.alertRaised, timeout=20000, check_params_cb=lambda a: a.severity == "critical") as sig:
         pass
     alert = sig.args[0]
-    assert alert.kind == "worker_down" and alert.source.startswith("worker demo-1")
-    qtbot.waitUntil(lambda: [a.alert_id for a in window.critical_notified] == [alert.alert_id], timeout=5000)
+    assert alert.kind == "worker_down" and alert_source(alert, bridge.state.names).startswith("worker demo-1")
+    qtbot.waitUntil(lambda: [a.id for a in window.critical_notified] == [alert.id], timeout=5000)
     assert "Critical alert" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: view.stack.currentWidget() is view.table and view.proxy.rowCount() >= 1, timeout=5000)
     assert window.nav_buttons["alerts"].text().strip().startswith("Alerts (")
@@ -68,11 +69,11 @@ def test_a_dead_worker_raises_a_critical_alert_that_can_be_acked_and_resolved(qt
     assert view.ack_button.isEnabled()
     view.ack_button.click()
     states = lambda: {a.id: a.state for a in master.snapshot().alerts}  # noqa: E731
-    qtbot.waitUntil(lambda: states().get(alert.alert_id) == "acknowledged", timeout=10000)
-    qtbot.waitUntil(lambda: bridge.state.alerts[alert.alert_id].state == "acknowledged", timeout=5000)
+    qtbot.waitUntil(lambda: states().get(alert.id) == "acknowledged", timeout=10000)
+    qtbot.waitUntil(lambda: bridge.state.alerts[alert.id].state == "acknowledged", timeout=5000)
     select_first(view)
     view.resolve_button.click()
-    qtbot.waitUntil(lambda: states().get(alert.alert_id) == "resolved", timeout=10000)
+    qtbot.waitUntil(lambda: states().get(alert.id) == "resolved", timeout=10000)
     qtbot.waitUntil(lambda: view.proxy.rowCount() == 0, timeout=5000)  # "Active" hides resolved ones
     view.set_filter("all")
     assert view.proxy.rowCount() >= 1

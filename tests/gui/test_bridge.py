@@ -5,7 +5,7 @@ import threading
 
 from PySide6.QtCore import QThread
 
-from campool_gui.ui.state import compute_totals
+from campool_gui.pool.views import pool_totals
 
 
 def test_state_arrives_on_the_ui_thread_and_matches_the_master(qtbot, bridge, pool):
@@ -19,9 +19,9 @@ def test_state_arrives_on_the_ui_thread_and_matches_the_master(qtbot, bridge, po
     assert set(bridge.state.cameras) == {c.camera_id for c in snap.cameras}
     for c in snap.cameras:
         ui = bridge.state.cameras[c.camera_id]
-        assert (ui.worker_id, ui.pinned_to, ui.config) == (c.worker_id, c.pin, c.config)
-    t = compute_totals(bridge.state.workers, bridge.state.cameras)
-    assert (t.workers_total, t.workers_active) == (2, 2)
+        assert (ui.worker_id, ui.pin, ui.config) == (c.worker_id, c.pin, c.config)
+    t = pool_totals(bridge.state.workers.values(), bridge.state.cameras.values())
+    assert (t.workers_total, t.workers_online) == (2, 2)
 
 
 def test_an_intent_runs_off_the_ui_thread_and_reports_back(qtbot, bridge):

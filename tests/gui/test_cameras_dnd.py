@@ -30,7 +30,7 @@ def test_multi_select_drag_onto_a_worker_pins_every_camera_there(qtbot, window, 
     qtbot.waitUntil(lambda: all(pool.camera(c).worker_id == target and pool.camera(c).state == "running"
                                 for c in ids), timeout=30000)
     # ... and the table says so, once the pool's changes have reached the UI thread.
-    qtbot.waitUntil(lambda: all(bridge.state.cameras[c].pinned_to == target for c in ids), timeout=5000)
+    qtbot.waitUntil(lambda: all(bridge.state.cameras[c].pin == target for c in ids), timeout=5000)
     name = bridge.state.workers[target].name
     qtbot.waitUntil(lambda: view.model.index(view.model.row_of("synthetic-dock"), 4).data() == name, timeout=5000)
 

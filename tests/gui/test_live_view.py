@@ -24,8 +24,8 @@ def test_visible_tiles_stream_and_stop_when_the_page_is_left(qtbot, window, pool
     qtbot.waitUntil(lambda: all(t.frames_shown >= 2 for t in live.tiles if t.camera_id), timeout=20000)
     tile = next(t for t in live.tiles if t.camera_id == "synthetic-gate")
     assert tile.image is not None and tile.image.width() > 0
-    assert tile.overlay is not None and "gate" in tile.overlay.counts
-    qtbot.waitUntil(lambda: tile.overlay is not None and len(tile.overlay.tracks) > 0, timeout=20000)
+    assert tile.preview is not None and "gate" in tile.preview.counts
+    qtbot.waitUntil(lambda: tile.preview is not None and len(tile.preview.tracks) > 0, timeout=20000)
     img = tile.grab().toImage()
     assert img.width() == tile.width()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from campool_gui.ui.display import worker_metric, worker_status
 from campool_gui.ui.worker_card import WorkerCard
 
 
@@ -21,7 +22,7 @@ def test_cards_show_each_worker_and_their_charts_move(qtbot, window, pool, bridg
     n0 = len(curve.getData()[1])
     qtbot.waitUntil(lambda: len(curve.getData()[1]) > n0, timeout=15000)
     assert card.sparks["cpu"].curve is curve  # the same PlotDataItem, never re-plotted
-    last_cpu = bridge.state.workers[pool.worker_ids[0]].cpu
+    last_cpu = worker_metric(bridge.state.workers[pool.worker_ids[0]], "cpu")
     assert card.values["cpu"].text() == f"{last_cpu:.0f}%"
 
 
@@ -34,7 +35,7 @@ def test_clicking_a_card_opens_its_details(qtbot, window, pool, bridge):
     assert view.details.isVisible() and view.selected == wid
     info = view.details.summary()
     w = bridge.state.workers[wid]
-    assert info["Status"] == w.status and w.online and info["Address"] == "127.0.0.1"
+    assert info["Status"] == worker_status(w) and w.online and info["Address"] == "127.0.0.1"
     assert info["Cameras"] == f"{len(w.cameras)} / {w.capacity}"
     assert info["Uptime"] != "—"
     assert view.details.camera_list.count() == len(w.cameras)
@@ -51,10 +52,10 @@ def test_drain_moves_the_cameras_off_a_worker(qtbot, window, pool, bridge):
     qtbot.waitUntil(lambda: view.details.drain_button.isEnabled(), timeout=15000)
     try:
         view.details.drain_button.click()
-        qtbot.waitUntil(lambda: bridge.state.workers[wid].status == "draining", timeout=10000)
+        qtbot.waitUntil(lambda: worker_status(bridge.state.workers[wid]) == "draining", timeout=10000)
         qtbot.waitUntil(lambda: not [c for c in pool.snapshot().cameras if c.worker_id == wid], timeout=20000)
         qtbot.waitUntil(lambda: view.cards[wid].cap_label.text().startswith("Cameras 0 /"), timeout=10000)
     finally:
         pool.master.drain(wid, False)
         pool.master.pin_camera("synthetic-gate", pool.worker_ids[0])
-    qtbot.waitUntil(lambda: bridge.state.workers[wid].status in ("online", "busy", "degraded"), timeout=10000)
+    qtbot.waitUntil(lambda: worker_status(bridge.state.workers[wid]) in ("online", "busy", "degraded"), timeout=10000)

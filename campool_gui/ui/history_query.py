@@ -1,0 +1,46 @@
+"""A history query as the History view asks it, and the master's stored counts as its rows.
+
+`query_history` reads SQLite through the master: the bridge runs it off the UI thread.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class HistoryQuery:
+    """Counts per bucket over [start, end) (wall-clock seconds)."""
+
+    start: float
+    end: float
+    bucket: str = "hour"  # minute | hour | day
+    camera_id: str | None = None  # None = all cameras
+    line: str | None = None  # a line or zone name; None = all
+    by_class: bool = True
+    zone: bool = False  # `line` names a zone: peak occupancy per minute instead of crossings
+
+
+@dataclass
+class HistoryRow:
+    bucket_ts: float
+    camera_id: str
+    line: str
+    direction: str  # in | out | occupancy
+    class_name: str
+    count: int
+
+
+def query_history(master: Any, q: HistoryQuery) -> list[HistoryRow]:
+    """Counts per bucket from the master's store (line crossings), or peak occupancy per minute
+    for a zone of one camera. Reads SQLite: call it off the UI thread."""
+    if q.zone:
+        if not q.camera_id:
+            raise ValueError("zone occupancy is kept per camera; choose the camera of that zone")
+        rows = [r for r in master.zone_history(q.camera_id, q.start, q.end) if q.line in (None, r.get("line"))]
+    else:
+        rows = master.history(q.start, q.end, bucket=q.bucket, camera_id=q.camera_id, line=q.line,
+                              by_class=q.by_class)
+    return [HistoryRow(bucket_ts=float(r["bucket_ts"]), camera_id=str(r["camera_id"]), line=str(r["line"]),
+                       direction=str(r["direction"]), class_name=str(r.get("class_name") or "all"),
+                       count=int(r["count"])) for r in rows]
