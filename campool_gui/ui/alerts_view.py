@@ -9,7 +9,13 @@ import time
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QButtonGroup, QHeaderView, QStackedWidget, QTableView, QToolButton, QWidget,
+    QAbstractItemView,
+    QButtonGroup,
+    QHeaderView,
+    QStackedWidget,
+    QTableView,
+    QToolButton,
+    QWidget,
 )
 
 from campool_gui.pool.alerts import Alert
@@ -45,13 +51,13 @@ class AlertsModel(QAbstractTableModel):
         self.rows = new
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section].upper()
         return None
@@ -103,7 +109,7 @@ class _StateFilter(QSortFilterProxyModel):
         self.show = "active"  # active | all
         self.setSortRole(AlertsModel.SortRole)
 
-    def filterAcceptsRow(self, row, parent) -> bool:  # noqa: N802
+    def filterAcceptsRow(self, row, parent) -> bool:
         if self.show == "all":
             return True
         state = self.sourceModel().index(row, 0, parent).data(AlertsModel.StateRole)

@@ -48,13 +48,13 @@ class CameraTableModel(QAbstractTableModel):
         return -1
 
     # --- Qt model API -----------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section].upper()
         return None
@@ -126,13 +126,13 @@ class CameraTableModel(QAbstractTableModel):
             return base | Qt.ItemFlag.ItemIsDragEnabled
         return base
 
-    def mimeTypes(self) -> list[str]:  # noqa: N802
+    def mimeTypes(self) -> list[str]:
         return [CAMERAS_MIME]
 
-    def supportedDragActions(self):  # noqa: N802
+    def supportedDragActions(self):
         return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
 
-    def mimeData(self, indexes):  # noqa: N802
+    def mimeData(self, indexes):
         rows = sorted({i.row() for i in indexes if i.isValid()})
         return encode_cameras([self._rows[r].camera_id for r in rows])
 
@@ -145,7 +145,7 @@ class CameraFilterProxy(QSortFilterProxyModel):
         self.setSortRole(CameraTableModel.SortRole)
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
 
-    def filterAcceptsRow(self, source_row, source_parent) -> bool:  # noqa: N802
+    def filterAcceptsRow(self, source_row, source_parent) -> bool:
         needle = self.filterRegularExpression().pattern().lower()
         if not needle:
             return True

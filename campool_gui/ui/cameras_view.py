@@ -7,8 +7,17 @@ from pathlib import Path
 from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHeaderView, QLineEdit, QListView, QMessageBox, QSplitter, QStyledItemDelegate,
-    QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QFileDialog,
+    QHeaderView,
+    QLineEdit,
+    QListView,
+    QMessageBox,
+    QSplitter,
+    QStyledItemDelegate,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
 )
 
 from campool_gui.ui import theme
@@ -29,7 +38,7 @@ log = logging.getLogger(__name__)
 class _TargetDelegate(QStyledItemDelegate):
     """Draws each drop target as a roomy row with a status dot and the load."""
 
-    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+    def sizeHint(self, option, index) -> QSize:
         return QSize(option.rect.width(), 46)
 
     def paint(self, p, option, index) -> None:

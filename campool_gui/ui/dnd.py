@@ -78,7 +78,7 @@ class WorkerTargetsModel(QAbstractListModel):
             return self._workers[row - 1].worker_id
         return None
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else 1 + len(self._workers)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -106,16 +106,16 @@ class WorkerTargetsModel(QAbstractListModel):
             return base | Qt.ItemFlag.ItemIsDropEnabled
         return base
 
-    def mimeTypes(self) -> list[str]:  # noqa: N802
+    def mimeTypes(self) -> list[str]:
         return [CAMERAS_MIME]
 
-    def supportedDropActions(self):  # noqa: N802
+    def supportedDropActions(self):
         return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
 
-    def canDropMimeData(self, data, action, row, column, parent) -> bool:  # noqa: N802
+    def canDropMimeData(self, data, action, row, column, parent) -> bool:
         return bool(decode_cameras(data)) and self._drop_target(row, parent) is not None
 
-    def dropMimeData(self, data, action, row, column, parent) -> bool:  # noqa: N802
+    def dropMimeData(self, data, action, row, column, parent) -> bool:
         if action == Qt.DropAction.IgnoreAction:
             return True
         ids = decode_cameras(data)

@@ -11,8 +11,17 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QDateTime, Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QDateTimeEdit, QFileDialog, QHBoxLayout, QHeaderView, QSplitter,
-    QTableWidget, QTableWidgetItem, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
 )
 
 from campool_gui.history_csv import CSV_HEADER, write_csv
@@ -56,7 +65,7 @@ class HistoryView(Page):
         bar = QHBoxLayout()
         bar.setSpacing(8)
         self.range_combo = QComboBox()
-        self.range_combo.addItems(list(RANGES) + ["Custom"])
+        self.range_combo.addItems([*list(RANGES), "Custom"])
         self.range_combo.setCurrentText("Last 24 hours")
         self.range_combo.activated.connect(self._on_range)
         now = QDateTime.currentDateTime()
@@ -120,7 +129,7 @@ class HistoryView(Page):
         current = self.camera_combo.currentData()
         ids = sorted(self.bridge.state.cameras)
         have = [self.camera_combo.itemData(i) for i in range(self.camera_combo.count())]
-        if have == [None] + ids:
+        if have == [None, *ids]:
             return
         self.camera_combo.blockSignals(True)
         self.camera_combo.clear()

@@ -14,9 +14,25 @@ import logging
 import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPainterPath, QPainterPathStroker, QPen, QPixmap, QPolygonF
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+    QPixmap,
+    QPolygonF,
+)
 from PySide6.QtWidgets import (
-    QGraphicsEllipseItem, QGraphicsItem, QGraphicsObject, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsObject,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
 )
 
 from campool_gui.ui import geometry
@@ -32,7 +48,7 @@ MIN_LINE_PX = 6.0  # a press-release shorter than this is a click, not a line
 class Handle(QGraphicsEllipseItem):
     """A draggable vertex; stays the same size on screen and inside the image."""
 
-    def __init__(self, owner: "ShapeItem", index: int, pos: QPointF) -> None:
+    def __init__(self, owner: ShapeItem, index: int, pos: QPointF) -> None:
         super().__init__(-6, -6, 12, 12, owner)
         self.owner = owner
         self.index = index
@@ -45,7 +61,7 @@ class Handle(QGraphicsEllipseItem):
         self.setCursor(Qt.CursorShape.SizeAllCursor)
         self.setZValue(10)
 
-    def itemChange(self, change, value):  # noqa: N802
+    def itemChange(self, change, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange:
             w, h = self.owner.bounds
             x, y = geometry.clamp((value.x(), value.y()), w, h)
@@ -54,7 +70,7 @@ class Handle(QGraphicsEllipseItem):
             self.owner.handle_moved(self.index, self.pos())
         return super().itemChange(change, value)
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event) -> None:
         super().mouseReleaseEvent(event)
         self.owner.edited()
 
@@ -69,7 +85,7 @@ class ShapeItem(QGraphicsObject):
         self.points = [QPointF(p) for p in points]
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.handles = [Handle(self, i, p) for i, p in enumerate(self.points)]
-        self._editor: "LineZoneScene | None" = None
+        self._editor: LineZoneScene | None = None
 
     def handle_moved(self, index: int, pos: QPointF) -> None:
         self.prepareGeometryChange()
@@ -92,7 +108,7 @@ class LineItem(ShapeItem):
         w, h = self.bounds
         return max(12.0, 0.035 * math.hypot(w, h))
 
-    def boundingRect(self) -> QRectF:  # noqa: N802
+    def boundingRect(self) -> QRectF:
         a = self._arrow_len() * 1.5
         r = QRectF(self.points[0], self.points[1]).normalized()
         return r.adjusted(-a - 120, -a - 30, a + 120, a + 30)
@@ -140,7 +156,7 @@ class LineItem(ShapeItem):
 class ZoneItem(ShapeItem):
     kind = "zone"
 
-    def boundingRect(self) -> QRectF:  # noqa: N802
+    def boundingRect(self) -> QRectF:
         return QPolygonF(self.points).boundingRect().adjusted(-100, -30, 100, 30)
 
     def shape(self) -> QPainterPath:
@@ -270,11 +286,11 @@ class LineZoneView(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.NoDrag)
         self.viewport().setCursor(Qt.CursorShape.ArrowCursor if tool == "select" else Qt.CursorShape.CrossCursor)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.fit()
 
-    def showEvent(self, event) -> None:  # noqa: N802
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         self.fit()
 
@@ -287,7 +303,7 @@ class LineZoneView(QGraphicsView):
         return geometry.clamp((sp.x(), sp.y()), *self.editor_scene.image_size)
 
     # ------------------------------------------------------------------ mouse
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton or self.tool == "select":
             super().mousePressEvent(event)
             return
@@ -302,7 +318,7 @@ class LineZoneView(QGraphicsView):
             self._update_zone_preview()
         event.accept()
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event) -> None:
         if self.tool == "line" and self._drag_start is not None:
             pt = QPointF(*self.image_point(event.position().toPoint()))
             if self._rubber is None:
@@ -313,7 +329,7 @@ class LineZoneView(QGraphicsView):
             return
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event) -> None:
         if self.tool == "line" and self._drag_start is not None and event.button() == Qt.MouseButton.LeftButton:
             end = self.image_point(event.position().toPoint())
             start = (self._drag_start.x(), self._drag_start.y())
@@ -327,14 +343,14 @@ class LineZoneView(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, event) -> None:
         if self.tool == "zone":
             if len(self._zone_pts) >= 3:
                 self._close_zone()
             return
         super().mouseDoubleClickEvent(event)
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802
+    def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Escape:
             self._cancel_zone()
             return

@@ -7,8 +7,18 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QButtonGroup, QFrame, QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QStackedWidget, QSystemTrayIcon,
-    QToolButton, QVBoxLayout, QWidget,
+    QApplication,
+    QButtonGroup,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QSizePolicy,
+    QStackedWidget,
+    QSystemTrayIcon,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from campool_gui.pool.alerts import Alert
@@ -234,7 +244,7 @@ class MainWindow(QMainWindow):
                 self.settings.setValue(f"splitter/{key}", split.saveState())
         self.settings.sync()
 
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:
         self.save_state()
         if self._current is not None:
             self.pages[self._current].hidden()  # stop previews

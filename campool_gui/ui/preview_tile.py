@@ -54,12 +54,12 @@ class PreviewTile(QWidget):
         self.frames_shown += 1
         self.update()
 
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, event) -> None:
         if self.camera_id:
             self.doubleClicked.emit(self.camera_id)
 
     # ------------------------------------------------------------------ painting
-    def paintEvent(self, _event) -> None:  # noqa: N802
+    def paintEvent(self, _event) -> None:
         t = theme.current()
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)

@@ -29,8 +29,17 @@ from campool_gui.pool.rates import RateWindow
 from campool_gui.pool.snapshot import RESOLVED_ALERTS_SHOWN
 from campool_gui.pool.state import THROUGHPUT_WINDOW_S
 from campool_gui.pool.views import (
-    AlertChanged, CameraChanged, CameraRemoved, CameraView, CountsChanged, PoolSnapshot, PoolTotals, WorkerChanged,
-    WorkerRemoved, WorkerView, pool_totals,
+    AlertChanged,
+    CameraChanged,
+    CameraRemoved,
+    CameraView,
+    CountsChanged,
+    PoolSnapshot,
+    PoolTotals,
+    WorkerChanged,
+    WorkerRemoved,
+    WorkerView,
+    pool_totals,
 )
 from campool_worker.camera import LineCounts
 

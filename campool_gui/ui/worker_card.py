@@ -12,7 +12,13 @@ from campool_gui.ui import theme
 from campool_gui.ui.adopt_dialog import group_fingerprint
 from campool_gui.ui.common import StatusDot, button, label, repolish
 from campool_gui.ui.display import (
-    HISTORY_POINTS, format_duration, format_pct, metric_series, worker_key, worker_metric, worker_status,
+    HISTORY_POINTS,
+    format_duration,
+    format_pct,
+    metric_series,
+    worker_key,
+    worker_metric,
+    worker_status,
 )
 from campool_gui.ui.dnd import AUTO, decode_cameras
 from campool_gui.ui.sparkline import Sparkline
@@ -37,17 +43,17 @@ class _DropFrame(QFrame):
         self.setProperty("dropTarget", on)
         repolish(self)
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
+    def dragEnterEvent(self, event) -> None:
         if self.accepts_drops() and decode_cameras(event.mimeData()):
             event.acceptProposedAction()
             self._set_drop_highlight(True)
         else:
             event.ignore()
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802
+    def dragLeaveEvent(self, event) -> None:
         self._set_drop_highlight(False)
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event) -> None:
         self._set_drop_highlight(False)
         ids = decode_cameras(event.mimeData())
         if ids and self.accepts_drops():
@@ -197,7 +203,7 @@ class WorkerCard(_DropFrame):
         self.state_label.setText("")  # forces the status colour to be set again
         self.update_worker(self.worker)
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
             self.clicked.emit(self.worker.worker_id)
         super().mouseReleaseEvent(event)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 from PySide6.QtCore import QSettings
 
-from campool_gui.ui import theme
 from campool_gui.demo import DemoSession, demo_cameras
+from campool_gui.ui import theme
 
 
 @dataclass

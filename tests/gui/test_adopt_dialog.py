@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtTest import QTest
 
-from campool_gui.ui.adopt_dialog import group_fingerprint, normalise_code
 from campool_gui.demo import DemoWorkers
+from campool_gui.ui.adopt_dialog import group_fingerprint, normalise_code
 from tests.gui.conftest import start_master
 
 

@@ -45,8 +45,8 @@ def test_add_edit_and_remove_a_camera(qtbot, window, pool, bridge):
     assert ed.scene.image_size == (320.0, 240.0)  # drawn on a real frame of that camera
     ed.scene.add_line((0, 120), (320, 120), "door")
     ed.save_button.click()
-    qtbot.waitUntil(lambda: pool.camera("side-door").config.lines == [CountingLine("door", (0.0, 120.0), (320.0, 120.0))],
-                    timeout=10000)
+    drawn = [CountingLine("door", (0.0, 120.0), (320.0, 120.0))]
+    qtbot.waitUntil(lambda: pool.camera("side-door").config.lines == drawn, timeout=10000)
 
     view.select_ids(["side-door"])
     view.remove_selected()
@@ -113,7 +113,8 @@ def test_a_broken_camera_list_names_the_bad_entry(tmp_path):
     from campool_gui.ui.camera_import import load_cameras_file
     from campool_worker.camera import ConfigError
     bad = tmp_path / "cams.json"
-    bad.write_text('[{"camera_id": "a", "source": "x.mp4"}, {"camera_id": "b", "source": "y.mp4", "priority": "urgent"}]')
+    bad.write_text('[{"camera_id": "a", "source": "x.mp4"}, '
+                   '{"camera_id": "b", "source": "y.mp4", "priority": "urgent"}]')
     with pytest.raises(ConfigError, match=r"camera #2: .*priority 'urgent'"):
         load_cameras_file(bad)
     bad.write_text("{nope")
