@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="campool-gui", description="CamPool control center: the master of the worker pool.")
+    p = argparse.ArgumentParser(prog="campool-gui",
+                                description="CamPool control center: the master of the worker pool.")
     p.add_argument("--version", action="version", version=f"campool-gui {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--data-dir", help="where the master keeps its database, keys and logs "
@@ -34,14 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--demo", action="store_true",
                       help="start two local demo workers, adopt them and give them cameras")
-    mode.add_argument("--screenshot", metavar="DIR", help="render each main view of a demo pool into DIR as PNG, then exit")
+    mode.add_argument("--screenshot", metavar="DIR",
+                      help="render each main view of a demo pool into DIR as PNG, then exit")
     mode.add_argument("--headless", action="store_true", help="run the master without a window")
     p.add_argument("--theme", choices=("system", "dark", "light"), help="override the theme setting")
     p.add_argument("--policy", help="placement policy (hybrid, least_loaded, round_robin, capability, priority, site)")
     p.add_argument("--no-zeroconf", action="store_true", help="do not browse the LAN for workers")
     h = p.add_argument_group("headless")
     h.add_argument("--config", metavar="FILE", help="--headless: workers and cameras to set up (TOML or JSON)")
-    h.add_argument("--status-every", type=float, metavar="S", help="--headless: log the pool state every S seconds (30)")
+    h.add_argument("--status-every", type=float, metavar="S",
+                   help="--headless: log the pool state every S seconds (30)")
     h.add_argument("--run-seconds", type=float, metavar="S", help="--headless: stop after S seconds (default: run "
                                                                 "until SIGTERM / Ctrl-C)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -154,9 +154,11 @@ class CameraConfig:
             raise ConfigError(f"camera {self.camera_id!r}: labels must be a non-empty list of class names, "
                               "one per model output class")
         if not isinstance(self.source, str) or not self.source.strip():
-            raise ConfigError(f"camera {self.camera_id!r}: source is empty; give a file path, rtsp://, http:// or device index")
+            raise ConfigError(f"camera {self.camera_id!r}: source is empty; "
+                              "give a file path, rtsp://, http:// or device index")
         if self.priority not in PRIORITIES:
-            raise ConfigError(f"camera {self.camera_id!r}: priority {self.priority!r} is not one of {', '.join(PRIORITIES)}")
+            raise ConfigError(f"camera {self.camera_id!r}: priority {self.priority!r} "
+                              f"is not one of {', '.join(PRIORITIES)}")
         if self.detect_fps is not None and not (0 < float(self.detect_fps) <= 240):
             raise ConfigError(f"camera {self.camera_id!r}: detect fps must be between 0 and 240")
         if not 0.0 < float(self.confidence) < 1.0:
@@ -228,7 +230,8 @@ class LineCounts:
 
     def to_dict(self) -> dict[str, Any]:
         return {"in": self.in_total, "out": self.out_total,
-                "by_class": {k: {"in": v.get("in", 0), "out": v.get("out", 0)} for k, v in sorted(self.by_class.items())}}
+                "by_class": {k: {"in": v.get("in", 0), "out": v.get("out", 0)}
+                             for k, v in sorted(self.by_class.items())}}
 
 
 @dataclass(frozen=True)

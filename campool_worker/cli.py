@@ -31,7 +31,8 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument("--zone", action="append", default=[], metavar="NAME:x1,y1,...", help="zone polygon (repeatable)")
     c.add_argument("--classes", help="comma-separated class names to count, e.g. car,truck,bus,motorcycle")
     c.add_argument("--confidence", type=float, default=None, help="detection confidence threshold")
-    c.add_argument("--detect-fps", type=float, default=None, help="run the detector at most N times per second of video")
+    c.add_argument("--detect-fps", type=float, default=None,
+                   help="run the detector at most N times per second of video")
     c.add_argument("--annotate", metavar="OUT.mp4", help="write a video with boxes, track ids, lines and counts")
     c.add_argument("--max-frames", type=int, default=None, help="stop after N frames (streams have no end)")
     c.add_argument("--events", metavar="OUT.jsonl", help="write each count event as a JSON line")
@@ -59,7 +60,8 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cmd-port", type=int, help="command port (0 = pick a free one)")
     s.add_argument("--pub-port", type=int, help="telemetry port (0 = pick a free one)")
     s.add_argument("--pair-port", type=int, help="pairing port (0 = pick a free one)")
-    s.add_argument("--ports-file", metavar="FILE", help="write the ports, public key and worker id as JSON once listening")
+    s.add_argument("--ports-file", metavar="FILE",
+                   help="write the ports, public key and worker id as JSON once listening")
     s.add_argument("--no-zeroconf", action="store_true", help="do not announce on mDNS")
     s.add_argument("--zeroconf-interface", action="append", help="announce only on this interface address (repeatable)")
     s.add_argument("--capacity", type=int, help="how many cameras this worker takes (default: from CPU/GPU)")

@@ -22,6 +22,7 @@ import dataclasses
 import os
 import socket
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,11 +108,11 @@ def _coerce(name: str, tp: Any, value: Any, where: str) -> Any:
         raise SettingsError(f"{where}: {name} = {value!r} is not valid ({exc})") from None
 
 
-def settings_file(args: Any = None, environ: dict[str, str] | None = None) -> str | None:
+def settings_file(args: Any = None, environ: Mapping[str, str] | None = None) -> str | None:
     """The settings file `load_settings` reads: ``--config``, else ``CAMPOOL_CONFIG``, else the
     default place if a file is there; None when there is none."""
-    environ = os.environ if environ is None else environ
-    config_path = getattr(args, "config", None) or environ.get("CAMPOOL_CONFIG")
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    config_path = getattr(args, "config", None) or env.get("CAMPOOL_CONFIG")
     if config_path is None:
         default = Path(platformdirs.user_config_dir(APP, appauthor=False)) / "worker.toml"
         config_path = str(default) if default.exists() else None

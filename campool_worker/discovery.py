@@ -84,7 +84,7 @@ class Announcer:
 
     def _register(self) -> None:
         try:
-            zc = Zeroconf(interfaces=self.interfaces or None, ip_version=IPVersion.V4Only) if self.interfaces \
+            zc = Zeroconf(interfaces=self.interfaces, ip_version=IPVersion.V4Only) if self.interfaces \
                 else Zeroconf(ip_version=IPVersion.V4Only)
             info = ServiceInfo(
                 SERVICE_TYPE, f"{self.name}.{SERVICE_TYPE}", port=self.port, properties=self.properties,

@@ -39,7 +39,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import zmq
 from zmq.utils import z85
@@ -291,7 +291,7 @@ def _added(entry: dict[str, Any]) -> float | None:
 def normalize_code(code: str) -> str:
     """Upper-case, drop separators, and read the look-alikes Crockford allows (O->0, I/L->1)."""
     text = "".join(ch for ch in code.upper() if ch not in "- _")
-    return text.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return text.translate(str.maketrans("OIL", "011"))
 
 
 def format_code(code: str) -> str:
@@ -306,6 +306,13 @@ def pair_proof(code: str, master_key: str, worker_key: str, role: str) -> str:
     return hmac.new(stretched, role.encode(), hashlib.sha256).hexdigest()
 
 
+class _Code(TypedDict):
+    """One entry of ``pairing.json``."""
+
+    code: str
+    expires: float  # wall time (time.time())
+
+
 class PairingCodes:
     """Short-lived codes in ``pairing.json`` (shared between `campool-worker pair` and the daemon)."""
 
@@ -313,7 +320,7 @@ class PairingCodes:
         self.path = Path(path)
         self.failures = 0
 
-    def _load(self, now: float) -> list[dict[str, Any]]:
+    def _load(self, now: float) -> list[_Code]:
         try:
             codes = json.loads(self.path.read_text())["codes"]
             return [c for c in codes if float(c["expires"]) > now and isinstance(c["code"], str)]
@@ -323,7 +330,7 @@ class PairingCodes:
             log.warning("pairing file %s is corrupt; starting a new one", self.path)
             return []
 
-    def _save(self, codes: list[dict[str, Any]]) -> None:
+    def _save(self, codes: list[_Code]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _write_private(self.path, json.dumps({"codes": codes}))
 
@@ -359,7 +366,7 @@ class Gatekeeper:
     """The ZAP handler of a worker's context: allow-listed keys on ``campool``, any CURVE client
     on ``campool-pair`` (which serves only pairing)."""
 
-    def __init__(self, context: zmq.Context, allow: AllowList) -> None:
+    def __init__(self, context: zmq.Context[Any], allow: AllowList) -> None:
         from zmq.auth.thread import ThreadAuthenticator
 
         self.allow = allow
@@ -392,14 +399,14 @@ class _AnyCurveClient:
         return True
 
 
-def curve_server(sock: zmq.Socket, keys: KeyPair, domain: str) -> None:
+def curve_server(sock: zmq.Socket[bytes], keys: KeyPair, domain: str) -> None:
     sock.curve_secretkey = keys.secret.encode()
     sock.curve_publickey = keys.public.encode()
     sock.curve_server = True
     sock.zap_domain = domain.encode()
 
 
-def curve_client(sock: zmq.Socket, keys: KeyPair, server_key: str) -> None:
+def curve_client(sock: zmq.Socket[bytes], keys: KeyPair, server_key: str) -> None:
     sock.curve_secretkey = keys.secret.encode()
     sock.curve_publickey = keys.public.encode()
     sock.curve_serverkey = server_key.encode()

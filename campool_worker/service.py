@@ -70,7 +70,8 @@ class WorkerService:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise ServiceError(f"cannot create data folder {self.data_dir}: {exc}; give a writable --data-dir") from None
+            raise ServiceError(f"cannot create data folder {self.data_dir}: {exc}; "
+                               "give a writable --data-dir") from None
         self.outbox = Outbox(self.data_dir / "worker.db")
         self.worker_id = self.outbox.get_meta("worker_id") or uuid.uuid4().hex[:12]
         self.outbox.set_meta("worker_id", self.worker_id)
@@ -133,7 +134,7 @@ class WorkerService:
             return "stopping"
         return "draining" if self.assignments.draining else "running"
 
-    def _socket(self, kind: int, domain: str, port: int) -> zmq.Socket:
+    def _socket(self, kind: int, domain: str, port: int) -> zmq.Socket[bytes]:
         sock = self.ctx.socket(kind)
         p.apply_socket_limits(sock)
         curve_server(sock, self.keys, domain)
@@ -219,7 +220,7 @@ class WorkerService:
         finally:
             self._shutdown()
 
-    def _serve(self, sock: zmq.Socket, kinds: tuple[str, ...], handler: Callable[[p.Message, str], p.Message],
+    def _serve(self, sock: zmq.Socket[bytes], kinds: tuple[str, ...], handler: Callable[[p.Message, str], p.Message],
                limit: int = 200) -> None:
         for _ in range(limit):
             try:
@@ -244,7 +245,7 @@ class WorkerService:
                 reply = p.Error("internal", f"{env.message.TYPE} failed on the worker: {exc}")
             self._reply(sock, identity, reply, env.request_id)
 
-    def _reply(self, sock: zmq.Socket, identity: bytes, reply: p.Message, request_id: str) -> None:
+    def _reply(self, sock: zmq.Socket[bytes], identity: bytes, reply: p.Message, request_id: str) -> None:
         try:
             sock.send_multipart([identity, *p.encode(reply, request_id)], flags=zmq.NOBLOCK)
         except zmq.Again:
@@ -284,7 +285,8 @@ class WorkerService:
         now = time.monotonic()
         if self._first_crossing_at is None:
             self._first_crossing_at = now
-        if not force and self._crossings.qsize() < COMMIT_MAX_BATCH and now - self._first_crossing_at < COMMIT_MAX_WAIT_S:
+        if (not force and self._crossings.qsize() < COMMIT_MAX_BATCH
+                and now - self._first_crossing_at < COMMIT_MAX_WAIT_S):
             return
         batch: list[FrameCrossings] = []
         crossings = 0
@@ -430,7 +432,7 @@ class WorkerService:
         log.info("stopped; %d count event(s) wait in the outbox for a master", pending)
 
 
-def _port_of(sock: zmq.Socket) -> int:
+def _port_of(sock: zmq.Socket[bytes]) -> int:
     endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
     return int(endpoint.rsplit(":", 1)[1])
 

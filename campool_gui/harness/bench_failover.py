@@ -137,7 +137,8 @@ def run_failover_bench(*, workers: int = 3, cameras: int = 6, repeat: int = 3, v
     }
 
 
-def _kill_round(n: int, master: Master, rec: Recorder, local: list[LocalWorker], ids: dict[str, str]) -> dict[str, float]:
+def _kill_round(n: int, master: Master, rec: Recorder, local: list[LocalWorker],
+                ids: dict[str, str]) -> dict[str, float]:
     """SIGKILL the worker holding the most cameras, time their move, restart it; returns the round's figures."""
     snap = master.snapshot()
     holding = {lw.name: [c for c in snap.cameras if c.worker_id == ids[lw.name]] for lw in local}

@@ -111,4 +111,5 @@ class AlertSaved:
     alert: Alert    # a copy the pool thread no longer changes
 
 
-Record = LeaseStarted | LeaseEnded | CameraSaved | CameraDeleted | WorkerSaved | WorkerDeleted | SettingSaved | AlertSaved
+Record = (LeaseStarted | LeaseEnded | CameraSaved | CameraDeleted | WorkerSaved | WorkerDeleted | SettingSaved
+          | AlertSaved)

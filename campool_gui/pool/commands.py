@@ -112,7 +112,8 @@ def command_for(action: Action) -> Command:
     try:
         build = COMMANDS[type(action)]
     except KeyError:
-        raise TypeError(f"no command for the pool action {type(action).__name__}; add it to commands.COMMANDS") from None
+        raise TypeError(f"no command for the pool action {type(action).__name__}; "
+                        "add it to commands.COMMANDS") from None
     return build(action)
 
 

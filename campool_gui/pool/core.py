@@ -339,7 +339,8 @@ class PoolCore:
                     self._release(lease, "epoch conflict")
                 self._fence(w.worker_id, cid, tel.epoch, tel.epoch + 1, now)
                 continue
-            if lease is not None and lease.worker_id == w.worker_id and now - lease.since < self.settings.confirm_grace_s:
+            if (lease is not None and lease.worker_id == w.worker_id
+                    and now - lease.since < self.settings.confirm_grace_s):
                 continue  # our newer assignment is on its way to it
             self._fence(w.worker_id, cid, tel.epoch, cur, now)
         for cid, lease in list(st.leases.items()):

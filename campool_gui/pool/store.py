@@ -87,7 +87,8 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the folder for {self.path}: {exc}; choose a writable data folder") from None
+            raise StoreError(f"cannot create the folder for {self.path}: {exc}; "
+                             "choose a writable data folder") from None
         self._queue: queue.Queue[Any] = queue.Queue()
         self._local = threading.local()
         self._hw: dict[tuple[str, int], int] = {}
@@ -234,7 +235,8 @@ class Store:
 
     # ------------------------------------------------------------- count events
 
-    def add_events(self, events: list[CountEvent], verdicts: list[Verdict], worker_id: str = "") -> concurrent.futures.Future[EventsResult]:
+    def add_events(self, events: list[CountEvent], verdicts: list[Verdict],
+                   worker_id: str = "") -> concurrent.futures.Future[EventsResult]:
         """Store idempotently on (camera, epoch, seq); fenced ones are kept (flagged) but never counted.
 
         The result's `acks` says, per (camera, epoch) touched, the highest seq up to which every
@@ -321,10 +323,14 @@ class Store:
             for table, sql, arg in (
                 ("count_events", "DELETE FROM count_events WHERE ts < ?", now - r.events_days * day),
                 ("counts_minute", "DELETE FROM counts_minute WHERE minute < ?", int((now - r.minute_days * day) // 60)),
-                ("zone_minute", "DELETE FROM zone_minute WHERE minute < ?", int((now - r.minute_days * day) // 60)),
-                ("counts_hour", "DELETE FROM counts_hour WHERE hour < ?", int((now - r.hour_days * day) // 3600)),
-                ("worker_metrics", "DELETE FROM worker_metrics WHERE minute < ?", int((now - r.metrics_days * day) // 60)),
-                ("alerts", "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?", now - r.alerts_days * day),
+                ("zone_minute", "DELETE FROM zone_minute WHERE minute < ?",
+                 int((now - r.minute_days * day) // 60)),
+                ("counts_hour", "DELETE FROM counts_hour WHERE hour < ?",
+                 int((now - r.hour_days * day) // 3600)),
+                ("worker_metrics", "DELETE FROM worker_metrics WHERE minute < ?",
+                 int((now - r.metrics_days * day) // 60)),
+                ("alerts", "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?",
+                 now - r.alerts_days * day),
             ):
                 out[table] = conn.execute(sql, (arg,)).rowcount
             self._hw.clear()   # events of old epochs may be gone: recompute from the table
@@ -350,7 +356,8 @@ class Store:
                 "SELECT config, pin, pin_return, target_fps FROM cameras ORDER BY camera_id"):
             cameras.append(Camera(CameraConfig.from_dict(json.loads(cfg)), pin=pin, pin_return=bool(pin_return),
                                   target_fps=target))
-        epochs = {cid: ep for cid, ep in conn.execute("SELECT camera_id, MAX(epoch) FROM assignments GROUP BY camera_id")}
+        epochs = {cid: ep for cid, ep in conn.execute(
+            "SELECT camera_id, MAX(epoch) FROM assignments GROUP BY camera_id")}
         leases, cuts = [], []
         for cid, ep, wid, started, ended, start, count_from, cut_frame, cut_ts in conn.execute(
                 "SELECT camera_id, epoch, worker_id, started_at, ended_at, start_frame, count_from_frame, cut_frame, "
@@ -374,7 +381,8 @@ class Store:
             counts.setdefault(cid, {}).setdefault(line, LineCounts()).add(direction, class_name, int(n))
         alerts = [Alert(*row) for row in conn.execute(
             "SELECT id, kind, subject, severity, message, state, raised_at, last_seen, count, value, acked_at, "
-            "resolved_at FROM alerts WHERE state != 'resolved' OR id > (SELECT COALESCE(MAX(id), 0) - 200 FROM alerts)")]
+            "resolved_at FROM alerts "
+            "WHERE state != 'resolved' OR id > (SELECT COALESCE(MAX(id), 0) - 200 FROM alerts)")]
         settings = {k[len("setting."):]: v for k, v in conn.execute(
             "SELECT key, value FROM meta WHERE key LIKE 'setting.%'")}
         return {"workers": workers, "cameras": cameras, "leases": leases, "epochs": epochs, "cuts": cuts,

@@ -74,7 +74,8 @@ class TelemetryRouter:
                 fut: concurrent.futures.Future[EventsResult]) -> None:
         exc = fut.exception()
         if exc is not None:
-            log.error("worker %s: %d count event(s) not stored (%s); the worker will resend them", wid, len(events), exc)
+            log.error("worker %s: %d count event(s) not stored (%s); the worker will resend them",
+                      wid, len(events), exc)
             return
         result = fut.result()
         self._core.stored(events, verdicts, result.inserted)

@@ -25,6 +25,7 @@ import logging
 import sys
 import threading
 import time
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -77,8 +78,16 @@ def model_only_fps(detector: OnnxDetector, blobs: list[np.ndarray], seconds: flo
     return sum(counts) / (time.perf_counter() - t0)
 
 
+class DetectorOptions(TypedDict, total=False):
+    """The `load_detector` options a bench run sets (the same for the model-only and the pipeline part)."""
+
+    intra_op_threads: int | None
+    inference_workers: int
+    providers: list[str] | None
+
+
 def pipeline_fps(model_path: str, video: str, cameras: int, seconds: float,
-                 **detector_options: int | None) -> tuple[float, list[int]]:
+                 **detector_options: Unpack[DetectorOptions]) -> tuple[float, list[int]]:
     """Frames per second through decode -> detect -> track -> count, summed over cameras."""
     stop = threading.Event()
     start = threading.Barrier(cameras + 1)
@@ -105,7 +114,7 @@ def pipeline_fps(model_path: str, video: str, cameras: int, seconds: float,
                 done[i] = n
             results.close()
             frames.close()
-        except BaseException as exc:  # reported by the main thread
+        except BaseException as exc:  # noqa: BLE001 - any failure in a bench thread is re-raised by the main thread
             errors.append(exc)
             try:
                 start.abort()
@@ -163,17 +172,16 @@ def bench_command(args: argparse.Namespace) -> int:
     workers = 1 if workers is None else workers
     if (threads is not None and threads < 1) or workers < 1:
         raise CampoolError("--intra-threads and --inference-workers must be at least 1")
-    options = {"intra_op_threads": threads, "inference_workers": workers,
-               "providers": parse_providers(getattr(args, "providers", None))}
+    options: DetectorOptions = {"intra_op_threads": threads, "inference_workers": workers,
+                                "providers": parse_providers(getattr(args, "providers", None))}
     detector = load_detector(args.model, **options)
     if not isinstance(detector, OnnxDetector):
         raise CampoolError("bench needs an ONNX model (--model PATH)")
     with open_source(args.video) as src:
-        frames = [src.read() for _ in range(args.cameras)]
-    if any(f is None for f in frames):
-        frames = [f for f in frames if f is not None] or []
-        if not frames:
-            raise CampoolError(f"{args.video!r} has no frame to benchmark on")
+        read = [src.read() for _ in range(args.cameras)]
+    frames = [f for f in read if f is not None]  # a short file gives fewer frames than cameras
+    if not frames:
+        raise CampoolError(f"{args.video!r} has no frame to benchmark on")
     blobs = [detector.preprocess(frames[i % len(frames)].image)[0] for i in range(args.cameras)]
     rounds = 3
     per = max(args.seconds / rounds, 1.0)

@@ -27,7 +27,7 @@ _ZONE_COLOUR = (255, 160, 0)
 def _colour(track_id: int) -> tuple[int, int, int]:
     # a fixed, well spread colour per id (golden-ratio hue steps)
     hue = int((track_id * 0.618033988749895 % 1.0) * 179)
-    hsv = np.uint8([[[hue, 200, 255]]])
+    hsv = np.array([[[hue, 200, 255]]], np.uint8)
     b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
     return int(b), int(g), int(r)
 
@@ -47,7 +47,8 @@ def in_arrow(line: CountingLine, length: float = 40.0) -> tuple[tuple[int, int],
     n = np.hypot(dx, dy)
     nx, ny = -dy / n, dx / n  # right-hand normal walking p1 -> p2 (image y points down)
     mx, my = (x1 + x2) / 2, (y1 + y2) / 2
-    return (int(mx - nx * length / 2), int(my - ny * length / 2)), (int(mx + nx * length / 2), int(my + ny * length / 2))
+    return ((int(mx - nx * length / 2), int(my - ny * length / 2)),
+            (int(mx + nx * length / 2), int(my + ny * length / 2)))
 
 
 def draw(img: np.ndarray, result: FrameResult, lines: Sequence[CountingLine], zones: Sequence[Zone]) -> np.ndarray:
@@ -90,7 +91,7 @@ class AnnotatedVideo:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             raise CampoolError(f"cannot write {str(self.path)!r}: folder {str(self.path.parent)!r} does not exist")
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0,
+        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), fps or 25.0,
                                        (width, height))
         if not self._writer.isOpened():
             raise CampoolError(f"cannot write video {str(self.path)!r}: OpenCV could not open an mp4 writer "

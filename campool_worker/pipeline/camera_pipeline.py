@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from campool_worker.camera import CameraConfig, Direction, LineCounts
 from campool_worker.errors import CampoolError
@@ -24,6 +26,7 @@ from campool_worker.pipeline.detectors import (
     Detector,
     Letterbox,
     OnnxDetector,
+    PipelinedDetector,
     read_labels,
     shared_model,
     shared_runner,
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 
 LOST_SECONDS = 1.0  # how long a hidden object keeps its id
 LOW_SCORE = 0.1  # ByteTrack's second-stage boxes: only ever extend existing tracks
+
+# A frame's detection on its way through the model: its raw output to come, and how it was letterboxed.
+_InFlight = tuple[Future[np.ndarray], Letterbox]
 
 __all__ = ["CameraPipeline", "Crossing", "Detections", "FrameResult", "Track", "load_detector"]
 
@@ -148,7 +154,8 @@ class CameraPipeline:
         dets = self.detector.detect([frame.image], min_score=self.min_score)[0]
         return self.process_detections(frame, dets)
 
-    def process_stream(self, frames: Iterable[Frame], depth: int = 3) -> Iterator[tuple[Frame, FrameResult]]:
+    def process_stream(self, frames: Iterable[Frame],
+                       depth: int = 3) -> Generator[tuple[Frame, FrameResult], None, None]:
         """process() for a sequence of frames, with up to `depth` frames in the detector at once.
 
         While the model works on frame t+1 (and t+2 waits in its queue), this thread
@@ -158,28 +165,30 @@ class CameraPipeline:
         (frame, result) pairs come out in frame order; the results are the same as
         process() gives.
         """
-        submit = getattr(self.detector, "submit", None)
-        if submit is None or depth < 2:
+        detector = self.detector
+        if not isinstance(detector, PipelinedDetector) or depth < 2:
             for frame in frames:
                 yield frame, self.process(frame)
             return
-        pending: deque[tuple[Frame, Future | None, Letterbox | None]] = deque()
+        pending: deque[tuple[Frame, _InFlight | None]] = deque()  # None: a frame not detected on
         for frame in frames:
             self.frames += 1
             if self.should_detect(frame.index, frame.media_ts):
-                blob, box = self.detector.preprocess(frame.image)
-                pending.append((frame, submit(blob), box))
+                blob, box = detector.preprocess(frame.image)
+                pending.append((frame, (detector.submit(blob), box)))
             else:
-                pending.append((frame, None, None))
+                pending.append((frame, None))
             while len(pending) >= depth or (pending and pending[0][1] is None):
-                yield self._finish(*pending.popleft())
+                yield self._finish(detector, *pending.popleft())
         while pending:
-            yield self._finish(*pending.popleft())
+            yield self._finish(detector, *pending.popleft())
 
-    def _finish(self, frame: Frame, future: Future | None, box: Letterbox | None) -> tuple[Frame, FrameResult]:
-        if future is None:
+    def _finish(self, detector: PipelinedDetector, frame: Frame,
+                in_flight: _InFlight | None) -> tuple[Frame, FrameResult]:
+        if in_flight is None:
             return frame, self._undetected(frame)
-        dets = self.detector.postprocess(future.result()[0], box, self.min_score)
+        future, box = in_flight
+        dets = detector.postprocess(future.result()[0], box, self.min_score)
         return frame, self.process_detections(frame, dets)
 
     def _undetected(self, frame: Frame) -> FrameResult:

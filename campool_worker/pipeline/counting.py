@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -85,7 +85,7 @@ class LineCounter:
         x = a[0] + (b[0] - a[0]) * k
         y = a[1] + (b[1] - a[1]) * k
         t = ((x - self.p1[0]) * self.d[0] + (y - self.p1[1]) * self.d[1]) / (self.length ** 2)
-        return 0.0 <= t <= 1.0
+        return bool(0.0 <= t <= 1.0)
 
     def update(self, tracks: Iterable[Track], *, count: bool = True) -> list[tuple[Track, Direction]]:
         """Feed the tracks observed in this frame; return (track, "in"|"out") for each new crossing.
@@ -129,7 +129,7 @@ class ZoneState:
     dwell_sum_s: float = 0.0
     dwell_max_s: float = 0.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "peak": self.peak, "occupancy": self.total, "occupancy_by_class": dict(sorted(self.occupancy.items())),
             "peak_by_class": dict(sorted(self.peak_by_class.items())), "entries": self.entries,

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -52,8 +52,9 @@ from campool_worker.pipeline.onnx_model import (  # re-exported: the detector AP
 
 __all__ = [
     "COCO_CLASSES", "PAD_VALUE", "PREFERRED_PROVIDERS", "STRIDES", "BatchingRunner", "Detections", "Detector",
-    "LayoutInfo", "Letterbox", "OnnxDetector", "OnnxModel", "anchor_grid", "box_iou", "classify_output",
-    "default_intra_op_threads", "make_batch_dynamic", "nms", "read_labels", "shared_model", "shared_runner",
+    "LayoutInfo", "Letterbox", "OnnxDetector", "OnnxModel", "PipelinedDetector", "anchor_grid", "box_iou",
+    "classify_output", "default_intra_op_threads", "make_batch_dynamic", "nms", "read_labels", "shared_model",
+    "shared_runner",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,9 +99,23 @@ class Detector(Protocol):
 
     name: str
     provider: str
-    class_names: Sequence[str]
+
+    @property
+    def class_names(self) -> Sequence[str]: ...  # read-only, so a tuple or a list of names both do
 
     def detect(self, images: Sequence[np.ndarray], *, min_score: float | None = None) -> list[Detections]: ...
+
+
+@runtime_checkable
+class PipelinedDetector(Detector, Protocol):
+    """A detector whose work splits in three, so that a camera can keep several frames in
+    the model at once (`CameraPipeline.process_stream`)."""
+
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]: ...
+
+    def submit(self, blob: np.ndarray) -> Future[np.ndarray]: ...
+
+    def postprocess(self, raw: np.ndarray, box: Letterbox, min_score: float | None = None) -> Detections: ...
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -111,7 +126,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = wh[..., 0] * wh[..., 1]
     area_a = np.maximum(a[:, 2] - a[:, 0], 0) * np.maximum(a[:, 3] - a[:, 1], 0)
     area_b = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    iou: np.ndarray = inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    return iou
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
@@ -127,11 +143,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
     xywh[:, :2] = boxes[:, :2]
     xywh[:, 2:] = boxes[:, 2:] - boxes[:, :2]
     sc = scores.astype(np.float32, copy=False)
+    # cv2's stubs ask for Sequences; its bindings take these arrays as they are (no copy to lists).
     if class_ids is None:
-        idx = cv2.dnn.NMSBoxes(xywh, sc, 0.0, float(iou_threshold))
+        idx = cv2.dnn.NMSBoxes(xywh, sc, 0.0, float(iou_threshold))  # type: ignore[arg-type]
     else:
-        idx = cv2.dnn.NMSBoxesBatched(xywh, sc, class_ids.astype(np.int32, copy=False), 0.0,
-                                      float(iou_threshold))
+        idx = cv2.dnn.NMSBoxesBatched(xywh, sc, class_ids.astype(np.int32, copy=False),  # type: ignore[arg-type]
+                                      0.0, float(iou_threshold))
     keep = np.asarray(idx, np.int64).reshape(-1)
     return keep[np.argsort(-sc[keep], kind="stable")]
 
@@ -152,7 +169,7 @@ def read_labels(path: str | os.PathLike[str]) -> list[str]:
 @dataclass
 class _Request:
     blob: np.ndarray
-    future: Future = field(default_factory=Future)
+    future: Future[np.ndarray] = field(default_factory=Future)
 
 
 class BatchingRunner:
@@ -183,7 +200,7 @@ class BatchingRunner:
     def infer(self, blob: np.ndarray) -> np.ndarray:
         return self.submit(blob).result()
 
-    def submit(self, blob: np.ndarray) -> Future:
+    def submit(self, blob: np.ndarray) -> Future[np.ndarray]:
         """Queue a blob; the future gives its raw output. Lets a camera keep two frames in flight."""
         req = _Request(blob)
         with self._cond:
@@ -215,7 +232,7 @@ class BatchingRunner:
                     n = r.blob.shape[0]
                     r.future.set_result(out[start:start + n])
                     start += n
-            except Exception as exc:  # hand the failure to every waiting camera; keep serving
+            except Exception as exc:  # noqa: BLE001 - hand the failure to every waiting camera; keep serving
                 for r in batch:
                     if not r.future.done():
                         r.future.set_exception(exc)
@@ -267,11 +284,11 @@ class OnnxDetector:
     def infer(self, blob: np.ndarray) -> np.ndarray:
         return self.runner.infer(blob) if self.runner is not None else self.model.run(blob)
 
-    def submit(self, blob: np.ndarray) -> Future:
+    def submit(self, blob: np.ndarray) -> Future[np.ndarray]:
         """Start inference and return at once (synchronous when there is no shared runner)."""
         if self.runner is not None:
             return self.runner.submit(blob)
-        fut: Future = Future()
+        fut: Future[np.ndarray] = Future()
         fut.set_result(self.model.run(blob))
         return fut
 
@@ -302,7 +319,9 @@ class OnnxDetector:
         return [self.postprocess(raw[i], prepped[i][1], min_score) for i in range(len(images))]
 
 
-_MODELS: dict[tuple, OnnxModel] = {}
+# (resolved path, mtime ns, size, intra-op threads, providers, number of labels): a changed file is a new model.
+_ModelKey = tuple[str, int, int, int | None, tuple[str, ...], int | None]
+_MODELS: dict[_ModelKey, OnnxModel] = {}
 _RUNNERS: dict[tuple[int, int], BatchingRunner] = {}
 _MODELS_LOCK = threading.Lock()
 
@@ -328,7 +347,8 @@ def shared_model(path: str | os.PathLike[str], *, intra_op_threads: int | None =
     p = Path(path)
     _check_model_file(p)
     st = p.stat()
-    key = (str(p.resolve()), st.st_mtime_ns, st.st_size, intra_op_threads, tuple(providers or ()), num_labels)
+    key: _ModelKey = (str(p.resolve()), st.st_mtime_ns, st.st_size, intra_op_threads, tuple(providers or ()),
+                      num_labels)
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:

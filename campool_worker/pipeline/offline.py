@@ -13,7 +13,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 from campool_worker.camera import CameraConfig, ConfigError, CountingLine, LineCounts, Zone
@@ -23,16 +23,21 @@ from campool_worker.pipeline.sources import Frame, FrameSource, open_source
 
 log = logging.getLogger(__name__)
 
-_END = object()
+class _End:
+    """The reader's last item: the source has no more frames."""
 
 
-def prefetch(source: FrameSource, depth: int = 4, max_frames: int | None = None) -> Iterator[Frame]:
+_END = _End()
+
+
+def prefetch(source: FrameSource, depth: int = 4,
+             max_frames: int | None = None) -> Generator[Frame, None, None]:
     """Frames of `source` decoded on a helper thread, `depth` ahead of the consumer.
 
     OpenCV decodes with the GIL released, so decoding the next frame overlaps the
     detector working on this one. A SourceError in the reader is raised here.
     """
-    q: queue.Queue = queue.Queue(maxsize=depth)
+    q: queue.Queue[Frame | BaseException | _End] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def reader() -> None:
@@ -49,7 +54,7 @@ def prefetch(source: FrameSource, depth: int = 4, max_frames: int | None = None)
                         break
                     except queue.Full:
                         continue
-        except BaseException as exc:  # handed to the consumer, which reports it
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             q.put(exc)
             return
         q.put(_END)
@@ -59,7 +64,7 @@ def prefetch(source: FrameSource, depth: int = 4, max_frames: int | None = None)
     try:
         while True:
             item = q.get()
-            if item is _END:
+            if isinstance(item, _End):
                 return
             if isinstance(item, BaseException):
                 raise item
@@ -153,21 +158,23 @@ def count_command(args: argparse.Namespace) -> int:
             annot.close()
         if events is not None:
             events.close()
+    lines = {name: c.to_dict() for name, c in pipeline.counts().items()}
+    zones = {z.zone.name: z.state.to_dict() for z in pipeline.zones}
     out = {
         "frames": n,
         "seconds": round(seconds, 3),
         "fps": round(n / seconds, 2) if seconds > 0 else 0.0,
         "provider": detector.provider,
-        "lines": {name: c.to_dict() for name, c in pipeline.counts().items()},
-        "zones": {z.zone.name: z.state.to_dict() for z in pipeline.zones},
+        "lines": lines,
+        "zones": zones,
     }
     if args.json:
         sys.stdout.write(json.dumps(out) + "\n")
     else:
-        for name, c in out["lines"].items():
-            per = ", ".join(f"{k} {v['in']}/{v['out']}" for k, v in c["by_class"].items())
-            sys.stdout.write(f"line {name}: in {c['in']}, out {c['out']}" + (f" ({per})" if per else "") + "\n")
-        for name, z in out["zones"].items():
+        for name, lc in lines.items():
+            per = ", ".join(f"{k} {v['in']}/{v['out']}" for k, v in lc["by_class"].items())
+            sys.stdout.write(f"line {name}: in {lc['in']}, out {lc['out']}" + (f" ({per})" if per else "") + "\n")
+        for name, z in zones.items():
             sys.stdout.write(f"zone {name}: peak {z['peak']}, entries {z['entries']}, "
                              f"mean dwell {z['mean_dwell_s']} s\n")
         sys.stdout.write(f"{n} frames in {out['seconds']} s ({out['fps']} fps) on {out['provider']}\n")

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -89,7 +89,7 @@ def classify_output(shape: Sequence[int], input_hw: tuple[int, int], sample: np.
         f"export the detector with one of those heads")
 
 
-def _session_options(intra_op_threads: int, spin: bool):
+def _session_options(intra_op_threads: int, spin: bool) -> Any:  # an ort.SessionOptions; ORT ships no types
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -162,21 +162,22 @@ class OnnxModel:
         self.spin = bool(spin)
         so = _session_options(self.intra_op_threads, self.spin)
         errors: list[str] = []
-        self.session = None
+        session: Any = None  # an ort.InferenceSession; ORT ships no types
         chain = _provider_chain(providers)
         for i in range(len(chain)):
             try:
-                self.session = ort.InferenceSession(str(self.path), so,
-                                                    providers=[_provider_options(p) for p in chain[i:]])
+                session = ort.InferenceSession(str(self.path), so,
+                                               providers=[_provider_options(p) for p in chain[i:]])
                 break
-            except Exception as exc:  # ORT raises its own pybind types; each means "try the next EP"
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own pybind types; each means "try the next EP"
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 errors.append(f"{chain[i]}: {first}")
                 if chain[i] != "CPUExecutionProvider":
                     log.warning("model %s: %s failed (%s); falling back", self.path.name, chain[i], first)
-        if self.session is None:
+        if session is None:
             raise ModelError(f"{str(self.path)!r} is not an ONNX model ONNX Runtime can load ({errors[-1]}); "
                              f"give an .onnx file exported from YOLOX or YOLOv8/YOLO11")
+        self.session: Any = session
         self.provider: str = self.session.get_providers()[0]
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
@@ -193,7 +194,7 @@ class OnnxModel:
         probe = np.full((1, 3, *self.input_hw), 0.45 * 255, np.float32)
         try:
             out = self._run_raw(probe)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - ORT's pybind error types cannot be named; all mean a bad model
             raise ModelError(f"model {self.path.name} failed on a {self.input_hw[1]}x{self.input_hw[0]} test "
                              f"image: {str(exc).splitlines()[0]}") from None
         self.info = classify_output(out.shape, self.input_hw, out, num_labels)
@@ -239,7 +240,8 @@ class OnnxModel:
         return blob, Letterbox(r, px, py, w, h)
 
     def _run_raw(self, blob: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: blob})[0]
+        out: np.ndarray = self.session.run([self.output_name], {self.input_name: blob})[0]
+        return out
 
     def run(self, blob: np.ndarray) -> np.ndarray:
         """Raw outputs for a (B,3,H,W) blob, one row per image: (B, A, K) or (B, K, A)."""
@@ -263,7 +265,7 @@ class OnnxModel:
         singles = [self._run_raw(probes[i:i + 1])[0] for i in range(2)]
         try:
             both = self._run_raw(probes)
-        except Exception as exc:  # a "dynamic" dim that is not really batchable
+        except Exception as exc:  # noqa: BLE001 - ORT's own error types: a "dynamic" dim that is not really batchable
             log.warning("model %s: declares a dynamic batch but fails on 2 images (%s); running one by one",
                         self.path.name, str(exc).splitlines()[0])
             self.dynamic_batch = False

@@ -104,7 +104,7 @@ class FrameSource(ABC):
     def close(self) -> None:
         """Release the stream. Idempotent; returns promptly. Call it on the reading thread."""
 
-    def interrupt(self) -> None:
+    def interrupt(self) -> None:  # noqa: B027 - a deliberate no-op default; only blocking streams override it
         """Ask a read() blocked on another thread to give up soon (thread-safe; then close()).
 
         Files and the synthetic camera never block for long, so this is a no-op for them.
@@ -222,6 +222,7 @@ class VideoFileSource(FrameSource):
     """A video file decoded with OpenCV's FFmpeg backend, optionally looped and paced."""
 
     kind = "file"
+    fps: float  # a file always has a rate once open: its timestamps', its header's or 25
 
     def __init__(self, path: str, *, loop: bool = False, realtime: bool = False) -> None:
         super().__init__(path)
@@ -344,7 +345,7 @@ class VideoFileSource(FrameSource):
         pts = self._cap.get(cv2.CAP_PROP_POS_MSEC)
         if not math.isfinite(pts) or self._dt_ms <= 0:
             return None
-        return int(round((pts - self._pts0) / self._dt_ms))
+        return round((pts - self._pts0) / self._dt_ms)
 
     def _seek_pos(self, pos: int) -> None:
         """Position the decoder so that the next image is file position `pos` (exact)."""
@@ -382,25 +383,27 @@ class VideoFileSource(FrameSource):
                     self._learn_length(start + i)
                 return
 
-    def _learn_length(self, n: int) -> None:
+    def _learn_length(self, n: int) -> int:
         self._length = max(n, 1)
         self.frame_count = self._length
         if self._key is not None:
             _known_lengths[self._key] = self._length
+        return self._length
 
     def _ensure_length(self) -> int:
         """The true number of decodable frames (scans the file once; headers can lie)."""
-        if self._length is None:
-            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
-            n = 0
-            try:
-                while cap.grab():
-                    n += 1
-            finally:
-                cap.release()
-            self._learn_length(n)
-            log.info("video %s: %d decodable frames", self.display_url, n)
-        return self._length
+        if self._length is not None:
+            return self._length
+        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        n = 0
+        try:
+            while cap.grab():
+                n += 1
+        finally:
+            cap.release()
+        length = self._learn_length(n)
+        log.info("video %s: %d decodable frames", self.display_url, n)
+        return length
 
     def seek(self, frame_index: int) -> None:
         if frame_index < 0:

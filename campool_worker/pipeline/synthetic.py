@@ -107,7 +107,8 @@ class SyntheticScene:
         xs = np.linspace(0, 20, p.width, dtype=np.float32)[None, :]
         base = ys + xs + rng.normal(0, 3, (p.height, p.width)).astype(np.float32)
         grey = np.clip(base, 0, 255).astype(np.uint8)
-        return cv2.merge([grey, grey, grey])
+        background: np.ndarray = cv2.merge([grey, grey, grey])
+        return background
 
     def _extend_lane(self, lane: int, until: int) -> None:
         """Plan objects in `lane` until one starts after frame `until`."""
@@ -124,7 +125,7 @@ class SyntheticScene:
             # Crossing the frame takes 1.5 to 3 seconds at speed=1.
             seconds = float(rng.uniform(1.5, 3.0)) / p.speed
             travel = self._along + size_along
-            frames = max(2, int(math.ceil(seconds * p.fps)))
+            frames = max(2, math.ceil(seconds * p.fps))
             speed = travel / frames
             direction = 1 if rng.random() < 0.5 else -1
             color = tuple(int(c) for c in rng.integers(0, 256, 3))
@@ -172,7 +173,7 @@ class SyntheticScene:
     def render(self, index: int) -> np.ndarray:
         img = self._background.copy()
         for obj, (x1, y1, x2, y2) in self.objects_at(index):
-            p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
+            p1, p2 = (round(x1), round(y1)), (round(x2), round(y2))
             cv2.rectangle(img, p1, p2, obj.color, thickness=-1)
             dark = tuple(c // 2 for c in obj.color)
             cv2.rectangle(img, p1, p2, dark, thickness=2)

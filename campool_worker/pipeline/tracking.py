@@ -115,6 +115,17 @@ class Track:
         return float(self.box[0] + self.box[2]) / 2, float(self.box[3])
 
 
+def _kalman_state(tracks: list[Track]) -> tuple[np.ndarray, np.ndarray]:
+    """The stacked Kalman means (N, 8) and covariances (N, 8, 8) of tracks the tracker owns."""
+    means, covs = [], []
+    for t in tracks:
+        # Only copies handed out of the pipeline lack a state; the tracker's own tracks start with one.
+        assert t.mean is not None and t.cov is not None, f"track {t.track_id} has no Kalman state"
+        means.append(t.mean)
+        covs.append(t.cov)
+    return np.stack(means), np.stack(covs)
+
+
 def _grow(boxes: np.ndarray, fraction: float) -> np.ndarray:
     wh = boxes[:, 2:] - boxes[:, :2]
     return np.concatenate([boxes[:, :2] - wh * fraction, boxes[:, 2:] + wh * fraction], axis=1)
@@ -132,14 +143,15 @@ def linear_assignment(cost: np.ndarray, max_cost: float) -> list[tuple[int, int]
         return []
     ok = cost <= max_cost
     if (ok.sum(1) <= 1).all() and (ok.sum(0) <= 1).all():  # the usual frame: nothing competes
-        r, c = np.nonzero(ok)
-        return sorted(zip(r.tolist(), c.tolist()))
+        hit_rows, hit_cols = np.nonzero(ok)
+        return sorted(zip(hit_rows.tolist(), hit_cols.tolist()))
     rows_left = set(np.flatnonzero(ok.any(1)).tolist())
     matches: list[tuple[int, int]] = []
     while rows_left:
         # grow one connected group of rows/columns from a seed row
         seed = rows_left.pop()
-        rows, cols = {seed}, set()
+        rows: set[int] = {seed}
+        cols: set[int] = set()
         frontier_rows = [seed]
         while frontier_rows:
             new_cols = set(np.flatnonzero(ok[frontier_rows].any(0)).tolist()) - cols
@@ -233,8 +245,7 @@ class ByteTracker:
         self.frames += 1
         alive = self.tracks + self.lost
         if alive:
-            means = np.stack([t.mean for t in alive])
-            covs = np.stack([t.cov for t in alive])
+            means, covs = _kalman_state(alive)
             hidden = np.fromiter((t.lost_for > 0 for t in alive), bool, len(alive))
             means[hidden, 7] = 0.0  # a hidden object keeps moving, but do not let its size drift
             means, covs = KalmanXYAH.predict(means, covs)
@@ -342,8 +353,7 @@ class ByteTracker:
             return
         tracks = [t for t, _ in self._updates]
         idx = [di for _, di in self._updates]
-        means, covs = KalmanXYAH.update(np.stack([t.mean for t in tracks]), np.stack([t.cov for t in tracks]),
-                                        dets.boxes[idx])
+        means, covs = KalmanXYAH.update(*_kalman_state(tracks), dets.boxes[idx])
         boxes = KalmanXYAH.boxes(means)
         for i, t in enumerate(tracks):
             t.mean, t.cov, t.box = means[i], covs[i], boxes[i]

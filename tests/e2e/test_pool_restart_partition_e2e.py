@@ -133,7 +133,7 @@ def netns(tmp_path):
 
 
 def test_partitioned_worker_heals_and_nothing_is_lost_or_doubled(tmp_path, netns, highway_video, yolox_model):
-    ns, host_ip, ns_ip, ns_if = netns
+    ns, _host_ip, ns_ip, ns_if = netns
     pool = E2EPool(tmp_path, workers=2, capacity=2)
     cut_off = LocalWorker("w-ns", tmp_path / "w-ns", pool.master.public_key, capacity=1, netns=ns, bind=ns_ip)
     try:

@@ -54,7 +54,7 @@ class MjpegCamera:
                 i = 0
                 try:
                     while not camera._stopped.is_set():
-                        ok, jpg = cv2.imencode(".jpg", camera.scene.render(i), [cv2.IMWRITE_JPEG_QUALITY, 90])
+                        _ok, jpg = cv2.imencode(".jpg", camera.scene.render(i), [cv2.IMWRITE_JPEG_QUALITY, 90])
                         data = jpg.tobytes()
                         self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                                          f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")

@@ -98,7 +98,8 @@ class TelemetryCollector:
             return self.heartbeats[-1] if self.heartbeats else None
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05, message: str = "condition") -> None:
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05,
+               message: str = "condition") -> None:
     """Poll until predicate() is true; fail with ``message`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -47,7 +47,7 @@ def test_discovered_worker_is_adopted_with_its_code_counts_are_stored_and_acked(
         wid = lw.ports["id"]
         wait_for(lambda: (w := worker_view(master, wid)) is not None and w.state.value == "discovered", 20,
                  "the worker discovered on mDNS")
-        with pytest.raises(MasterError, match="refused|wrong"):
+        with pytest.raises(MasterError, match=r"refused|wrong"):
             master.adopt(wid, "0000-0000")
         code, _ = PairingCodes(lw.data_dir / "pairing.json").new_code()
         assert master.adopt(wid, code) == wid

@@ -135,7 +135,8 @@ def test_pool_records_round_trip_into_a_restarted_core(store):
     store.add_events([ev(1, T0, frame=90)], [A]).result(5)
     state = store.load_state()
     assert state["epochs"] == {"gate": 2}
-    assert [(a.camera_id, a.worker_id, a.epoch, a.count_from_frame) for a in state["leases"]] == [("gate", "w2", 2, 100)]
+    leases = [(a.camera_id, a.worker_id, a.epoch, a.count_from_frame) for a in state["leases"]]
+    assert leases == [("gate", "w2", 2, 100)]
     assert state["cuts"] == [Cut("gate", 1, frame=100, wall=T0 + 5)]  # the lease's end is the cut's wall time
     assert state["cameras"][0].config == cfg and state["cameras"][0].pin == "w1"
     assert state["cameras"][0].target_fps == 12.5

@@ -184,7 +184,7 @@ def test_missing_file_retries_with_doubling_backoff_to_the_cap(tmp_path):
         assert st.retry_in_s is not None
     finally:
         runner.stop()
-    gaps = [b - a for a, b in zip(attempts, attempts[1:])][:5]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)][:5]
     for gap, expected in zip(gaps, (0.1, 0.2, 0.4, 0.4, 0.4)):
         assert expected * 0.9 <= gap < expected + 0.3, (gaps, expected)
 

@@ -42,7 +42,7 @@ def test_lost_mjpeg_camera_raises_source_error(mjpeg_camera):
         src.read()
         mjpeg_camera.stop()
         t0 = time.monotonic()
-        with pytest.raises(SourceError, match="connection was lost|stalled|ended"):
+        with pytest.raises(SourceError, match=r"connection was lost|stalled|ended"):
             while True:
                 src.read()
     assert time.monotonic() - t0 < 3 + 2

@@ -71,7 +71,7 @@ def test_stopping_a_camera_drops_its_preview_and_turning_preview_on_subscribes_i
 
 
 def test_an_unknown_action_says_where_to_add_it():
-    with pytest.raises(TypeError, match="commands.COMMANDS"):
+    with pytest.raises(TypeError, match=r"commands\.COMMANDS"):
         command_for(object())  # type: ignore[arg-type]
 
 

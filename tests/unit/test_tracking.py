@@ -71,7 +71,7 @@ def test_id_survives_a_three_frame_occlusion():
     tr = ByteTracker(NAMES)
     for i in range(10):
         tr.update(dets((box_at(100 + 6 * i, 200), 0.9, 0)))
-    for i in range(10, 13):  # hidden: no detection at all
+    for _ in range(10, 13):  # hidden: no detection at all
         assert tr.update(dets()) == []
     out = tr.update(dets((box_at(100 + 6 * 13, 200), 0.9, 0)))
     assert [t.track_id for t in out] == [1]
@@ -124,7 +124,7 @@ def test_class_is_the_weighted_vote_of_all_detections():
 
 def test_lost_tracks_are_dropped_after_the_buffer():
     tr = ByteTracker(NAMES, TrackerConfig(lost_frames=5))
-    for i in range(5):
+    for _ in range(5):
         tr.update(dets((box_at(100, 100), 0.9, 0)))
     for _ in range(5):
         tr.update(dets())
