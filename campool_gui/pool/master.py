@@ -33,7 +33,8 @@ State (views.py has every field):
                                           # alerts (open first), dead letters, totals, policy
     subscribe(callback) -> unsubscribe    # callback(event) on the pool thread; keep it short.
         events (views.py): WorkerChanged, WorkerRemoved, CameraChanged, CameraRemoved,
-        CountsChanged (newly stored events + line totals), AlertChanged, and previews as the wire protocol.PreviewFrame (JPEG bytes)
+        CountsChanged (newly stored events + line totals), AlertChanged, and previews as the wire
+        protocol.PreviewFrame itself (JPEG bytes)
     public_key -> str                     # this master's CURVE key (for --accept-master)
     Camera states (CameraView.state): unassigned | waiting (reason says why: no worker with room, worker
     offline...) | assigning | starting | running | reconnecting | failed | retrying | dead_letter
