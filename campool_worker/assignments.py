@@ -5,7 +5,7 @@ what must survive a restart: each assignment, the highest epoch seen per camera 
 rule refuses an epoch at or below it, see protocol/messages.py), and whether the worker is
 draining. After a restart `resume` runs what ran before, from where its committed counts end.
 
-It decides nothing about the wire: the command handler (commands.py) applies the fencing rule
+It decides nothing about the wire: the command handler (command_handler.py) applies the fencing rule
 and answers the master; this object carries out what was decided. It runs on the service loop
 thread, like the outbox it writes.
 """

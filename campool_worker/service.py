@@ -1,7 +1,7 @@
 """`campool-worker serve`: the daemon. Sockets, the command loop, telemetry.
 
 One thread (the loop in `WorkerService.run`) owns every socket and the outbox: it answers
-commands on the ROUTER (through the `CommandHandler`, commands.py), pairing requests on the
+commands on the ROUTER (through the `CommandHandler`, command_handler.py), pairing requests on the
 pairing ROUTER, commits the cameras' crossings to the outbox and only then publishes them, and
 sends a heartbeat every beat. The cameras are `Assignments`' (assignments.py); their threads
 talk to the loop through queues and a wake-up pipe. See protocol/ for the messages and the
@@ -29,7 +29,7 @@ from campool_worker import protocol as p
 from campool_worker.assignments import Assignments
 from campool_worker.camera import CountEvent
 from campool_worker.camera_slot import CameraSlot, DetectorOptions
-from campool_worker.commands import CommandHandler
+from campool_worker.command_handler import CommandHandler
 from campool_worker.config import Settings, load_settings
 from campool_worker.errors import CampoolError
 from campool_worker.metrics import MetricsSampler

@@ -11,7 +11,7 @@ import zmq
 from campool_worker import protocol as p
 from campool_worker import security as s
 from campool_worker.cli import main
-from campool_worker.commands import CommandHandler
+from campool_worker.command_handler import CommandHandler
 
 
 def new_key() -> str:
@@ -147,7 +147,7 @@ def test_a_revoked_master_gets_unauthorized_logged_once_and_others_are_served(tm
     assert isinstance(service.handle(p.GetStatus(), desk), p.Ok)
 
     s.AllowList(tmp_path / "masters.json").remove(desk)  # `campool-worker masters --remove` elsewhere
-    with caplog.at_level(logging.WARNING, logger="campool_worker.commands"):
+    with caplog.at_level(logging.WARNING, logger="campool_worker.command_handler"):
         replies = [service.handle(p.GetStatus(), desk) for _ in range(20)]
     assert all(isinstance(r, p.Error) and r.code == "unauthorized" for r in replies)
     assert "no longer trusted" in replies[0].message and "pairing code" in replies[0].message
