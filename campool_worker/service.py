@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import signal
 import threading
 import time
@@ -354,7 +355,13 @@ class WorkerService:
             boot_id=self.boot_id, clock=time.time(), uptime_s=time.monotonic() - self.started, state=self.state,
             capacity=self.assignments.capacity, gpu=self.gpu, cameras=cameras, system=self.metrics.system(),
             gpus=self.metrics.gpus(), outbox_pending=pending, outbox_oldest_ts=oldest, rejected_messages=self.rejected,
-            heartbeat_s=self.settings.heartbeat_s)
+            heartbeat_s=self.settings.heartbeat_s,
+            masters=[p.MasterInfo(m.key, m.name, m.added) for m in self.allow.masters()],
+            storage=self._storage_status())
+
+    def _storage_status(self) -> p.StorageStatus:
+        free_mb = shutil.disk_usage(self.data_dir).free / 1e6
+        return p.StorageStatus("ok", round(free_mb, 1), 0, "")
 
     def _heartbeat(self) -> None:
         self._drop_revoked_subscribers()

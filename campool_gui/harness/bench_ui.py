@@ -159,7 +159,8 @@ class SimulatedPool:
             worker_id=sim.worker_id, name=sim.worker_id, version="bench", seq=1, boot_id="bench", clock=now,
             uptime_s=1.0, state="running", capacity=sim.capacity, gpu=sim.gpu_name, cameras=cams,
             system=p.SystemMetrics(sim.cpu, 0.0, sim.mem, 0.0, 0.0, 40.0, 0.0, 0.0, 0.0), gpus=gpus,
-            outbox_pending=0, outbox_oldest_ts=None, rejected_messages=0, heartbeat_s=1.0)
+            outbox_pending=0, outbox_oldest_ts=None, rejected_messages=0, heartbeat_s=1.0,
+            masters=[], storage=p.StorageStatus("ok", 1000.0, 0, ""))
 
     def _telemetry_loop(self) -> None:
         order = list(self.sims.values())

@@ -11,7 +11,8 @@ from typing import ClassVar, Literal
 from campool_worker.camera import CameraConfig, CountEvent, LineCounts
 from campool_worker.errors import CampoolError
 
-# 2: HelloReply carries the WorkerStatus; WorkerStatus declares heartbeat_s; LineCounts.by_class.
+# 2: HelloReply carries the WorkerStatus; WorkerStatus declares heartbeat_s, its masters and its storage;
+#    LineCounts.by_class; PairReply.retry_after_s.
 PROTOCOL_VERSION = 2
 SERVICE_TYPE = "_campool._tcp.local."
 
@@ -99,6 +100,27 @@ class GpuMetrics:
 
 
 @dataclass
+class MasterInfo:
+    """A master this worker serves, as it tells every master (so each sees who else adopted it)."""
+
+    key: str  # its CURVE public key (Z85)
+    name: str  # the name it gave when pairing ("" for keys from the worker's settings)
+    adopted_at: float | None  # worker wall time of the pairing; None for keys from the settings
+
+
+@dataclass
+class StorageStatus:
+    """The worker's outbox storage: ``ok``; ``low`` (free space will run out soon at the outbox's
+    current growth); ``failing`` (commits fail, e.g. the disk is full: crossings are held in memory,
+    not yet committed nor sent, and retried)."""
+
+    state: Literal["ok", "low", "failing"]
+    free_mb: float  # free space where the outbox lives
+    buffered: int  # crossings held in memory because the outbox could not take them
+    message: str  # what is wrong and what to do ("" when ok)
+
+
+@dataclass
 class WorkerStatus:
     """What a worker is doing now: the body of a heartbeat and of a status reply."""
 
@@ -119,6 +141,8 @@ class WorkerStatus:
     outbox_oldest_ts: float | None
     rejected_messages: int  # protocol rejections since start (all sockets)
     heartbeat_s: float  # this worker's heartbeat period: the master judges its liveness by it
+    masters: list[MasterInfo]  # every master it serves
+    storage: StorageStatus
 
 
 @dataclass
@@ -350,6 +374,7 @@ class PairReply(Message):
     worker_id: str
     proof: str  # the worker's proof that it knows the code too ("" when refused)
     message: str
+    retry_after_s: float = 0.0  # > 0: not judged now (too many attempts); ask again after this long
 
 
 # --------------------------------------------------------------------------- telemetry

@@ -16,9 +16,11 @@ def camera(camera_id: str, epoch: int, state: str = "running", *, fps: float = 0
 
 def status(worker_id: str, cameras: Iterable[p.CameraTelemetry] = (), *, clock: float = 0.0, cpu: float = 0.0,
            mem: float = 0.0, backlog: int = 0, capacity: int = 4, gpu: str = "", heartbeat_s: float = 1.0,
-           boot_id: str = "boot", name: str = "") -> p.WorkerStatus:
+           boot_id: str = "boot", name: str = "", masters: Iterable[p.MasterInfo] = (),
+           storage: p.StorageStatus | None = None) -> p.WorkerStatus:
     return p.WorkerStatus(
         worker_id=worker_id, name=name or worker_id, version="test", seq=1, boot_id=boot_id, clock=clock,
         uptime_s=1.0, state="running", capacity=capacity, gpu=gpu, cameras=list(cameras),
         system=p.SystemMetrics(cpu, 0.0, mem, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0), gpus=[], outbox_pending=backlog,
-        outbox_oldest_ts=None, rejected_messages=0, heartbeat_s=heartbeat_s)
+        outbox_oldest_ts=None, rejected_messages=0, heartbeat_s=heartbeat_s, masters=list(masters),
+        storage=storage or p.StorageStatus("ok", 1000.0, 0, ""))

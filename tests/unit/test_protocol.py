@@ -27,6 +27,8 @@ def _status() -> p.WorkerStatus:
         system=p.SystemMetrics(12.0, 0.5, 40.0, 1000.0, 4000.0, 50.0, 20.0, 1.5, 2.5),
         gpus=[p.GpuMetrics(0, "T4", 30.0, 500.0, 16000.0, 55.0)],
         outbox_pending=2, outbox_oldest_ts=None, rejected_messages=0, heartbeat_s=1.0,
+        masters=[p.MasterInfo("K" * 40, "desk", 1700000000.0), p.MasterInfo("L" * 40, "", None)],
+        storage=p.StorageStatus("failing", 2.5, 120, "database or disk is full"),
     )
 
 
