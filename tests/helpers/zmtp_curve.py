@@ -92,7 +92,7 @@ class RawCurveClient:
         box = self._session.encrypt(bytes(self.long_secret.public_key) + vouch + meta,
                                     b"CurveZMQINITIATE" + nonce).ciphertext
         self._send_raw_frame(FLAG_COMMAND, b"\x08INITIATE" + cookie + nonce + box)
-        flags, body = self._recv_raw_frame()
+        _flags, body = self._recv_raw_frame()
         if body.startswith(b"\x05ERROR"):
             raise HandshakeFailed(f"the server refused the handshake: {body[7:]!r}")
         if not body.startswith(b"\x05READY"):
@@ -109,7 +109,7 @@ class RawCurveClient:
 
     def recv_frame(self) -> tuple[bytes, bool]:
         while True:
-            flags, body = self._recv_raw_frame()
+            _flags, body = self._recv_raw_frame()
             if body.startswith(b"\x07MESSAGE"):
                 plain = self._session.decrypt(body[16:], b"CurveZMQMESSAGES" + body[8:16])
                 return plain[1:], bool(plain[0] & FLAG_MORE)
@@ -121,7 +121,7 @@ class RawCurveClient:
         except OSError:
             pass
 
-    def __enter__(self) -> "RawCurveClient":
+    def __enter__(self) -> RawCurveClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
