@@ -78,7 +78,7 @@ class RawCurveClient:
         sig = hello_box.encrypt(b"\x00" * 64, b"CurveZMQHELLO---" + nonce).ciphertext
         self._send_raw_frame(FLAG_COMMAND, b"\x05HELLO" + b"\x01\x00" + b"\x00" * 72 + bytes(c_prime.public_key)
                              + nonce + sig)
-        flags, body = self._recv_raw_frame()
+        _, body = self._recv_raw_frame()
         if not body.startswith(b"\x07WELCOME"):
             raise HandshakeFailed(f"expected WELCOME, got {body[:16]!r}")
         welcome = hello_box.decrypt(body[24:], b"WELCOME-" + body[8:24])
