@@ -243,10 +243,15 @@ def test_sigkill_mid_burst_loses_no_committed_count_and_doubles_none(worker, key
         assert final.status.cameras == []
         _, left = _outbox_rows(worker)
         last = max(left) if left else committed
-        wait_until(lambda: col.contiguous_seq("burst", 1) >= last, 10, message="every event")
-        ack()
-        wait_until(lambda: link.call(p.GetStatus(), expect=p.StatusReply).status.outbox_pending == 0, 10,
-                   message="the outbox to empty after acks")
+        wait_until(lambda: col.contiguous_seq("burst", 1) >= last, 30, message="every event")
+
+        def acked_all() -> bool:
+            # Ack what has arrived, as a master does: the camera's last crossings may be committed
+            # after the unassign's reply (and after `left` was read), so one ack may not cover them.
+            ack()
+            return link.call(p.GetStatus(), expect=p.StatusReply).status.outbox_pending == 0
+
+        wait_until(acked_all, 30, interval=0.2, message="the outbox to empty after acks")
         with col.lock:
             events = [e for k, e in col.events.items() if k[:2] == ("burst", 1)]
         seqs = sorted(e.seq for e in events)
