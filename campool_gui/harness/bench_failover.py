@@ -66,6 +66,8 @@ class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.offline: dict[str, float] = {}
+        # worker -> seconds the master had heard nothing from it when it declared it offline
+        self.silence: dict[str, float] = {}
         self.leased: dict[tuple[str, int], tuple[float, str | None]] = {}   # (camera, epoch) -> first seen
         self.running: dict[tuple[str, int], float] = {}
 
@@ -73,6 +75,8 @@ class Recorder:
         now = time.monotonic()
         with self.lock:
             if isinstance(ev, WorkerChanged) and ev.worker.state.value == "offline":
+                if ev.worker.worker_id not in self.offline and ev.worker.last_seen is not None:
+                    self.silence[ev.worker.worker_id] = time.time() - ev.worker.last_seen
                 self.offline.setdefault(ev.worker.worker_id, now)
             elif isinstance(ev, CameraChanged):
                 c = ev.camera
@@ -132,7 +136,7 @@ def run_failover_bench(*, workers: int = 3, cameras: int = 6, repeat: int = 3, v
         "workers": workers, "cameras": cameras, "repeat": repeat,
         "source": configs[0].source if configs else "", "model": configs[0].model if configs else None,
         "heartbeat_s": 1.0, "liveness": 3,
-        "detection_s": stat("detection_s"), "replacement_s": stat("replacement_s"),
+        "detection_s": stat("detection_s"), "silence_s": stat("silence_s"), "replacement_s": stat("replacement_s"),
         "first_frame_s": stat("first_frame_s"), "runs": runs, **audit,
     }
 
@@ -165,11 +169,15 @@ def _kill_round(n: int, master: Master, rec: Recorder, local: list[LocalWorker],
     _wait(first_frames, 60, "its cameras running elsewhere")
     with rec.lock:
         detection = rec.offline.pop(vid) - t0
+        silence = rec.silence.pop(vid, float("nan"))
         replacement = max(min(v[0] for k, v in rec.leased.items() if k[0] == cid and k[1] > ep)
                           for cid, ep in moved.items()) - t0
         first = max(min(t for k, t in rec.running.items() if k[0] == cid and k[1] > ep)
                     for cid, ep in moved.items()) - t0
-    result = {"cameras_moved": len(moved), "detection_s": round(detection, 3),
+    # detection = the liveness window (dead_after_s) minus the time from the worker's last
+    # heartbeat to the kill (which depends on when in its heartbeat period it was killed), plus
+    # the master's tick: silence_s shows the master's part alone.
+    result = {"cameras_moved": len(moved), "detection_s": round(detection, 3), "silence_s": round(silence, 3),
               "replacement_s": round(replacement, 3), "first_frame_s": round(first, 3)}
     log.info("round %d: %s", n, result)
     victim.start()
