@@ -8,7 +8,9 @@ counts to the `Outbox`, the sockets to the service (reached through `ServiceLoop
 """
 from __future__ import annotations
 
+import errno
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -17,12 +19,14 @@ from campool_worker.assignments import Assignments
 from campool_worker.camera import CameraConfig
 from campool_worker.camera_slot import CameraSlot
 from campool_worker.model_store import ModelPushError, ModelStore, StoredModel
-from campool_worker.outbox import Outbox, StoredAssignment
+from campool_worker.outbox import Outbox, OutboxWriteError, StoredAssignment
 from campool_worker.security import AllowList
 
 log = logging.getLogger(__name__)
 
 MAX_REFUSED_KEYS = 1000  # revoked keys remembered for "log once"; past that they are refused unlogged
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})  # the disk refused a write
+STORAGE_REFUSED_LOG_EVERY_S = 30.0  # commands refused for a full disk: one line at most this often
 
 
 class ServiceLoop(Protocol):
@@ -34,6 +38,7 @@ class ServiceLoop(Protocol):
     def start_resend(self, camera_id: str | None) -> None: ...
     def commit_crossings(self) -> None: ...
     def alert(self, level: str, code: str, message: str, camera_id: str | None) -> None: ...
+    def retell_notices(self) -> None: ...
 
 
 Handler = Callable[[Any, str], p.Message]  # (the message, the master's key) -> the reply
@@ -48,6 +53,8 @@ class CommandHandler:
         self._outbox = outbox
         self._service = service
         self._refused_keys: set[str] = set()  # revoked masters whose commands were refused (logged once)
+        self._storage_refusals = 0  # commands refused because the disk refused their write
+        self._storage_refused_logged_at = -STORAGE_REFUSED_LOG_EVERY_S
         self._handlers: dict[type[p.Message], Handler] = {
             p.Hello: self.hello,
             p.GetStatus: self.status,
@@ -74,7 +81,29 @@ class CommandHandler:
         if handler is None:
             return p.Error("unknown_type", f"this worker has no handler for {msg.TYPE!r} commands; "
                            "upgrade the worker to the master's version")
-        return handler(msg, master_key)
+        try:
+            return handler(msg, master_key)
+        except OutboxWriteError as exc:  # a full disk refuses the command, not the worker
+            return self._storage_refused(msg, exc)
+        except OSError as exc:
+            if exc.errno not in STORAGE_ERRNOS:
+                raise
+            return self._storage_refused(msg, exc)
+
+    def _storage_refused(self, msg: p.Message, exc: OutboxWriteError | OSError) -> p.Message:
+        """A command whose write the disk refused (an assignment, an epoch, an ack, a model chunk):
+        a clear reply the master can act on (it retries, or places the camera elsewhere)."""
+        reason = exc.reason if isinstance(exc, OutboxWriteError) else (exc.strerror or str(exc))
+        where = getattr(exc, "filename", None) or "the worker's data folder"
+        self._storage_refusals += 1
+        now = time.monotonic()
+        if now - self._storage_refused_logged_at >= STORAGE_REFUSED_LOG_EVERY_S:
+            self._storage_refused_logged_at = now
+            log.warning("refused %s: cannot write to %s (%s) [%d command(s) refused for the disk so far; the next "
+                        "such line in %g s at the earliest]", msg.TYPE, where, reason, self._storage_refusals,
+                        STORAGE_REFUSED_LOG_EVERY_S)
+        return p.Error("storage", f"{msg.TYPE} failed: the worker cannot write to its disk ({reason}); free space "
+                       "on the worker, then try again")
 
     def _unauthorized(self, msg: p.Message, master_key: str) -> p.Message:
         if master_key not in self._refused_keys:  # once per key: a revoked master may retry forever
@@ -92,6 +121,7 @@ class CommandHandler:
         log.info("master %r (%s, key %s) says hello; resending %d unacked event(s)", msg.master_name[:40],
                  msg.master_id[:40], master_key[:8], self._outbox.counts()[0])
         self._service.start_resend(None)
+        self._service.retell_notices()  # e.g. a damaged outbox at start, told before anyone listened
         return p.HelloReply(p.PROTOCOL_VERSION, self._service.pub_port, self._service.status())
 
     def status(self, msg: p.GetStatus, master_key: str) -> p.Message:

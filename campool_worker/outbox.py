@@ -7,6 +7,16 @@ the sqlite3 shell). An event gets its ``seq`` inside the transaction that stores
 SIGKILL at any moment leaves either the event with its seq or neither; seqs of one
 (camera_id, epoch) start at 1 and have no gaps (``seqs`` keeps the last one even after the
 events are acked and deleted).
+
+A write that fails (the disk is full, an I/O error, a read-only mount) raises `OutboxWriteError`
+and leaves nothing of itself behind: the transaction is rolled back, the seqs it would have used
+are used by the next commit. The caller decides what to do with what it could not store (the
+service holds crossings in memory and retries, see storage_watch.py); the outbox never guesses.
+The WAL is kept small (`WAL_AUTOCHECKPOINT_PAGES`, `WAL_SIZE_LIMIT`) because on a nearly full disk
+it is the file that grows first: SQLite's default (1000 pages, and a WAL file that never shrinks)
+would take 4 MB of a disk the events themselves barely need.
+
+Opening a file that may be damaged, and the worker id kept beside it, are outbox_file.py's job.
 """
 from __future__ import annotations
 
@@ -16,11 +26,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from campool_worker.camera import CameraConfig, CountEvent
+from campool_worker.errors import CampoolError
 
 if TYPE_CHECKING:
     from campool_worker.pipeline.camera_pipeline import Crossing
@@ -28,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+WAL_AUTOCHECKPOINT_PAGES = 256  # ~1 MiB of WAL between checkpoints (SQLite's default: 1000 pages)
+WAL_SIZE_LIMIT = 1 << 20  # a WAL grown past this by one big transaction is cut back at the next reset
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     camera_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
@@ -47,6 +61,48 @@ CREATE TABLE IF NOT EXISTS assignments (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+class OutboxError(CampoolError):
+    """The outbox cannot be used at all (another process holds it, a newer worker wrote it, the
+    folder is not readable); the text says what to do."""
+
+
+class OutboxWriteError(CampoolError):
+    """A write the outbox could not make (disk full, I/O error, read-only): nothing of it was
+    stored. ``reason`` is SQLite's own words, e.g. "database or disk is full"."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# SQLite's primary result codes that mean the file itself is not a sound database ...
+DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+# ... and those a full disk gives (an I/O error: the -shm file could not be made; the disk is full).
+NO_ROOM_CODES = frozenset({10, 13})  # SQLITE_IOERR, SQLITE_FULL
+
+
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def is_damage(exc: sqlite3.Error) -> bool:
+    """Whether SQLite's error says the file is damaged (as opposed to locked, unreadable or full)."""
+    code = _primary_code(exc)
+    if code is not None:
+        return code in DAMAGE_CODES
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def is_no_room(exc: sqlite3.Error) -> bool:
+    """Whether SQLite's error may come from a full disk (an I/O error or "database or disk is full")."""
+    code = _primary_code(exc)
+    if code is not None:
+        return code in NO_ROOM_CODES
+    return "disk" in str(exc)
 
 
 @dataclass(frozen=True)
@@ -73,38 +129,101 @@ class Outbox:
     """Count events from commit to ack, plus the persisted assignments. Not thread-safe by
     design: one thread (the service loop) owns it."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, exclusive: bool = False) -> None:
+        """Open (or create) the outbox. A file SQLite finds damaged raises `sqlite3.DatabaseError`
+        (see `is_damage`; outbox_file.py keeps such a file aside); a newer schema raises OutboxError.
+
+        ``exclusive``: hold the file locked until closed, which lets SQLite keep the WAL index in
+        memory instead of the shared-memory file (``-shm``) it would otherwise have to make on the
+        disk. For a start on a full disk only: meanwhile no other process can read the outbox."""
         self.path = Path(path)
+        self.exclusive = exclusive
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        if self.exclusive:  # before the first WAL access, or SQLite has made its -shm already
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a count committed is a count kept, power cut included
         self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is None:
             self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) > SCHEMA_VERSION:
-            raise RuntimeError(f"outbox {self.path} was written by a newer campool-worker (schema {row[0]}); "
-                               "upgrade this worker")
+            raise OutboxError(f"outbox {self.path} was written by a newer campool-worker (schema {row[0]}); "
+                              "upgrade this worker")
         self._last_seq: dict[tuple[str, int], int] = {}
         self._last_frame: dict[tuple[str, int], int] = {}
         for cam, ep, last, frame in self._db.execute("SELECT camera_id, epoch, last_seq, last_frame FROM seqs"):
             self._last_seq[(cam, ep)] = last
             self._last_frame[(cam, ep)] = frame
 
-    def _tx(self) -> _Tx:
-        return _Tx(self._db)
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT (the connection runs in autocommit mode). Any SQLite error,
+        in the body or at COMMIT, rolls back what is left of the transaction and becomes an
+        OutboxWriteError. On a full disk SQLite may already have rolled back by itself, so the
+        ROLLBACK is sent only while a transaction is open, and its own failure is not news."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            yield
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise OutboxWriteError(f"cannot write the outbox {self.path}: {exc}", str(exc)) from exc
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def close(self) -> None:
         self._db.close()
+
+    # ------------------------------------------------------------------ the file
+
+    def files(self) -> list[Path]:
+        """The files the outbox takes on disk: the database and its WAL (what grows)."""
+        return [self.path, self.path.with_name(self.path.name + "-wal")]
+
+    def quick_check(self) -> str | None:
+        """SQLite's first complaint about the file's structure, or None when it is sound. Reads
+        every page once (milliseconds for an outbox of an hour of counts)."""
+        rows = self._db.execute("PRAGMA quick_check(5)").fetchall()
+        problems = [str(r[0]) for r in rows if r and r[0] != "ok"]
+        return "; ".join(problems) if problems else None
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and cut the WAL to zero bytes: on a full disk this can
+        give back up to `WAL_SIZE_LIMIT` before a retry. False when SQLite could not (it needs
+        room in the database file for pages that are new there)."""
+        try:
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return not busy
 
     # ------------------------------------------------------------------ events
 
     def commit(self, frames: Iterable[FrameCrossings], now: float | None = None,
                sent: bool = True) -> list[CountEvent]:
         """Store the crossings of these frames in one transaction, giving each its seq (in the
-        order given). Returns the stored events.
+        order given). Returns the stored events. Raises OutboxWriteError when SQLite cannot
+        store them: then nothing of them is stored and no seq is used up.
         ``sent``: the caller publishes them right after (if it dies first, the resend timer sees
         an old ``sent_at`` and sends them anyway)."""
         now = time.time() if now is None else now
@@ -241,19 +360,11 @@ class Outbox:
         return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
+        """Only a change is written: a worker that starts on a full disk does not fail on what it
+        already knows."""
+        if self.get_meta(key) == value:
+            return
         with self._tx():
             self._db.execute("INSERT INTO meta VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                              (key, value))
 
-
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT / ROLLBACK (the connection runs in autocommit mode)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -3,9 +3,11 @@
 One thread (the loop in `WorkerService.run`) owns every socket and the outbox: it answers
 commands on the ROUTER (through the `CommandHandler`, command_handler.py), pairing requests on the
 pairing ROUTER, commits the cameras' crossings to the outbox and only then publishes them, and
-sends a heartbeat every beat. The cameras are `Assignments`' (assignments.py); their threads
-talk to the loop through queues and a wake-up pipe. See protocol/ for the messages and the
-epoch fencing rule, security.py for who may connect.
+sends a heartbeat every beat. A commit that fails (a full disk) never stops the loop: the
+crossings wait in memory, unpublished, and are retried (`HeldCrossings`, storage_watch.py), and
+every heartbeat says how the storage is (`StorageWatch`). The cameras are `Assignments`'
+(assignments.py); their threads talk to the loop through queues and a wake-up pipe. See
+protocol/ for the messages and the epoch fencing rule, security.py for who may connect.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import json
 import logging
 import os
 import queue
-import shutil
 import signal
 import threading
 import time
@@ -35,7 +36,8 @@ from campool_worker.config import Settings, load_settings
 from campool_worker.errors import CampoolError
 from campool_worker.metrics import MetricsSampler
 from campool_worker.model_store import ModelStore
-from campool_worker.outbox import FrameCrossings, Outbox, StoredAssignment
+from campool_worker.outbox import FrameCrossings, OutboxWriteError, StoredAssignment
+from campool_worker.outbox_file import open_outbox
 from campool_worker.security import (
     PAIR_DOMAIN,
     ZAP_DOMAIN,
@@ -47,6 +49,7 @@ from campool_worker.security import (
     load_or_create_keypair,
     pair_proof,
 )
+from campool_worker.storage_watch import RETRY_CAP_S, HeldCrossings, StorageWatch
 
 if TYPE_CHECKING:
     from campool_worker.discovery import Announcer
@@ -58,6 +61,7 @@ COMMIT_MAX_BATCH = 2000
 STATE_POLL_S = 0.1
 RESEND_PAGE = p.MAX_COUNT_BATCH
 REJECT_LOG_EVERY = 100
+STORAGE_LOG_EVERY_S = 30.0  # while commits fail: one line at the start, then one this often
 
 
 class ServiceError(CampoolError):
@@ -73,10 +77,20 @@ class WorkerService:
         except OSError as exc:
             raise ServiceError(f"cannot create data folder {self.data_dir}: {exc}; "
                                "give a writable --data-dir") from None
-        self.outbox = Outbox(self.data_dir / "worker.db")
-        self.worker_id = self.outbox.get_meta("worker_id") or uuid.uuid4().hex[:12]
-        self.outbox.set_meta("worker_id", self.worker_id)
+        opened = open_outbox(self.data_dir)  # a damaged outbox is kept aside; the worker id stays
+        self.outbox = opened.outbox
+        self.worker_id = opened.worker_id
         self.boot_id = uuid.uuid4().hex[:8]
+        # Crossings the outbox could not take (disk full): held, unpublished, retried.
+        self.held = HeldCrossings()
+        self.storage = StorageWatch(self.data_dir, self.outbox.files)
+        self.storage.sample()
+        self._storage_logged_at = 0.0
+        self._mark_sent_failing = False
+        # Alerts told again to every master that says hello (a damaged outbox at start): the
+        # first publication goes out before any master has subscribed.
+        self._notices: list[p.AlertEvent] = []
+        self._notices_due = False
         self.keys = load_or_create_keypair(self.data_dir / "keys")
         self.allow = AllowList(self.data_dir / "masters.json", settings.accept_masters)
         self.codes = PairingCodes(self.data_dir / "pairing.json")
@@ -122,6 +136,10 @@ class WorkerService:
         self.announcer: Announcer | None = None  # imported only when zeroconf is on
         self.commands = CommandHandler(allow=self.allow, assignments=self.assignments, models=self.models,
                                        outbox=self.outbox, service=self)
+        if opened.damaged:
+            self._notices.append(p.AlertEvent(self.worker_id, "error", "outbox_damaged", opened.damaged, None,
+                                              time.time()))
+            self._notices_due = True
 
     def _make_slot(self, assignment: StoredAssignment) -> CameraSlot:
         s = self.settings
@@ -180,9 +198,13 @@ class WorkerService:
                  self.keys.public)
         if not self.allow.keys() and s.pairing_code_at_start:
             # Only while nobody has adopted us: a code in the log is a (short-lived) key to this worker.
-            code, _ = self.codes.new_code()
-            log.info("no master has adopted this worker yet; pairing code: %s (valid 10 minutes; "
-                     "`campool-worker pair` makes a new one)", format_code(code))
+            try:
+                code, _ = self.codes.new_code()
+                log.info("no master has adopted this worker yet; pairing code: %s (valid 10 minutes; "
+                         "`campool-worker pair` makes a new one)", format_code(code))
+            except OSError as exc:  # a full disk: the worker serves anyway, pairing waits for space
+                log.error("cannot write a pairing code to %s (%s); free space there and run `campool-worker "
+                          "pair`", self.codes.path, exc)
         if s.zeroconf:
             from campool_worker.discovery import Announcer
 
@@ -202,6 +224,8 @@ class WorkerService:
                     timeout = min(timeout, self._first_crossing_at + COMMIT_MAX_WAIT_S - now)
                 if self._resend_active:
                     timeout = 0
+                if self.held:  # the next retry of held crossings, or at once once commits work
+                    timeout = min(timeout, self.held.wait_s())
                 # Camera state changes are looked for ten times a second and announced at once, so
                 # a master learns a failover camera runs (or a stream died) without waiting a full beat.
                 timeout = min(timeout, STATE_POLL_S)
@@ -280,6 +304,9 @@ class WorkerService:
         self._flush_crossings(force=True)
 
     def _flush_crossings(self, force: bool = False) -> None:
+        if self.held:  # commits failed: new frames wait behind the held ones, in order
+            self._flush_held(force)
+            return
         if self._crossings.empty():
             self._first_crossing_at = None
             return
@@ -299,8 +326,71 @@ class WorkerService:
             batch.append(frame)
             crossings += len(frame.crossings)
         self._first_crossing_at = None if self._crossings.empty() else now
-        events = self.outbox.commit(batch)  # committed BEFORE anyone hears of them
+        try:
+            events = self.outbox.commit(batch)  # committed BEFORE anyone hears of them
+        except OutboxWriteError as exc:
+            self._commit_failed(exc, batch)
+            return
         self._publish_counts(events)
+
+    def _flush_held(self, force: bool) -> None:
+        """Commit held frames, oldest first, when a retry is due (or ``force``): one batch per
+        loop turn, so a big backlog never stalls commands; all of them when forced."""
+        held = self.held
+        self._first_crossing_at = None
+        queued: list[FrameCrossings] = []
+        while True:
+            try:
+                queued.append(self._crossings.get_nowait())
+            except queue.Empty:
+                break
+        self.held.hold(queued)
+        if not force and not held.due():
+            return
+        if held.failing:
+            self.outbox.checkpoint()  # a WAL cut back to nothing may be all the room a commit needs
+        while held:
+            frames = held.front(COMMIT_MAX_BATCH)
+            try:
+                events = self.outbox.commit(frames)
+            except OutboxWriteError as exc:
+                self._commit_failed(exc)
+                return
+            held.committed_front(len(frames))
+            self._publish_counts(events)
+            if not force:
+                break
+        if not held:
+            self._storage_changed()
+
+    def _commit_failed(self, exc: OutboxWriteError, frames: list[FrameCrossings] | None = None) -> None:
+        """A commit failed: the crossings (``frames``, or those held already) are held, not
+        published, and retried with backoff. The alert says it once; while it lasts, a line every
+        STORAGE_LOG_EVERY_S."""
+        self.held.failed(exc.reason)
+        if frames:
+            self.held.hold(frames)  # at the bound the newest are refused: storage.note tells it
+        self.storage.sample()
+        self._storage_changed()
+        now = time.monotonic()
+        if now - self._storage_logged_at >= STORAGE_LOG_EVERY_S:
+            self._storage_logged_at = now
+            log.warning("still cannot commit counts to the outbox (%s): %d crossing(s) held in memory (room for %d), "
+                        "%d lost so far; retrying up to every %g s; %.1f MB free on %s", exc.reason,
+                        self.held.crossings, self.held.limit, self.held.dropped, RETRY_CAP_S, self.storage.free_mb,
+                        self.data_dir)
+
+    def _storage_changed(self) -> None:
+        """Tell the masters (and the log) when the storage's state changed: one alert per change."""
+        for level, code, message in self.storage.note(self.storage.status(self.held), self.held):
+            log.log({"info": logging.INFO, "warning": logging.WARNING}.get(level, logging.ERROR), "%s", message)
+            if code == "storage_failing":
+                self._storage_logged_at = time.monotonic()
+            self.alert(level, code, message, None)
+
+    def retell_notices(self) -> None:
+        """A master said hello: tell it, with the next heartbeat, what it may have missed at start."""
+        self._notices_due = bool(self._notices)
 
     def _publish_counts(self, events: list[CountEvent]) -> None:
         for i in range(0, len(events), p.MAX_COUNT_BATCH):
@@ -316,7 +406,7 @@ class WorkerService:
         page = self.outbox.pending(camera_id=self._resend_camera, after=self._resend_after, limit=RESEND_PAGE)
         if page:
             self._publish_counts(page)
-            self.outbox.mark_sent(page)
+            self._mark_sent(page)
             last = page[-1]
             self._resend_after = (last.camera_id, last.epoch, last.seq)
         if len(page) < RESEND_PAGE:
@@ -326,7 +416,21 @@ class WorkerService:
         page = self.outbox.pending(sent_before=time.time() - self.settings.resend_after_s, limit=RESEND_PAGE)
         if page:
             self._publish_counts(page)
+            self._mark_sent(page)
+
+    def _mark_sent(self, page: list[CountEvent]) -> None:
+        """Note a page as sent; when the disk refuses even that, it is simply sent again by the
+        resend timer (the master stores each event once), and said once."""
+        try:
             self.outbox.mark_sent(page)
+        except OutboxWriteError as exc:
+            if not self._mark_sent_failing:
+                log.warning("cannot note %d resent event(s) as sent (%s); they are sent again every %g s until "
+                            "it works (the master stores each event once)", len(page), exc.reason,
+                            self.settings.resend_after_s)
+            self._mark_sent_failing = True
+        else:
+            self._mark_sent_failing = False
 
     # ------------------------------------------------------------------ telemetry
 
@@ -360,14 +464,19 @@ class WorkerService:
             storage=self._storage_status())
 
     def _storage_status(self) -> p.StorageStatus:
-        free_mb = shutil.disk_usage(self.data_dir).free / 1e6
-        return p.StorageStatus("ok", round(free_mb, 1), 0, "")
+        return self.storage.status(self.held)
 
     def _heartbeat(self) -> None:
         self._drop_revoked_subscribers()
         self._hb_seq += 1
+        self.storage.sample()
+        self._storage_changed()
         status = self.status()
         self._publish(p.Heartbeat(status))
+        if self._notices_due:
+            self._notices_due = False
+            for notice in self._notices:
+                self._publish(notice)
         self._alert_on_camera_changes(status)
         self._resend_overdue()
         if self.announcer is not None:
@@ -423,6 +532,9 @@ class WorkerService:
         self._publish(p.Heartbeat(self.status()))
         self.assignments.close()
         self._flush_crossings(force=True)
+        if self.held:
+            log.error("stopping with %d crossing(s) the outbox could not take (%s): they are lost; free space on "
+                      "%s before starting the worker again", self.held.crossings, self.held.reason, self.data_dir)
         self._publish_side_channels()
         if self.announcer is not None:
             self.announcer.close()
@@ -454,9 +566,12 @@ def serve_command(args: Any) -> int:
     ports_file = getattr(args, "ports_file", None)
     if ports_file:  # lets scripts and tests that asked for port 0 learn the ports
         tmp = Path(ports_file).with_suffix(".tmp")
-        tmp.write_text(json.dumps({"cmd": service.cmd_port, "pub": service.pub_port, "pair": service.pair_port,
-                                   "key": service.keys.public, "id": service.worker_id}) + "\n")
-        os.replace(tmp, ports_file)  # readers never see half a file
+        try:
+            tmp.write_text(json.dumps({"cmd": service.cmd_port, "pub": service.pub_port, "pair": service.pair_port,
+                                       "key": service.keys.public, "id": service.worker_id}) + "\n")
+            os.replace(tmp, ports_file)  # readers never see half a file
+        except OSError as exc:  # a full disk: the worker serves all the same
+            log.error("cannot write the ports file %s (%s)", ports_file, exc)
 
     def on_signal(signum: int, frame: Any) -> None:
         log.info("signal %d: draining", signum)

@@ -52,6 +52,12 @@ def default_rules() -> dict[str, AlertRule]:
         AlertRule("dead_letter", "camera failed on every worker", for_s=0.0, severity="error"),
         AlertRule("key_conflict", "worker key mismatch", for_s=0.0, severity="critical"),
         AlertRule("history_damaged", "history database damaged", for_s=0.0, severity="error"),
+        # the worker's own StorageStatus (every heartbeat): commits fail and counts wait in its
+        # memory (error), or its free space runs out soon at its outbox's growth (warning)
+        AlertRule("storage_failing", "worker storage failing", for_s=0.0, clear_for_s=10.0, severity="error"),
+        AlertRule("storage_low", "worker storage running out", for_s=0.0, clear_for_s=60.0),
+        # told by the worker (an AlertEvent at its start): its outbox was damaged and kept aside
+        AlertRule("outbox_damaged", "worker outbox damaged", for_s=0.0, severity="error"),
     ]
     return {r.kind: r for r in rules}
 

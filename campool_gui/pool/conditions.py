@@ -14,6 +14,7 @@ from .rates import RateWindow
 from .state import PoolState
 
 LINE_RATE_WINDOW_S = 60.0
+STORAGE_KINDS = ("storage_failing", "storage_low")
 BACKLOG_WINDOW_S = 120.0
 
 
@@ -67,10 +68,11 @@ class Conditions:
             if w.last_heartbeat is None and now - known_since >= self.never_heard_grace_s(w):
                 # never heard from since the master knew it: as down as a dead one
                 am.observe("worker_down", wid, True, message=f"worker {name} is not reachable")
-            for kind in ("cpu_high", "mem_high", "gpu_temp_high", "disk_full", "outbox_backlog"):
+            for kind in ("cpu_high", "mem_high", "gpu_temp_high", "disk_full", "outbox_backlog", *STORAGE_KINDS):
                 am.observe(kind, wid, False)
             return
         am.observe("worker_down", wid, False)
+        self._storage(wid, name, w)
         m = w.metrics
         if m is None:
             return
@@ -123,6 +125,15 @@ class Conditions:
             thr = am.threshold("line_rate", subject)
             am.observe("line_rate", subject, thr is not None and n > thr, value=float(n),
                        message=f"camera {name}: line {line} counted {n} in the last minute (limit {thr})")
+
+    def _storage(self, wid: str, name: str, w: Worker) -> None:
+        """The worker's own judgement of its storage (StorageStatus in each heartbeat), with its words."""
+        st = w.storage
+        state = st.state if st is not None else "ok"
+        text = f"worker {name}: {st.message}" if st is not None else ""
+        self.alerts.observe("storage_failing", wid, state == "failing", value=float(st.buffered) if st else None,
+                            message=text)
+        self.alerts.observe("storage_low", wid, state == "low", value=st.free_mb if st else None, message=text)
 
     def _above(self, kind: str, subject: str, value: float | None, message: str) -> None:
         thr = self.alerts.threshold(kind, subject)

@@ -290,6 +290,7 @@ class PoolCore:
         w.started_wall = self.clock.wall() - status.uptime_s
         w.capabilities = _merge_caps(w.capabilities, status.capacity, status.gpu)
         w.camera_status = {c.camera_id: c for c in status.cameras}
+        w.storage = status.storage
 
     def _alive(self, w: Worker, worker_clock: float | None) -> None:
         if not w.alive:

@@ -87,6 +87,7 @@ class Worker:
     heartbeat_s: float = p.HEARTBEAT_S_DEFAULT  # the period it declared; its liveness is judged by it
     known_since: float | None = None            # clock.now() when this master run first knew it adopted
     started_wall: float | None = None           # master wall time it started (from its declared uptime)
+    storage: p.StorageStatus | None = None      # its outbox's storage as it last reported it
 
     @property
     def dead_after_s(self) -> float:

@@ -77,7 +77,7 @@ def worker_view(state: PoolState, wid: str, *, now: float, wall: float,
         latency_ms=sum(latencies) / len(latencies) if latencies else None,
         started_at=w.started_wall if w.alive else None,
         jobs_ok=journal.jobs_ok if journal else 0, jobs_failed=journal.jobs_failed if journal else 0,
-        events=tuple(journal.events) if journal else ())
+        events=tuple(journal.events) if journal else (), storage=w.storage if w.alive else None)
 
 
 def build_snapshot(state: PoolState, *, now: float, wall: float, policy: str, errors_of: ErrorsOf,

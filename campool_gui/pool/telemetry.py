@@ -7,7 +7,10 @@
   acks what is on disk. An event is acked only after its commit;
 * preview frame: to the subscribers as the wire `PreviewFrame` itself; its zone occupancy to the store
   (peak per minute);
-* alert: to the log, at the worker's level.
+* alert: to the log, at the worker's level; the codes in `WORKER_TOLD_ALERTS` (what only the
+  worker knows, e.g. its outbox was damaged at its start) also become the pool's alert of that
+  kind. The worker tells such a notice again to every master that says hello (it may have
+  published it before anyone listened): the same notice (same code and time) is raised once.
 
 Telemetry of a worker that has no link any more (forgotten) is dropped.
 """
@@ -31,6 +34,10 @@ from .subscribers import Subscribers
 
 log = logging.getLogger(__name__)
 
+WORKER_TOLD_ALERTS = frozenset({"outbox_damaged"})  # worker alert codes that are pool alert kinds
+NOTICES_REMEMBERED = 1000
+
+
 class TelemetryRouter:
     def __init__(self, core: PoolCore, store: Store, links: Links, subscribers: Subscribers, *,
                  post: Callable[[Callable[[], None]], None]) -> None:
@@ -45,6 +52,7 @@ class TelemetryRouter:
             p.PreviewFrame: self._preview,
             p.AlertEvent: self._alert,
         }
+        self._notices_seen: set[tuple[str, str, float]] = set()  # (worker, code, ts) already raised
 
     def route(self, worker_id: str, env: p.Envelope) -> None:
         """Pool thread: hand one telemetry message of ``worker_id`` to where it belongs."""
@@ -92,5 +100,16 @@ class TelemetryRouter:
             self._store.add_zone_peaks(msg.camera_id, msg.ts, {z: sum(v.values()) for z, v in msg.zones.items()})
 
     def _alert(self, wid: str, link: WorkerLink, msg: p.AlertEvent) -> None:
+        told = msg.code in WORKER_TOLD_ALERTS
+        key = (wid, msg.code, msg.ts)
+        if told and key in self._notices_seen:
+            return  # told again after a hello: not news
         log.log(logging.WARNING if msg.level != "info" else logging.INFO, "worker %s%s: %s (%s)", wid,
                 f" camera {msg.camera_id}" if msg.camera_id else "", msg.message, msg.code)
+        if told:
+            if len(self._notices_seen) >= NOTICES_REMEMBERED:
+                self._notices_seen.clear()
+            self._notices_seen.add(key)
+            w = self._core.workers.get(wid)
+            self._core.alerts.repeat(msg.code, wid, f"worker {w.name if w is not None and w.name else wid}: "
+                                     f"{msg.message}")

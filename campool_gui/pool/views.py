@@ -44,6 +44,7 @@ class WorkerView:
     jobs_ok: int = 0                 # camera leases that reached running here and did not fail
     jobs_failed: int = 0             # camera leases that failed here
     events: tuple[tuple[float, str], ...] = ()   # (wall time, what happened), oldest first
+    storage: p.StorageStatus | None = None  # its outbox's storage (ok / low / failing); None while offline
 
     @property
     def online(self) -> bool:

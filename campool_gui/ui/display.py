@@ -44,6 +44,19 @@ def worker_status(w: WorkerView) -> str:
     return w.state.value
 
 
+def storage_summary(w: WorkerView) -> tuple[str, str]:
+    """(state, short line) of the worker's storage: "ok" / "low" / "failing" ("" while unknown),
+    and what the operator reads first; the worker's own message says the rest."""
+    st = w.storage
+    if st is None:
+        return "", "—"
+    if st.state == "failing":
+        return "failing", f"failing: {st.buffered:,} count(s) held in memory, not yet stored"
+    if st.state == "low":
+        return "low", f"low: {st.free_mb:,.1f} MB free"
+    return "ok", f"ok · {st.free_mb:,.1f} MB free"
+
+
 def worker_key(w: WorkerView) -> str:
     """The worker's pinned public key as the operator compares it on adoption (the whole key
     when known, else its fingerprint)."""

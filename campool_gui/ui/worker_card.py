@@ -16,6 +16,7 @@ from campool_gui.ui.display import (
     format_duration,
     format_pct,
     metric_series,
+    storage_summary,
     worker_key,
     worker_metric,
     worker_status,
@@ -90,6 +91,10 @@ class WorkerCard(_DropFrame):
 
         self.info_label = label("", "muted")
         lay.addWidget(self.info_label)
+        # Shown only when the worker's storage is low or failing (counts held in its memory).
+        self.storage_label = label("", "muted", wrap=True)
+        self.storage_label.setVisible(False)
+        lay.addWidget(self.storage_label)
 
         # Adopted workers: capacity bar + charts. Discovered ones: fingerprint + Adopt.
         self.adopted_box = QWidget()
@@ -166,6 +171,7 @@ class WorkerCard(_DropFrame):
         if status == "offline" and w.last_seen:
             info += f" · last seen {format_duration(time.time() - w.last_seen)} ago"
         self.info_label.setText(info)
+        self._show_storage(w)
         self.adopted_box.setVisible(w.adopted)
         self.discovered_box.setVisible(not w.adopted)
         if not w.adopted:
@@ -187,6 +193,19 @@ class WorkerCard(_DropFrame):
         self.cameras_label.setToolTip("\n".join(names))
         self._dirty = True
 
+    def _show_storage(self, w: WorkerView) -> None:
+        state, text = storage_summary(w)
+        trouble = state in ("low", "failing")
+        self.storage_label.setVisible(trouble)
+        if not trouble:
+            return
+        t = theme.current()
+        text = f"Storage {text}"
+        if self.storage_label.text() != text:
+            self.storage_label.setText(text)
+            self.storage_label.setStyleSheet(f"color: {t.crit if state == 'failing' else t.warn};")
+        self.storage_label.setToolTip(w.storage.message if w.storage is not None else "")
+
     def refresh_plots(self) -> bool:
         """Push new history into the charts if anything changed; returns True when it did."""
         if not self._dirty or not self.worker.adopted:
@@ -201,6 +220,7 @@ class WorkerCard(_DropFrame):
         for key, _, i in _METRICS:
             self.sparks[key].set_color(t.series[i])
         self.state_label.setText("")  # forces the status colour to be set again
+        self.storage_label.setText("")  # and the storage line's
         self.update_worker(self.worker)
 
     def mouseReleaseEvent(self, event) -> None:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from campool_gui.pool.views import CameraView, WorkerView
 from campool_gui.ui import theme
 from campool_gui.ui.common import StatusDot, button, label
-from campool_gui.ui.display import format_duration, metric_series, worker_status
+from campool_gui.ui.display import format_duration, metric_series, storage_summary, worker_status
 
 _SERIES = (("cpu", "CPU %"), ("mem", "Memory %"), ("gpu", "GPU %"), ("fps", "FPS"))
 
@@ -58,7 +58,8 @@ class WorkerDetails(QFrame):
         self.form.setHorizontalSpacing(16)
         self.form.setVerticalSpacing(4)
         self.fields: dict[str, QLabel] = {}
-        for key in ("Status", "Address", "GPU", "Version", "Uptime", "Success rate", "Jobs", "Cameras", "Last seen"):
+        for key in ("Status", "Address", "GPU", "Version", "Uptime", "Success rate", "Jobs", "Cameras", "Storage",
+                    "Last seen"):
             val = QLabel("—")
             val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fields[key] = val
@@ -118,6 +119,7 @@ class WorkerDetails(QFrame):
         self.fields["Success rate"].setText("—" if sr is None else f"{sr * 100:.1f}%")
         self.fields["Jobs"].setText(f"{w.jobs_ok} done · {w.jobs_failed} failed")
         self.fields["Cameras"].setText(f"{len(w.cameras)} / {w.capacity or '?'}")
+        self._show_storage(w)
         self.fields["Last seen"].setText(
             "—" if not w.last_seen else f"{format_duration(time.time() - w.last_seen)} ago")
         self.drain_button.setEnabled(w.online and bool(w.cameras))
@@ -142,6 +144,18 @@ class WorkerDetails(QFrame):
             self.log.appendPlainText(f"{time.strftime('%H:%M:%S', time.localtime(ts))}  {text}")
         self._last_event = events[-1] if events else None
         self.refresh_chart()
+
+    def _show_storage(self, w: WorkerView) -> None:
+        """The storage line: its state, and the worker's own words when it is low or failing."""
+        state, text = storage_summary(w)
+        field = self.fields["Storage"]
+        field.setWordWrap(True)
+        if w.storage is not None and w.storage.message:
+            text = f"{text}\n{w.storage.message}"
+        field.setText(text)
+        t = theme.current()
+        color = {"failing": t.crit, "low": t.warn}.get(state)
+        field.setStyleSheet(f"color: {color}; font-weight: 600;" if color else "")
 
     def refresh_chart(self) -> None:
         if self.worker is None:

@@ -294,7 +294,8 @@ class Ok(Message):
 class Error(Message):
     """A refused command. ``code``: malformed, oversized, version, unknown_type, wrong_kind,
     invalid, draining, capacity, unknown_camera, model, internal, unauthorized (the master's key
-    was revoked while it was connected)."""
+    was revoked while it was connected), storage (the worker's disk refused the write the
+    command needs, e.g. it is full; try again once there is room)."""
 
     TYPE: ClassVar[str] = "error"
     KIND: ClassVar[str] = "reply"

@@ -1,4 +1,4 @@
-"""The SQLite outbox: seqs without gaps, ack, paging, a backlog of an hour, and a hard kill."""
+"""The SQLite outbox: seqs without gaps, ack, paging, a backlog of an hour, a hard kill, and a full disk."""
 from __future__ import annotations
 
 import os
@@ -8,9 +8,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from campool_worker.camera import CameraConfig
-from campool_worker.outbox import FrameCrossings, Outbox, StoredAssignment
+from campool_worker.outbox import WAL_SIZE_LIMIT, FrameCrossings, Outbox, OutboxWriteError, StoredAssignment
 from campool_worker.pipeline.camera_pipeline import Crossing
+from tests.helpers.small_disk import fill, small_disk
 
 
 def crossing(cam="c1", epoch=1, frame=0, line="l"):
@@ -100,3 +103,40 @@ def test_sigkill_keeps_every_committed_event(tmp_path):
     assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= reported
     box = Outbox(tmp_path / "w.db")
     assert box.commit([crossing("c", 1, 10**6)])[0].seq == len(seqs) + 1
+
+
+def test_a_full_disk_refuses_a_commit_whole_and_the_seqs_go_on_once_there_is_room(tmp_path):
+    """A real 3 MiB tmpfs, filled: a commit raises OutboxWriteError (not SQLite's own error, which
+    killed the worker), stores nothing and uses no seq; the outbox still works, and once the
+    filler is gone the next commit takes the seq the failed one would have had."""
+    with small_disk(tmp_path / "disk") as disk:
+        box = Outbox(disk / "w.db")
+        box.commit([crossing("c", 1, f) for f in range(100)])
+        filler = fill(disk)
+        with pytest.raises(OutboxWriteError) as err:
+            for start in range(100, 100_000, 500):   # until the pages already on the disk are used up
+                box.commit([crossing("c", 1, f) for f in range(start, start + 500)])
+        assert "full" in err.value.reason
+        stored = box.counts()[0]
+        assert box.last_seq("c", 1) == stored
+        assert [e.seq for e in box.pending(limit=10**6)] == list(range(1, stored + 1))
+        with pytest.raises(OutboxWriteError):
+            box.save_assignment(StoredAssignment(CameraConfig("gate", "rtsp://10.0.0.5/s"), 7, None, None))
+        filler.unlink()
+        (ev,) = box.commit([crossing("c", 1, 10**6)])
+        assert ev.seq == stored + 1
+        box.save_assignment(StoredAssignment(CameraConfig("gate", "rtsp://10.0.0.5/s"), 7, None, None))
+        assert [a.epoch for a in box.assignments()] == [7]
+        assert box._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        box.close()
+
+
+def test_the_wal_stays_small_so_that_a_nearly_full_disk_still_takes_the_events(tmp_path):
+    """SQLite's default lets the WAL reach 4 MB and keeps that size; the outbox cuts it to ~1 MiB."""
+    box = Outbox(tmp_path / "w.db")
+    for start in range(0, 60_000, 50):  # small commits, acked as a master does: the WAL is what grows
+        events = box.commit([crossing("c", 1, f) for f in range(start, start + 50)])
+        box.ack("c", 1, events[-1].seq)
+    wal = tmp_path / "w.db-wal"
+    assert wal.stat().st_size <= WAL_SIZE_LIMIT + 64 * 4096
+    box.close()
