@@ -294,7 +294,8 @@ class Ok(Message):
 class Error(Message):
     """A refused command. ``code``: malformed, oversized, version, unknown_type, wrong_kind,
     invalid, draining, capacity, unknown_camera, model, internal, unauthorized (the master's key
-    was revoked while it was connected)."""
+    was revoked while it was connected), busy (not refused: the worker is checking a stored model
+    against its hash off its command loop; ask again with `QueryModel` shortly)."""
 
     TYPE: ClassVar[str] = "error"
     KIND: ClassVar[str] = "reply"
