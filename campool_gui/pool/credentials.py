@@ -163,8 +163,7 @@ def open_backend(data_dir: Path, keyring_backend: Any = None) -> SecretBackend:
     as tests and embedders pass it), else the fallback file (said once, as a WARNING)."""
     fallback = FileBackend(data_dir / FALLBACK_FILE)
     if keyring_backend is not None:
-        chosen = keyring_backend
-        explicit = True
+        chosen, explicit = keyring_backend, True
     else:
         try:
             import keyring
@@ -172,14 +171,17 @@ def open_backend(data_dir: Path, keyring_backend: Any = None) -> SecretBackend:
         except ImportError:
             _warn_fallback(fallback, "the `keyring` package is not installed (pip install keyring)")
             return fallback
-        explicit_backend = keyring.core.load_env() or keyring.core.load_config()
-        explicit = explicit_backend is not None
-        chosen = explicit_backend or keyring.get_keyring()
+        try:
+            configured = keyring.core.load_env() or keyring.core.load_config()
+            chosen, explicit = configured or keyring.get_keyring(), configured is not None
+        except Exception as exc:  # noqa: BLE001 - a broken keyring setup must not stop the master
+            _warn_fallback(fallback, f"the keyring could not be opened ({exc})")
+            return fallback
     if not explicit and _effective_priority(chosen) < 1:
         _warn_fallback(fallback, f"keyring found no OS keyring here (only {_backend_name(chosen)})")
         return fallback
-    if _effective_priority(chosen) <= 0 and "fail" in type(chosen).__module__:
-        _warn_fallback(fallback, f"the keyring backend {_backend_name(chosen)} cannot store anything")
+    if _effective_priority(chosen) <= 0:  # keyring's fail and null backends keep nothing
+        _warn_fallback(fallback, f"the keyring backend {_backend_name(chosen)} cannot keep anything")
         return fallback
     backend = KeyringBackend(chosen)
     log.info("camera credentials are kept in %s", backend.description)

@@ -100,7 +100,7 @@ from .alerts import AlertRule
 from .balance import BalanceSettings
 from .clock import Clock, SystemClock
 from .core import CoreSettings, PoolCore
-from .credentials import CredentialStore
+from .credentials import CredentialsError, CredentialStore
 from .dispatch import ActionDispatcher
 from .errors import MasterError
 from .failover import RetrySettings
@@ -213,7 +213,11 @@ class Master:
             except ValueError as exc:
                 log.warning("%s", exc)
             self.credentials.remember(cam.camera_id, secrets)
-            self.credentials.persist(cam.camera_id)
+            try:
+                self.credentials.persist(cam.camera_id)
+            except CredentialsError as exc:  # nothing is lost: it stays where it was until the next start
+                log.error("%s; it stays in the history until it can be moved", exc)
+                continue
             cam.config = replace(cam.config, source=masked)
             moved.append(cam)
         if moved:

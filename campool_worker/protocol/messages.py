@@ -259,7 +259,9 @@ class Drain(Message):
 
 @dataclass
 class QueryModel(Message):
-    """Does the worker hold the model with this sha256, or how much of it? Replies `ModelStatus`."""
+    """Does the worker hold the model with this sha256, or how much of it? Replies `ModelStatus`,
+    or ``Error("busy")`` while it checks its stored copy against the hash (ask again shortly); a
+    copy that failed the check is reported as not held (received 0), so the master sends it again."""
 
     TYPE: ClassVar[str] = "model_query"
     KIND: ClassVar[str] = "command"
@@ -270,7 +272,9 @@ class QueryModel(Message):
 class PushModelChunk(Message):
     """One chunk of a model file. ``offset`` must equal what the worker holds (resume from
     `ModelStatus.received`); the last chunk makes the worker check the sha256 and store the
-    file by hash. A camera then uses ``model = "sha256:<hex>"``."""
+    file by hash, off its command loop: that chunk is answered ``Error("busy")`` and the master
+    asks `QueryModel` until complete (or received 0: the content did not match, send it again).
+    A camera then uses ``model = "sha256:<hex>"``."""
 
     TYPE: ClassVar[str] = "model_chunk"
     KIND: ClassVar[str] = "command"

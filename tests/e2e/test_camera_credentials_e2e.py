@@ -18,6 +18,7 @@ from campool_gui.harness.launcher import LocalWorker
 from campool_gui.pool.core import CoreSettings
 from campool_gui.pool.failover import RetrySettings
 from campool_gui.pool.master import Master, MasterSettings
+from campool_gui.ui.application import setup_file_logging
 from campool_worker import log_redaction
 from campool_worker.camera import CameraConfig, CountingLine
 from tests.helpers.pool_e2e import wait_for
@@ -62,9 +63,9 @@ def test_after_a_run_the_password_is_nowhere_but_the_keyring_and_the_workers_060
     master_dir = tmp_path / "master"
     m = Master(MasterSettings(data_dir=master_dir, zeroconf=False, keyring_backend=keyring,
                               core=CoreSettings(stream_fail_s=3.0), retry=RetrySettings(backoff=(0.5, 1.0))))
-    gui_log = logging.FileHandler(master_dir / "campool-gui.log", encoding="utf-8")   # the GUI's log file
-    gui_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(gui_log)
+    gui_log_path = setup_file_logging(master_dir / "logs")   # the GUI's own rotating log file
+    assert gui_log_path is not None
+    gui_log = next(h for h in logging.getLogger().handlers if getattr(h, "baseFilename", "") == str(gui_log_path))
     m.start()
     worker = LocalWorker("w1", tmp_path / "w1", m.public_key, capacity=2)
     worker.start()
@@ -104,7 +105,8 @@ def test_after_a_run_the_password_is_nowhere_but_the_keyring_and_the_workers_060
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     for db in [*master_dir.glob("history.db*"), *worker.data_dir.glob("worker.db*")]:
         assert stat.S_IMODE(db.stat().st_mode) == 0o600, db
-    assert (master_dir / "campool-gui.log").stat().st_size > 0 and worker.log_file.stat().st_size > 0
+    assert gui_log_path.stat().st_size > 0 and worker.log_file.stat().st_size > 0
+    assert stat.S_IMODE(gui_log_path.stat().st_mode) == 0o600
     records = caplog.text + "".join(r.getMessage() for r in caplog.records)
     assert not [n for n in needles if n in records.encode()], "a log record shows a password"
     assert "rtsp://admin:•••@127.0.0.1" in records or "rtsp://admin:•••@127.0.0.1" in worker.read_log()

@@ -116,3 +116,30 @@ def test_a_camera_stored_by_an_older_master_with_its_password_moves_it_out_of_th
         m.stop()
     history = bytes_of_history(data)
     assert PASSWORD.encode() not in history and b"Q9-token" not in history, "the old bytes are zeroed"
+
+
+def test_on_a_desktop_the_password_goes_to_the_secret_service(tmp_path):
+    """The real OS keyring of a Linux desktop: GNOME Keyring on a D-Bus session of this test's own."""
+    from tests.helpers.secret_service import SecretService, SecretServiceMissing
+    try:
+        ss = SecretService(tmp_path / "desktop").start()
+    except SecretServiceMissing as exc:
+        pytest.skip(f"no Secret Service here: {exc}")
+    try:
+        backend = ss.keyring()
+        m = master(tmp_path / "master", backend)
+        try:
+            assert "SecretService" in m.credentials.backend.description
+            m.add_camera(CameraConfig("gate", URL))
+        finally:
+            m.stop()
+        assert PASSWORD in backend.get_password("campool", f"{m.master_id}/gate")
+        assert not (tmp_path / "master" / "credentials.json").exists()
+        assert PASSWORD.encode() not in bytes_of_history(tmp_path / "master")
+        again = master(tmp_path / "master", backend)
+        try:
+            assert again.camera_source("gate", MASKED) == URL
+        finally:
+            again.stop()
+    finally:
+        ss.stop()
