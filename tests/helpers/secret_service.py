@@ -29,7 +29,8 @@ class SecretService:
     def start(self) -> SecretService:
         missing = [p for p in ("dbus-daemon", "gnome-keyring-daemon") if shutil.which(p) is None]
         if missing:
-            raise SecretServiceMissing(f"{', '.join(missing)} not installed (apt-get install dbus-daemon gnome-keyring)")
+            raise SecretServiceMissing(f"{', '.join(missing)} not installed (apt-get install dbus-daemon "
+                                       "gnome-keyring)")
         home, run = self.folder / "home", self.folder / "run"
         for d in (home, run):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
