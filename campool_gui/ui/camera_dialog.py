@@ -111,8 +111,9 @@ class CameraDialog(QDialog):
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setPlaceholderText("the stream's password, if it has one (the URL holds the user name)")
-        self.password_edit.setToolTip("Kept in the OS keyring of this computer and sent to a worker only inside the "
-                                      "encrypted assignment; shown nowhere.")
+        self.password_edit.setToolTip("Kept in the OS keyring of this computer (or, without one, in a file only you "
+                                      "can read) and sent to a worker only inside the encrypted assignment; shown "
+                                      "nowhere.")
         self.site_edit = QLineEdit()
         self.site_edit.setPlaceholderText("site or group, e.g. north-yard")
         self.priority_combo = QComboBox()
@@ -209,8 +210,10 @@ class CameraDialog(QDialog):
         self.id_edit.setText(c.camera_id)
         self.id_edit.setReadOnly(True)  # the id keys history and epochs: it never changes
         self.source_edit.setText(mask_url(c.source))
+        self.source_edit.setCursorPosition(0)  # the scheme and host first; the URL's end is a click away
         if PASSWORD_KEY in masked_keys(c.source):
-            self.password_edit.setPlaceholderText("unchanged (kept in the keyring); type a new one to replace it")
+            self.password_edit.setPlaceholderText("unchanged (kept on this computer, never shown); "
+                                                  "type a new one to replace it")
         self.site_edit.setText(c.site)
         self.priority_combo.setCurrentText(c.priority)
         self.model_combo.setCurrentText(c.model or MOTION)
