@@ -80,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from campool_worker import log_redaction
+    log_redaction.install()  # no log line (stderr, the GUI's log file) shows a camera's password
     try:
         if args.command == "bench-failover":
             from campool_gui.harness.bench_failover import bench_failover
@@ -103,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         from campool_worker.errors import CampoolError
         if isinstance(exc, CampoolError):
-            sys.stderr.write(f"campool-gui: error: {exc}\n")
+            from campool_worker.url_secrets import redact_text
+            sys.stderr.write(f"campool-gui: error: {redact_text(str(exc))}\n")
             return exc.exit_code
         raise
 

@@ -13,15 +13,17 @@ import numpy as np
 
 from campool_worker.errors import CampoolError
 from campool_worker.pipeline.sources import open_source
+from campool_worker.url_secrets import mask_url, redact_text
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ProbeResult:
-    """What "Test connection" found: a frame (BGR) and its size, or an error the operator can act on."""
+    """What "Test connection" found: a frame (BGR) and its size, or an error the operator can act on
+    (shown as it is: it never holds the URL's password)."""
 
-    url: str
+    url: str  # the URL as shown (masked)
     ok: bool
     image: np.ndarray | None = None
     width: int = 0
@@ -31,25 +33,27 @@ class ProbeResult:
 
 
 def probe_source(url: str, timeout_s: float = 5.0) -> ProbeResult:
-    """Open `url`, read one frame, close. Blocking: call it off the UI thread."""
+    """Open `url` (the full URL, with its password), read one frame, close. Blocking: call it off
+    the UI thread."""
+    shown = mask_url(url)
     try:
         src = open_source(url, open_timeout_s=timeout_s, read_timeout_s=timeout_s)
     except CampoolError as exc:
-        return ProbeResult(url, False, error=str(exc))
+        return ProbeResult(shown, False, error=redact_text(str(exc)))
     except Exception as exc:  # an unexpected decoder failure is still a clear "no" for the operator
-        log.warning("probe of %s failed unexpectedly", url, exc_info=True)
-        return ProbeResult(url, False, error=f"could not open {url}: {exc}")
+        log.warning("probe of %s failed unexpectedly", shown, exc_info=True)
+        return ProbeResult(shown, False, error=redact_text(f"could not open {shown}: {exc}"))
     try:
         frame = src.read()
         if frame is None:
-            return ProbeResult(url, False, error=f"{url} opened but gave no frame (empty video?)")
+            return ProbeResult(shown, False, error=f"{shown} opened but gave no frame (empty video?)")
         h, w = frame.image.shape[:2]
-        return ProbeResult(url, True, image=frame.image, width=w, height=h, fps=src.fps)
+        return ProbeResult(shown, True, image=frame.image, width=w, height=h, fps=src.fps)
     except CampoolError as exc:
-        return ProbeResult(url, False, error=str(exc))
+        return ProbeResult(shown, False, error=redact_text(str(exc)))
     except Exception as exc:
-        log.warning("probe of %s failed unexpectedly", url, exc_info=True)
-        return ProbeResult(url, False, error=f"could not read a frame from {url}: {exc}")
+        log.warning("probe of %s failed unexpectedly", shown, exc_info=True)
+        return ProbeResult(shown, False, error=redact_text(f"could not read a frame from {shown}: {exc}"))
     finally:
         try:
             src.close()

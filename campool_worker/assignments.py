@@ -5,6 +5,11 @@ what must survive a restart: each assignment, the highest epoch seen per camera 
 rule refuses an epoch at or below it, see protocol/messages.py), and whether the worker is
 draining. After a restart `resume` runs what ran before, from where its committed counts end.
 
+A camera's URL may carry a password: the stored assignment keeps it masked and the secret goes
+to `CameraSecrets` (a 0600 file, see camera_secrets.py); the running slot has the full URL, in
+memory only. An assignment stored by an older worker with its password in the URL is moved
+to that form when it is resumed.
+
 It decides nothing about the wire: the command handler (command_handler.py) applies the fencing rule
 and answers the master; this object carries out what was decided. It runs on the service loop
 thread, like the outbox it writes.
@@ -13,13 +18,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 from campool_worker.camera import CameraConfig
+from campool_worker.camera_secrets import FILE_NAME, CameraSecrets
 from campool_worker.camera_slot import TEST_SCHEME, CameraSlot
 from campool_worker.outbox import Outbox, StoredAssignment
 from campool_worker.pipeline.runner import WARMUP_FRAMES
 from campool_worker.pipeline.sources import parse_source, redact_url
 from campool_worker.protocol import CameraTelemetry
+from campool_worker.url_secrets import MissingSecret
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +36,10 @@ SlotFactory = Callable[[StoredAssignment], CameraSlot]
 
 
 class Assignments:
-    def __init__(self, outbox: Outbox, capacity: int, make_slot: SlotFactory) -> None:
+    def __init__(self, outbox: Outbox, capacity: int, make_slot: SlotFactory,
+                 secrets: CameraSecrets | None = None) -> None:
         self._outbox = outbox
+        self._secrets = secrets or CameraSecrets(Path(outbox.path).parent / FILE_NAME)
         self.capacity = capacity
         self._make_slot = make_slot
         self._slots: dict[str, CameraSlot] = {}
@@ -81,15 +92,19 @@ class Assignments:
         camera_id = assignment.camera.camera_id
         if camera_id in self._slots:
             raise ValueError(f"camera {camera_id} already runs epoch {self._slots[camera_id].epoch}; stop it first")
-        self._outbox.save_assignment(assignment)
+        self._save(assignment)
         self.note_epoch(camera_id, assignment.epoch)
         return self._run(assignment)
+
+    def _save(self, a: StoredAssignment) -> None:
+        """Keep an assignment for a restart, its URL's secrets apart (camera_secrets.py)."""
+        self._outbox.save_assignment(replace(a, camera=self._secrets.keep(a.camera)))
 
     def update(self, camera: CameraConfig) -> CameraSlot:
         """New settings for a running camera under its epoch."""
         slot = self._slots[camera.camera_id]
         slot.update(camera)
-        self._outbox.save_assignment(slot.assignment)
+        self._save(slot.assignment)
         log.info("%s: settings updated", slot.ctx)
         return slot
 
@@ -107,6 +122,7 @@ class Assignments:
         slot.stop()
         if forget:
             self._outbox.delete_assignment(camera_id)
+            self._secrets.forget(camera_id)
         log.info("%s: stopped", slot.ctx)
 
     def set_draining(self, enabled: bool) -> int:
@@ -130,6 +146,15 @@ class Assignments:
         """After a restart: run what we ran, from where the last committed event left off (files),
         so no frame is counted twice under the same epoch."""
         for a in self._outbox.assignments():
+            try:
+                full = self._secrets.restore(a.camera)
+            except MissingSecret as exc:
+                log.error("camera %s: cannot resume epoch %d: %s (the worker's %s lost it); the master assigns "
+                          "it again", a.camera.camera_id, a.epoch, exc, FILE_NAME)
+                continue
+            if full.source == a.camera.source and self._secrets.keep(full) != full:
+                self._save(a)  # stored by an older worker with its password in the URL: keep it apart now
+            a = replace(a, camera=full)
             last = self._outbox.last_frame(a.camera.camera_id, a.epoch)
             try:
                 kind = parse_source(a.camera.source)[0]

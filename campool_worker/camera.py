@@ -75,12 +75,9 @@ class CountingLine:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CountingLine:
-        try:
-            return cls(str(d["name"]), _point(d["p1"]), _point(d["p2"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"line definition {d!r} is malformed: {exc}") from None
+        if not isinstance(d, dict) or set(d) != {"name", "p1", "p2"}:
+            raise ConfigError(f"line definition {_short(d)} is malformed: expected {{name, p1, p2}}")
+        return cls(_check_name("line", d["name"]), _point("line", d["p1"]), _point("line", d["p2"]))
 
     def outside(self, width: int, height: int) -> bool:
         """True when the whole line lies outside a width x height frame (so it can never count)."""
@@ -116,12 +113,9 @@ class Zone:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Zone:
-        try:
-            return cls(str(d["name"]), tuple(_point(p) for p in d["points"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"zone definition {d!r} is malformed: {exc}") from None
+        if not isinstance(d, dict) or set(d) != {"name", "points"} or not isinstance(d["points"], list):
+            raise ConfigError(f"zone definition {_short(d)} is malformed: expected {{name, points: [[x, y], ...]}}")
+        return cls(_check_name("zone", d["name"]), tuple(_point("zone", p) for p in d["points"]))
 
     def outside(self, width: int, height: int) -> bool:
         xs = [p[0] for p in self.points]
@@ -148,24 +142,42 @@ class CameraConfig:
     labels: list[str] | None = None  # a custom model's class names in output order; None = COCO
 
     def __post_init__(self) -> None:
+        """Every field is checked for its type and range here, where a config enters (the
+        command line, a file, the wire, the store): a wrong type is a clear ConfigError, never
+        a camera that fails later (``confidence: "0.5"``) nor an internal error (``model: 5``).
+        A float field takes an int (JSON has one number type) but never a string or a bool."""
         _check_name("camera id", self.camera_id)
-        if self.labels is not None and (not self.labels or not all(isinstance(n, str) and n.strip()
-                                                                   for n in self.labels)):
-            raise ConfigError(f"camera {self.camera_id!r}: labels must be a non-empty list of class names, "
-                              "one per model output class")
-        if not isinstance(self.source, str) or not self.source.strip():
-            raise ConfigError(f"camera {self.camera_id!r}: source is empty; "
-                              "give a file path, rtsp://, http:// or device index")
+        cam = f"camera {self.camera_id!r}"
+        for name in ("source", "name", "priority", "site"):
+            _expect(cam, name, getattr(self, name), str)
+        if not self.source.strip():
+            raise ConfigError(f"{cam}: source is empty; give a file path, rtsp://, http:// or device index")
+        _expect(cam, "model", self.model, str, optional=True)
+        if self.model is not None:
+            check_model_reference(self.model, cam)
+        for name in ("classes", "labels"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"{cam}: {name} must be a list of class names (strings), got {_short(value)}")
+        _expect(cam, "loop", self.loop, bool)
+        self.confidence = _number(cam, "confidence", self.confidence)
+        if self.detect_fps is not None:
+            self.detect_fps = _number(cam, "detect_fps", self.detect_fps)
+        for name, kind in (("lines", CountingLine), ("zones", Zone)):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+                raise ConfigError(f"{cam}: {name} must be a list of {kind.__name__} definitions")
+        if self.labels is not None and (not self.labels or not all(n.strip() for n in self.labels)):
+            raise ConfigError(f"{cam}: labels must be a non-empty list of class names, one per model output class")
         if self.priority not in PRIORITIES:
-            raise ConfigError(f"camera {self.camera_id!r}: priority {self.priority!r} "
-                              f"is not one of {', '.join(PRIORITIES)}")
-        if self.detect_fps is not None and not (0 < float(self.detect_fps) <= 240):
-            raise ConfigError(f"camera {self.camera_id!r}: detect fps must be between 0 and 240")
-        if not 0.0 < float(self.confidence) < 1.0:
-            raise ConfigError(f"camera {self.camera_id!r}: confidence must be between 0 and 1")
+            raise ConfigError(f"{cam}: priority {self.priority!r} is not one of {', '.join(PRIORITIES)}")
+        if self.detect_fps is not None and not (0 < self.detect_fps <= 240):
+            raise ConfigError(f"{cam}: detect fps must be between 0 and 240")
+        if not 0.0 < self.confidence < 1.0:
+            raise ConfigError(f"{cam}: confidence must be between 0 and 1")
         names = [ln.name for ln in self.lines] + [z.name for z in self.zones]
         if len(set(names)) != len(names):
-            raise ConfigError(f"camera {self.camera_id!r}: line and zone names must be unique")
+            raise ConfigError(f"{cam}: line and zone names must be unique")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -177,22 +189,26 @@ class CameraConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CameraConfig:
+        """A camera from its JSON form (`to_dict`); every field is type-checked (see __post_init__)."""
         if not isinstance(d, dict):
-            raise ConfigError(f"camera definition must be a mapping, got {type(d).__name__}")
+            raise ConfigError(f"camera definition must be a mapping, got {_type_name(d)}")
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
-            raise ConfigError(f"camera definition has unknown fields: {', '.join(sorted(unknown))}")
+            raise ConfigError(f"camera definition has unknown fields: {', '.join(sorted(map(str, unknown)))}")
+        missing = {"camera_id", "source"} - set(d)
+        if missing:
+            raise ConfigError(f"camera definition lacks {', '.join(sorted(missing))}")
         kw = dict(d)
-        try:
-            kw["lines"] = [CountingLine.from_dict(x) for x in d.get("lines") or []]
-            kw["zones"] = [Zone.from_dict(x) for x in d.get("zones") or []]
-            for key in ("classes", "labels"):
-                if kw.get(key) is not None:
-                    kw[key] = [str(c) for c in kw[key]]
-            return cls(**kw)
-        except TypeError as exc:
-            raise ConfigError(f"camera definition is malformed: {exc}") from None
+        for key, parse in (("lines", CountingLine.from_dict), ("zones", Zone.from_dict)):
+            value = d.get(key)
+            if value is None:
+                kw[key] = []
+            elif isinstance(value, list):
+                kw[key] = [parse(x) for x in value]
+            else:
+                raise ConfigError(f"camera {d.get('camera_id')!r}: {key} must be a list, got {_type_name(value)}")
+        return cls(**kw)
 
 
 @dataclass
@@ -270,12 +286,63 @@ class CountEvent:
         return ev
 
 
-def _point(p: Any) -> Point:
-    x, y = p
-    x, y = float(x), float(y)
+def _point(kind: str, p: Any) -> Point:
+    if not (isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_number(v) for v in p)):
+        raise ConfigError(f"{kind} point {_short(p)} is not [x, y] with two numbers")
+    x, y = float(p[0]), float(p[1])
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise ConfigError(f"point {p!r} is not finite")
+        raise ConfigError(f"{kind} point {_short(p)} is not finite")
     return (x, y)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true/false"
+    return {int: "an integer", float: "a number", str: "a string", list: "a list", tuple: "a list",
+            dict: "a mapping"}.get(type(v), type(v).__name__)
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _expect(cam: str, name: str, value: Any, kind: type, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        want = {str: "a string", bool: "true or false"}.get(kind, kind.__name__)
+        raise ConfigError(f"{cam}: {name} must be {want}{' or null' if optional else ''}, "
+                          f"got {_type_name(value)} ({_short(value)})")
+
+
+def _number(cam: str, name: str, value: Any) -> float:
+    if not _is_number(value):
+        raise ConfigError(f"{cam}: {name} must be a number, got {_type_name(value)} ({_short(value)})")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ConfigError(f"{cam}: {name} must be a finite number")
+    return number
+
+
+MODEL_REFERENCE_PREFIX = "sha256:"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_model_reference(model: str, context: str = "camera") -> str:
+    """A camera's ``model``: a path on the worker, or ``sha256:`` and exactly 64 lowercase hex
+    digits (a pushed model). Anything else that starts with ``sha256:`` (``sha256:../../x``) is a
+    ConfigError: a reference is never read as a path."""
+    if model.startswith(MODEL_REFERENCE_PREFIX) and not _SHA256_HEX.match(model[len(MODEL_REFERENCE_PREFIX):]):
+        raise ConfigError(f"{context}: model {_short(model)} is not a valid reference; a pushed model is "
+                          "sha256: followed by 64 lowercase hex digits")
+    return model
 
 
 def _segment_outside(seg: tuple[Point, Point], width: int, height: int) -> bool:

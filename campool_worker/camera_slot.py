@@ -23,6 +23,7 @@ from campool_worker.model_store import ModelStore
 from campool_worker.outbox import FrameCrossings, StoredAssignment
 from campool_worker.pipeline.runner import CameraRunner, RunnerStatus
 from campool_worker.protocol import CameraTelemetry, PreviewFrame, PreviewTrack
+from campool_worker.url_secrets import redact_text
 
 if TYPE_CHECKING:
     from campool_worker.pipeline.camera_pipeline import CameraPipeline, Crossing, FrameResult
@@ -83,6 +84,7 @@ class CameraSlot:
         self._runner: Runner | None = None
         self._error: str | None = None  # why there is no runner at all
         self.ctx = f"camera {assignment.camera.camera_id} epoch {assignment.epoch}"
+        # last_error goes into heartbeats, alerts and the master's history: never with a password
 
     @property
     def camera(self) -> CameraConfig:
@@ -136,10 +138,11 @@ class CameraSlot:
 
     def telemetry(self, last_seq: int, backlog: int) -> CameraTelemetry:
         st = self.runner_status()
+        error = redact_text(st.last_error) if st.last_error else st.last_error
         return CameraTelemetry(
             camera_id=self.camera.camera_id, epoch=self.epoch, state=st.state, fps=_finite(st.fps),
             latency_ms=_finite(st.latency_ms), frames=int(st.frames), frame_index=max(int(st.frame_index), 0),
-            last_error=st.last_error, last_seq=last_seq, backlog=backlog, preview=self.preview.enabled,
+            last_error=error, last_seq=last_seq, backlog=backlog, preview=self.preview.enabled,
             detector=self.detector_name, zones=dict(self._zone_occupancy))
 
     # ------------------------------------------------------------------ the runner

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -101,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr if args.command in ("count", "bench", "masters") else sys.stdout,
     )
+    from campool_worker import log_redaction
+    log_redaction.install()  # no log line shows a camera's password
     try:
         if args.command == "count":
             from campool_worker.pipeline.offline import count_command
@@ -109,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from campool_worker.harness.bench import bench_command
             return bench_command(args)
         if args.command == "serve":
+            # Everything the daemon writes (worker.db and its -wal/-shm, camera-secrets.json, keys,
+            # pushed models) is its user's alone: 0600 files in a 0700 folder.
+            os.umask(0o077)
             from campool_worker.service import serve_command
             return serve_command(args)
         if args.command == "pair":
@@ -118,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from campool_worker.masters import masters_command
             return masters_command(args)
     except CampoolError as exc:
-        print(f"campool-worker {args.command}: error: {exc}", file=sys.stderr)
+        from campool_worker.url_secrets import redact_text
+        print(f"campool-worker {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -18,6 +18,7 @@ from campool_worker import protocol as p
 from campool_worker.assignments import Assignments
 from campool_worker.camera import CameraConfig
 from campool_worker.camera_slot import CameraSlot
+from campool_worker.errors import ModelError
 from campool_worker.model_store import ModelPushError, ModelStore, StoredModel
 from campool_worker.outbox import Outbox, OutboxWriteError, StoredAssignment
 from campool_worker.security import AllowList
@@ -228,19 +229,28 @@ class CommandHandler:
     # ------------------------------------------------------------------ models
 
     def _check_model(self, cam: CameraConfig) -> p.Message | None:
-        if not self._models.has(cam.model):
+        try:
+            here = self._models.has(cam.model)
+        except ModelError as exc:  # a malformed sha256: reference (the config check should have caught it)
+            return p.Error("invalid", f"camera {cam.camera_id}: {exc}")
+        if not here:
             return p.Error("model", f"model {cam.model} is not on this worker; push it first")
         return None
 
     def query_model(self, msg: p.QueryModel, master_key: str) -> p.Message:
-        return _model_status(self._models.status(msg.sha256))
+        """Answered at once: a stored model not yet checked against its hash is checked on the model
+        store's thread meanwhile, and the master is told to ask again (``busy``)."""
+        return _model_reply(self._models.status(msg.sha256))
 
     def push_model_chunk(self, msg: p.PushModelChunk, master_key: str) -> p.Message:
         try:
-            return _model_status(self._models.append(msg.sha256, msg.size, msg.offset, msg.data))
+            return _model_reply(self._models.append(msg.sha256, msg.size, msg.offset, msg.data))
         except ModelPushError as exc:
             return p.Error("model", str(exc))
 
 
-def _model_status(model: StoredModel) -> p.ModelStatus:
+def _model_reply(model: StoredModel) -> p.Message:
+    if model.checking:
+        return p.Error("busy", f"the worker is checking model sha256:{model.sha256} against its hash; "
+                       "ask again (QueryModel) in a moment")
     return p.ModelStatus(model.sha256, model.received, model.complete, model.reference)

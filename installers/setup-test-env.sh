@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian/Ubuntu machine:
 # the Python package with its test extras, Qt's system libraries for offscreen
-# rendering, Debian's gst-rtsp-server (a real RTSP camera for stream tests) and
-# iproute2 (network namespaces for partition tests).
+# rendering, Debian's gst-rtsp-server (a real RTSP camera for stream tests),
+# iproute2 (network namespaces for partition tests) and GNOME Keyring with a D-Bus
+# daemon (a real Secret Service for the camera-credential tests).
 # Safe to run again. Without root or apt, it installs the Python part only and
 # the tests that need the system parts skip with a reason.
 set -euo pipefail
@@ -12,7 +13,7 @@ debs=(gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
       gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
       gstreamer1.0-plugins-ugly gstreamer1.0-libav
       libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
-      iproute2 iptables procps)
+      iproute2 iptables procps dbus-daemon gnome-keyring)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=()
   for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done

@@ -129,3 +129,8 @@ def camera_action(action: Action) -> CameraAction | None:
 def with_model(action: CameraAction, model: str) -> CameraAction:
     """The same action naming its camera's model by ``model`` (the ``sha256:`` reference on the wire)."""
     return replace(action, camera=replace(action.camera, model=model))
+
+
+def with_source(action: CameraAction, source: str) -> CameraAction:
+    """The same action with its camera's URL replaced (the URL with its credentials, for the wire)."""
+    return replace(action, camera=replace(action.camera, source=source))

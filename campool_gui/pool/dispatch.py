@@ -5,6 +5,9 @@ Each action goes to its worker's link (`WorkerLink.execute`). Two things happen 
 * a camera whose model is a file on this machine (model_push.is_local_model) is copied to the
   worker first (`ModelDistributor`, off the pool thread; its progress goes to
   `PoolCore.assign_progress`), and the command then names the model by its ``sha256:`` hash;
+* the camera's credentials are joined into its URL here, and only here, right before the
+  command leaves inside the CURVE-encrypted session (credentials.py): the core and its
+  records hold the URL masked, ``rtsp://admin:•••@host/…``, and never see the password;
 * the outcome of an assignment goes back to `PoolCore.assign_result`: ok, the worker's error,
   or the newer epoch a `Fenced` reply names. Other commands are idempotent and retried by the
   link; their failure is healed by the core's next heartbeat check, so it is only logged.
@@ -16,9 +19,12 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 from collections.abc import Callable
+from typing import Protocol
+
+from campool_worker.url_secrets import redact_text
 
 from .actions import Action, SendAssign
-from .commands import CameraAction, Outcome, camera_action, with_model
+from .commands import CameraAction, Outcome, camera_action, with_model, with_source
 from .core import PoolCore
 from .link import WorkerLink
 from .links import Links
@@ -27,12 +33,19 @@ from .model_push import ModelDistributor, is_local_model
 log = logging.getLogger(__name__)
 
 
+class SourceJoiner(Protocol):
+    """What dispatch needs of the credential store (credentials.CredentialStore)."""
+
+    def join(self, camera_id: str, source: str) -> str: ...
+
+
 class ActionDispatcher:
-    def __init__(self, core: PoolCore, links: Links, models: ModelDistributor, *,
+    def __init__(self, core: PoolCore, links: Links, models: ModelDistributor, credentials: SourceJoiner, *,
                  post: Callable[[Callable[[], None]], None]) -> None:
         self._core = core
         self._links = links
         self._models = models
+        self._credentials = credentials
         self._post = post
 
     def send(self, action: Action) -> None:
@@ -45,7 +58,15 @@ class ActionDispatcher:
         if carrier is not None and is_local_model(carrier.camera.model):
             self._push_model(link, carrier)
             return
-        link.execute(action).add_done_callback(lambda f: self._post(lambda: self._done(action, f.result())))
+        outgoing: Action = action
+        if carrier is not None:
+            try:
+                outgoing = with_source(carrier, self._credentials.join(carrier.camera.camera_id,
+                                                                       carrier.camera.source))
+            except ValueError as exc:
+                self._done(action, Outcome.failed(str(exc)))
+                return
+        link.execute(outgoing).add_done_callback(lambda f: self._post(lambda: self._done(action, f.result())))
 
     def _push_model(self, link: WorkerLink, action: CameraAction) -> None:
         """The worker gets the model file by content first; then the command goes out naming it by hash."""
@@ -67,6 +88,8 @@ class ActionDispatcher:
         self._done(action, Outcome.failed(f"model: {exc}"))
 
     def _done(self, action: Action, outcome: Outcome) -> None:
+        # the worker's text reaches the operator, the alerts and the history: never with a password
+        outcome = Outcome(outcome.ok, redact_text(outcome.error), outcome.current_epoch)
         if isinstance(action, SendAssign):
             self._core.assign_result(action.camera.camera_id, action.worker_id, action.epoch, outcome.ok,
                                      outcome.error, current_epoch=outcome.current_epoch)

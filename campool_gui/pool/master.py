@@ -14,6 +14,12 @@ Intents: callable from any thread; they run on the pool thread and return when a
     add_camera(config: CameraConfig, pin: str | None = None, *, pin_return=True, target_fps=None)
     update_camera(config: CameraConfig, *, target_fps=None)   # same camera_id; lines/zones/model...
     remove_camera(camera_id)
+        A camera's URL may carry a password (rtsp://user:PASS@host/…, …?pwd=PASS): add/update keep
+        it in the OS keyring (credentials.py) and everything else (the core, the history, the
+        snapshot, the UI) holds the URL masked, rtsp://user:•••@host/…; a URL given with ••• in
+        place of its password keeps the password already kept (an edit that did not retype it).
+        These block on the keyring: call them off the UI thread.
+    camera_source(camera_id, source) -> str                  # the full URL, to open it from this PC
     pin_camera(camera_id, worker_id | None, *, pin_return=True)   # None = back to auto placement
     retry_camera(camera_id)                                  # clear its failures / dead letter
     set_preview(camera_id, on: bool, width=320, fps=2.0)     # frames arrive as PreviewFrame events
@@ -50,7 +56,8 @@ History (any thread; reads never block the pool):
 
 Errors: MasterError (errors.py; a one-line message for the operator) and ValueError (bad input).
 Other attributes (for tests, audits and benches, not for the UI): core (pool.core.PoolCore: read it
-only on the pool thread), models (model_push.ModelDistributor), master_id, data_dir, keys.
+only on the pool thread), models (model_push.ModelDistributor), credentials
+(credentials.CredentialStore), master_id, data_dir, keys.
 
 Threads: one pool thread runs the core (intents, telemetry, ticks every 0.2 s); each worker
 link has its I/O thread (campool_gui.pool.wire_client); the store has its writer thread; zeroconf
@@ -60,8 +67,10 @@ the writer, acked to the worker only after the commit.
 How it is put together (each part in the module named for its job; this class only composes them):
     pool_thread.PoolThread      runs posted closures and ticks on the pool thread, then flushes
     effects.EffectsFlush         the flush: records -> store (committed), actions -> dispatch, events -> subscribers
-    dispatch.ActionDispatcher   an action -> its worker's link (a local model file copied first);
-                                assignment outcomes -> core.assign_result
+    dispatch.ActionDispatcher   an action -> its worker's link (a local model file copied first; the
+                                camera's credentials joined into its URL); assignment outcomes ->
+                                core.assign_result
+    credentials.CredentialStore the cameras' passwords: the OS keyring (or a 0600 fallback file)
     link.WorkerLink             one worker: action -> command -> reply -> Outcome (commands.py), retries,
                                 acks, previews, when to say hello
     links.Links                 the links by worker id; hellos and their answers -> core.worker_hello
@@ -74,7 +83,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, Self, TypeVar
@@ -84,12 +93,14 @@ from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig
 from campool_worker.discovery import DiscoveredWorker
 from campool_worker.security import load_or_create_keypair
+from campool_worker.url_secrets import masked_keys, split_url
 
 from .adoption import Adoption
 from .alerts import AlertRule
 from .balance import BalanceSettings
 from .clock import Clock, SystemClock
 from .core import CoreSettings, PoolCore
+from .credentials import CredentialsError, CredentialStore
 from .dispatch import ActionDispatcher
 from .errors import MasterError
 from .failover import RetrySettings
@@ -97,6 +108,7 @@ from .flush import EffectsFlush
 from .history_file import make_private, master_id, open_history
 from .links import Links
 from .model_push import ModelDistributor
+from .models import Camera
 from .pool_thread import PoolThread
 from .registry import Registry
 from .store import Retention, RetentionSchedule
@@ -123,6 +135,9 @@ class MasterSettings:
     zeroconf_interfaces: list[str] | None = None
     command_timeout_s: float = 5.0
     alert_rules: dict[str, AlertRule] | None = None
+    # A `keyring` backend object for the cameras' passwords; None: the OS keyring, or the 0600
+    # fallback file when there is none (credentials.py).
+    keyring_backend: Any = None
 
 
 class Master:
@@ -140,6 +155,7 @@ class Master:
         self._restored: dict[str, Any] | None = opened.state
         self.history_damaged = opened.damaged   # one line for the operator, or None
         self.master_id = master_id(self.data_dir, self.store)
+        self.credentials = CredentialStore(self.data_dir, self.master_id, keyring_backend=settings.keyring_backend)
         self.core = PoolCore(self.clock, settings.core, rules=settings.alert_rules, retry=settings.retry,
                              balance=settings.balance)
         self.models = ModelDistributor()
@@ -150,8 +166,8 @@ class Master:
         self.links = Links(self.keys, hello, post=self._pool.post, on_telemetry=self._telemetry_arrived,
                            on_hello=self.core.worker_hello, command_timeout_s=settings.command_timeout_s)
         self._telemetry = TelemetryRouter(self.core, self.store, self.links, self._subscribers, post=self._pool.post)
-        self._effects = EffectsFlush(self.core, self.store, ActionDispatcher(self.core, self.links, self.models,
-                                                                            post=self._pool.post), self._subscribers)
+        dispatcher = ActionDispatcher(self.core, self.links, self.models, self.credentials, post=self._pool.post)
+        self._effects = EffectsFlush(self.core, self.store, dispatcher, self._subscribers)
         self._adoption = Adoption(self.core, Registry(), self.links, self._pool, self.keys, hello)
         self._browser: Any = None
         self._stopped = False
@@ -164,6 +180,7 @@ class Master:
 
     def start(self) -> None:
         state, self._restored = self._restored or self.store.load_state(), None
+        self._load_credentials(state["cameras"])
         self.core.restore(**state)
         if self.history_damaged:
             self.core.alerts.repeat("history_damaged", "master", self.history_damaged)
@@ -177,6 +194,36 @@ class Master:
                 self._browser = WorkerBrowser(self._record_arrived, interfaces=self.settings.zeroconf_interfaces)
             except Exception as exc:  # noqa: BLE001 - discovery is a convenience, not a requirement
                 log.warning("mDNS discovery is off (%s); add workers by address", exc)
+
+    def _load_credentials(self, cameras: list[Camera]) -> None:
+        """Read the stored cameras' passwords from the keyring; a camera stored by an older master
+        with its password in the URL has it moved to the keyring and its row rewritten masked
+        (the old bytes zeroed, see Store.rewrite_cameras), so it keeps working."""
+        missing = self.credentials.load(c.camera_id for c in cameras if masked_keys(c.config.source))
+        for cid in missing:
+            log.warning("camera %s: its password is not in %s; edit the camera and type it again", cid,
+                        self.credentials.backend.description)
+        moved = []
+        for cam in cameras:
+            masked, secrets = split_url(cam.config.source)
+            if not secrets:
+                continue
+            try:
+                masked, secrets = self.credentials.prepare(cam.camera_id, cam.config.source)
+            except ValueError as exc:
+                log.warning("%s", exc)
+            self.credentials.remember(cam.camera_id, secrets)
+            try:
+                self.credentials.persist(cam.camera_id)
+            except CredentialsError as exc:  # nothing is lost: it stays where it was until the next start
+                log.error("%s; it stays in the history until it can be moved", exc)
+                continue
+            cam.config = replace(cam.config, source=masked)
+            moved.append(cam)
+        if moved:
+            self.store.rewrite_cameras(moved)
+            log.info("moved the password(s) of %d stored camera(s) from the history into %s", len(moved),
+                     self.credentials.backend.description)
 
     def stop(self) -> None:
         if self._stopped:
@@ -226,13 +273,34 @@ class Master:
 
     def add_camera(self, config: CameraConfig, pin: str | None = None, *, pin_return: bool = True,
                    target_fps: float | None = None) -> None:
-        self._call(lambda: self.core.add_camera(config, pin, pin_return=pin_return, target_fps=target_fps))
+        masked, secrets = self.credentials.prepare(config.camera_id, config.source)
+        cfg = replace(config, source=masked)
+
+        def run() -> None:
+            self.core.add_camera(cfg, pin, pin_return=pin_return, target_fps=target_fps)
+            self.credentials.remember(cfg.camera_id, secrets)  # before the flush sends its assignment
+        self._call(run)
+        self.credentials.persist(cfg.camera_id)
 
     def update_camera(self, config: CameraConfig, *, target_fps: float | None = None) -> None:
-        self._call(lambda: self.core.update_camera(config, target_fps=target_fps))
+        masked, secrets = self.credentials.prepare(config.camera_id, config.source)
+        cfg = replace(config, source=masked)
+
+        def run() -> None:
+            self.core.update_camera(cfg, target_fps=target_fps)
+            self.credentials.remember(cfg.camera_id, secrets)
+        self._call(run)
+        self.credentials.persist(cfg.camera_id)
 
     def remove_camera(self, camera_id: str) -> None:
         self._call(lambda: self.core.remove_camera(camera_id))
+        self.credentials.forget(camera_id)
+
+    def camera_source(self, camera_id: str, source: str) -> str:
+        """The camera's full URL (its masked ``source`` joined with its kept credentials), for
+        opening the stream from this PC ("Test connection", the line editor's snapshot). Raises
+        ValueError when a masked password is not known."""
+        return self.credentials.join(camera_id, source)
 
     def pin_camera(self, camera_id: str, worker_id: str | None, *, pin_return: bool = True) -> None:
         self._call(lambda: self.core.pin_camera(camera_id, worker_id, pin_return=pin_return))

@@ -10,6 +10,13 @@ the file by hash, so a model is copied once per worker however many cameras use 
 A ``model`` that is not a file here (a path that exists only on the workers, or already a
 ``sha256:`` reference) is passed through untouched.
 
+The worker checks a stored model against its hash off its command loop: while it does (after
+the last chunk of a push, or when it is asked about a copy it has not checked since it last
+changed) it answers ``Error("busy")``, and the distributor asks again (`QueryModel`) with a
+short backoff until the worker says complete or not there. A copy the worker found damaged is
+reported as not there (it moved it aside), so it is simply sent again: a camera whose stored
+model went bad gets it back instead of failing for good.
+
 Transfers run on a small thread pool, never on the pool thread: hashing a large file and the
 round trips take seconds. Two requests for the same model on the same worker share one
 transfer.
@@ -20,6 +27,7 @@ import concurrent.futures
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -36,6 +44,15 @@ REF_PREFIX = "sha256:"
 
 class ModelPushError(CampoolError):
     """A model could not be put on a worker; the text says why and what to do."""
+
+
+class WorkerBusy(ModelPushError):
+    """The worker is checking its copy of the model against its hash; ask again shortly."""
+
+
+CHECK_POLL_S = (0.05, 1.0)       # first and longest wait between two questions to a busy worker
+CHECK_MIN_WAIT_S = 60.0          # how long a worker may take to check a model, at least...
+CHECK_BYTES_PER_S = 20e6         # ...and for a large one, at this (slow, shared-disk) hashing rate
 
 
 class CommandLink(Protocol):
@@ -81,6 +98,7 @@ class ModelDistributor:
         self._lock = threading.Lock()
         self._hashes: dict[tuple[str, int, int], LocalModel] = {}
         self._inflight: dict[tuple[str, str], concurrent.futures.Future[str]] = {}
+        self._closed = threading.Event()
         self.bytes_sent = 0
 
     def ensure(self, link: CommandLink, model: str, progress: Progress | None = None) -> concurrent.futures.Future[str]:
@@ -95,6 +113,7 @@ class ModelDistributor:
         return fut
 
     def close(self) -> None:
+        self._closed.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _forget(self, key: tuple[str, str], _done: concurrent.futures.Future[str]) -> None:
@@ -141,12 +160,30 @@ class ModelDistributor:
         if isinstance(reply, p.ModelStatus):
             return reply
         if isinstance(reply, p.Error):
+            if reply.code == "busy":
+                raise WorkerBusy(reply.message)
             raise ModelPushError(f"worker {link.worker_id} refused the model: {reply.message}")
         raise ModelPushError(f"worker {link.worker_id} answered a model transfer with {reply.TYPE}")
 
+    def _query(self, link: CommandLink, local: LocalModel) -> p.ModelStatus:
+        """What the worker holds of the model, asked again while it is busy checking its copy."""
+        deadline = time.monotonic() + max(CHECK_MIN_WAIT_S, local.size / CHECK_BYTES_PER_S)
+        delay = CHECK_POLL_S[0]
+        while True:
+            try:
+                return self._ask(link, p.QueryModel(local.sha256))
+            except WorkerBusy:
+                if time.monotonic() > deadline:
+                    raise ModelPushError(f"worker {link.worker_id} is still checking model {local.ref[:19]} after "
+                                         f"{max(CHECK_MIN_WAIT_S, local.size / CHECK_BYTES_PER_S):.0f} s; is its "
+                                         "disk overloaded?") from None
+                if self._closed.wait(delay):
+                    raise ModelPushError("the master is stopping") from None
+                delay = min(delay * 2, CHECK_POLL_S[1])
+
     def _transfer(self, link: CommandLink, model: str, progress: Progress | None) -> str:
         local = self.local(model)
-        status = self._ask(link, p.QueryModel(local.sha256))
+        status = self._query(link, local)
         if status.complete:
             return local.ref
         log.info("worker %s: sending model %s (%s, %d bytes) from byte %d", link.worker_id, local.path.name,
@@ -163,13 +200,26 @@ class ModelDistributor:
                     raise ModelPushError(f"model file {model} shrank while it was sent; send it again")
                 try:
                     status = self._ask(link, p.PushModelChunk(local.sha256, local.size, offset, data))
+                except WorkerBusy:
+                    # the last chunk is in: the worker checks the content against the hash off its
+                    # loop; complete, or dropped (received 0) when the file changed under us
+                    self.bytes_sent += len(data)
+                    status = self._query(link, local)
+                    if status.complete:
+                        break
+                    restarts += 1
+                    if restarts > 3:
+                        raise ModelPushError(f"worker {link.worker_id} dropped model {local.path.name} {restarts} "
+                                             "times: its content did not match its sha256 (is the file being "
+                                             "rewritten?)") from None
+                    offset = status.received
+                    continue
                 except ModelPushError:
-                    # an interrupted transfer, or the file changed under us (hash refused):
-                    # ask once more where the worker stands, then go on from there
+                    # an interrupted transfer: ask once more where the worker stands, then go on from there
                     restarts += 1
                     if restarts > 3:
                         raise
-                    status = self._ask(link, p.QueryModel(local.sha256))
+                    status = self._query(link, local)
                     if status.complete:
                         break
                     offset = status.received
@@ -184,4 +234,3 @@ class ModelDistributor:
             progress(local.size, local.size)
         log.info("worker %s: holds model %s as %s", link.worker_id, local.path.name, local.ref[:19])
         return local.ref
-

@@ -281,6 +281,28 @@ class Store:
 
         return self.submit(job)
 
+    def rewrite_cameras(self, cameras: Iterable[Camera], timeout: float = 30.0) -> None:
+        """Rewrite these cameras' rows so that nothing of what they held before stays in the file:
+        the overwrite runs with ``secure_delete`` (SQLite zeroes the freed bytes), then the WAL is
+        checkpointed into the database and truncated. What the master does once when it moves a
+        password that an older version stored in a camera's URL into the keyring. Blocks."""
+        records = [CameraSaved(c) for c in cameras]
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA secure_delete=ON")
+            try:
+                for r in records:
+                    _save_camera(conn, r, time.time())
+            finally:
+                conn.execute("PRAGMA secure_delete=OFF")
+
+        self.submit(job).result(timeout)
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+
     def add_metrics(self, worker_id: str, m: WorkerMetrics) -> concurrent.futures.Future[None]:
         """Downsampled: one row per worker per minute, the running mean of the samples."""
         minute = int(m.ts // 60)

@@ -42,12 +42,25 @@ def resolve_data_dir(arg: str | None) -> Path:
     return Path(platformdirs.user_data_dir("campool", "CamPool"))
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file (the first and each one after a rollover) is 0600."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def setup_file_logging(log_dir: Path) -> Path | None:
-    """A rotating log file beside the data (the GUI has no console to read)."""
+    """A rotating log file beside the data (the GUI has no console to read): the folder 0700, the
+    files 0600, like the rest of the data folder (the records are redacted: log_redaction.py)."""
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = log_dir / "campool-gui.log"
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        if os.name == "posix":
+            os.chmod(log_dir, 0o700)
+            for old in log_dir.glob("campool-gui.log*"):
+                os.chmod(old, 0o600)
+        handler = _PrivateRotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
     except OSError as exc:
         log.warning("no log file (%s); logging to stderr only", exc)
         return None

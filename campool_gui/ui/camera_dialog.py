@@ -1,4 +1,12 @@
-"""Add or edit a camera: source, site, priority, model, classes, detect fps; test the connection."""
+"""Add or edit a camera: source, site, priority, model, classes, detect fps; test the connection.
+
+A stream's password is never shown: the Source field holds the URL masked
+(``rtsp://admin:•••@10.0.0.5/stream1``) and the password has its own field (dots). A URL pasted
+with its password in it is split when the field is left: the password moves to its field. When
+editing a camera, an empty password field keeps the password the control center holds (in the
+OS keyring); typing one replaces it. Query secrets (``?pwd=…``) are masked the same way and
+kept as they were typed.
+"""
 from __future__ import annotations
 
 import logging
@@ -32,6 +40,7 @@ from campool_gui.ui import theme
 from campool_gui.ui.common import button, label
 from campool_worker.camera import PRIORITIES, CameraConfig, ConfigError
 from campool_worker.pipeline.detectors import ModelError, read_labels
+from campool_worker.url_secrets import MASK, PASSWORD_KEY, join_url, mask_url, masked_keys, secret_spans, split_url
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +75,13 @@ class CameraDialog(QDialog):
     """Edits everything of a CameraConfig except lines and zones (the line editor does those)."""
 
     def __init__(self, config: CameraConfig | None = None, *, existing_ids: Iterable[str] = frozenset(),
-                 models: list[str] | None = None, parent: QWidget | None = None) -> None:
+                 models: list[str] | None = None, resolve_source: Callable[[str, str], str] | None = None,
+                 parent: QWidget | None = None) -> None:
+        """resolve_source(camera_id, masked URL) -> the full URL (the master's kept credentials), so
+        "Test connection" can open an edited camera whose password was not retyped."""
         super().__init__(parent)
+        self.resolve_source = resolve_source
+        self._typed_secrets: dict[str, str] = {}  # query secrets taken out of a typed URL
         self.editing = config is not None
         self.original = config
         self.existing_ids = set(existing_ids)
@@ -93,6 +107,13 @@ class CameraDialog(QDialog):
         src_row, self.source_browse = self._with_file_button(self.source_edit, "Choose a video file",
                                          "Videos (*.mp4 *.avi *.mkv *.mov *.ts);;All files (*)",
                                          self.source_edit.setText)
+        self.source_edit.editingFinished.connect(self.take_secrets_from_source)
+        self.password_edit = QLineEdit()
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText("the stream's password, if it has one (the URL holds the user name)")
+        self.password_edit.setToolTip("Kept in the OS keyring of this computer (or, without one, in a file only you "
+                                      "can read) and sent to a worker only inside the encrypted assignment; shown "
+                                      "nowhere.")
         self.site_edit = QLineEdit()
         self.site_edit.setPlaceholderText("site or group, e.g. north-yard")
         self.priority_combo = QComboBox()
@@ -133,6 +154,7 @@ class CameraDialog(QDialog):
         form.addRow("Name", self.name_edit)
         form.addRow("Camera id", self.id_edit)
         form.addRow("Source", src_row)
+        form.addRow("Password", self.password_edit)
         form.addRow("Site", self.site_edit)
         form.addRow("Priority", self.priority_combo)
         form.addRow("Model", model_row)
@@ -187,7 +209,11 @@ class CameraDialog(QDialog):
         self.name_edit.setText(c.name)
         self.id_edit.setText(c.camera_id)
         self.id_edit.setReadOnly(True)  # the id keys history and epochs: it never changes
-        self.source_edit.setText(c.source)
+        self.source_edit.setText(mask_url(c.source))
+        self.source_edit.setCursorPosition(0)  # the scheme and host first; the URL's end is a click away
+        if PASSWORD_KEY in masked_keys(c.source):
+            self.password_edit.setPlaceholderText("unchanged (kept on this computer, never shown); "
+                                                  "type a new one to replace it")
         self.site_edit.setText(c.site)
         self.priority_combo.setCurrentText(c.priority)
         self.model_combo.setCurrentText(c.model or MOTION)
@@ -230,6 +256,31 @@ class CameraDialog(QDialog):
             return
         self.labels_edit.setText(",".join(names))
 
+    def take_secrets_from_source(self) -> None:
+        """A URL typed or pasted with its password: the password moves to its field, query
+        secrets to memory, and the field shows the URL masked."""
+        masked, secrets = split_url(self.source_edit.text().strip())
+        if not secrets:
+            return
+        password = secrets.pop(PASSWORD_KEY, None)
+        if password is not None:
+            self.password_edit.setText(password)
+        self._typed_secrets.update(secrets)
+        self.source_edit.setText(masked)
+
+    def source_url(self) -> str:
+        """The URL the fields describe: the Source field with the typed password and query secrets
+        put back; a secret neither typed nor changed stays ``•••`` (the master keeps its own)."""
+        url = self.source_edit.text().strip()
+        masked, given = split_url(url)
+        secrets = {**self._typed_secrets, **given}
+        password = self.password_edit.text()
+        if password:
+            if not any(sp.key == PASSWORD_KEY for sp in secret_spans(masked)):
+                masked = _with_password_slot(masked)
+            secrets[PASSWORD_KEY] = password
+        return join_url(masked, secrets, partial=True)
+
     def build_config(self) -> CameraConfig:
         """The config the fields describe; raises ConfigError with a message for the operator."""
         name = self.name_edit.text().strip()
@@ -240,9 +291,10 @@ class CameraDialog(QDialog):
         classes = [c.strip() for c in self.classes_edit.text().split(",") if c.strip()] or None
         labels = [n.strip() for n in self.labels_edit.text().split(",") if n.strip()] or None
         fps = self.fps_spin.value() or None
-        base = self.original or CameraConfig(camera_id=cid, source=self.source_edit.text().strip() or "?")
+        source = self.source_url()
+        base = self.original or CameraConfig(camera_id=cid, source=source or "?")
         return replace(
-            base, camera_id=cid, name=name, source=self.source_edit.text().strip(), site=self.site_edit.text().strip(),
+            base, camera_id=cid, name=name, source=source, site=self.site_edit.text().strip(),
             priority=self.priority_combo.currentText(), model=None if model in ("", MOTION) else model,
             classes=classes, labels=labels, detect_fps=fps, confidence=round(self.conf_spin.value(), 3),
             loop=self.loop_check.isChecked(),
@@ -259,12 +311,24 @@ class CameraDialog(QDialog):
 
     # ------------------------------------------------------------------ test connection
     def test_connection(self) -> threading.Thread | None:
-        url = self.source_edit.text().strip()
+        try:
+            url = self.source_url()
+        except ConfigError as exc:
+            self._set_test_status(str(exc), error=True)
+            return None
         if not url:
             self._set_test_status("Enter a source first.", error=True)
             return None
+        if masked_keys(url):
+            try:
+                if self.original is None or self.resolve_source is None:
+                    raise ValueError("type the password to test the connection")
+                url = self.resolve_source(self.original.camera_id, url)
+            except ValueError as exc:
+                self._set_test_status(str(exc), error=True)
+                return None
         self.test_button.setEnabled(False)
-        self._set_test_status(f"Connecting to {url} …", error=False)
+        self._set_test_status(f"Connecting to {mask_url(url)} …", error=False)
         self.preview.setText("Connecting…")
         return self.tester.start(url)
 
@@ -288,6 +352,18 @@ class CameraDialog(QDialog):
         t = theme.current()
         self.test_status.setText(text)
         self.test_status.setStyleSheet(f"color: {t.crit if error else (t.ok if ok else t.muted)};")
+
+
+def _with_password_slot(url: str) -> str:
+    """``scheme://user@host/…`` as ``scheme://user:•••@host/…`` (where a typed password goes);
+    ConfigError when the URL has no user name to go with a password."""
+    scheme, sep, rest = url.partition("://")
+    end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
+    at = rest.rfind("@", 0, end)
+    if not sep or at <= 0:
+        raise ConfigError("a password needs a user name in the URL: write it as rtsp://USER@host/… "
+                          "(or http://USER@host/…) and the password in its field")
+    return f"{scheme}://{rest[:at]}:{MASK}{rest[at:]}"
 
 
 def default_models(shared_data: Path | None) -> list[str]:

@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor
 from campool_gui.pool.views import CameraView
 from campool_gui.ui import theme
 from campool_gui.ui.dnd import CAMERAS_MIME, encode_cameras
+from campool_worker.url_secrets import mask_url
 
 COLUMNS = ("Camera", "Source", "Site", "Priority", "Worker", "State", "FPS", "Counted")
 PRIORITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "low": 3}
@@ -91,7 +92,7 @@ class CameraTableModel(QAbstractTableModel):
                 detail = f"epoch {cam.epoch}" if cam.epoch else "never assigned"
                 return f"{cam.state} · {detail}" + (f"\n{cam.error}" if cam.error else "")
             if col == "Source":
-                return cam.config.source
+                return mask_url(cam.config.source)
             if col == "Worker":
                 return "pinned by the operator" if cam.pin else "placed by the balancer"
         if role == Qt.ItemDataRole.TextAlignmentRole and col in ("FPS", "Counted"):
@@ -102,7 +103,7 @@ class CameraTableModel(QAbstractTableModel):
         if col == "Camera":
             return cam.name
         if col == "Source":
-            return cam.config.source
+            return mask_url(cam.config.source)  # the core keeps it masked already; any URL shown is masked
         if col == "Site":
             return cam.config.site or "—"
         if col == "Priority":
@@ -153,5 +154,5 @@ class CameraFilterProxy(QSortFilterProxyModel):
         cam = model.camera_at(source_row)
         if cam is None:
             return False
-        hay = " ".join((cam.camera_id, cam.name, cam.config.source, cam.config.site)).lower()
+        hay = " ".join((cam.camera_id, cam.name, mask_url(cam.config.source), cam.config.site)).lower()
         return needle in hay

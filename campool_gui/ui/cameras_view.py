@@ -207,6 +207,12 @@ class CamerasView(Page):
         self.remove_button.setEnabled(n >= 1)
 
     # ------------------------------------------------------------------ actions
+    def _full_source(self, camera_id: str, source: str) -> str:
+        """A camera's URL with its kept password, to open it from this PC (ValueError when unknown).
+        The master joins it from the keyring; a master without credentials has none to join."""
+        join = getattr(self.bridge.master, "camera_source", None)
+        return join(camera_id, source) if join is not None else source
+
     def add_camera(self) -> CameraDialog:
         dlg = CameraDialog(None, existing_ids=set(self.bridge.state.cameras), models=default_models(self.shared_data),
                            parent=self)
@@ -220,7 +226,8 @@ class CamerasView(Page):
         if len(ids) != 1 or ids[0] not in self.bridge.state.cameras:
             return None
         cam = self.bridge.state.cameras[ids[0]]
-        dlg = CameraDialog(cam.config, models=default_models(self.shared_data), parent=self)
+        dlg = CameraDialog(cam.config, models=default_models(self.shared_data), resolve_source=self._full_source,
+                           parent=self)
         dlg.accepted.connect(lambda: dlg.result_config and self.bridge.update_camera(dlg.result_config))
         self.dialog = dlg
         dlg.open()
@@ -235,11 +242,16 @@ class CamerasView(Page):
         cam = self.bridge.state.cameras[ids[0]]
         if cam.camera_id in self.snapshots:
             return self._open_editor(cam.camera_id)
+        try:
+            url = self._full_source(cam.camera_id, cam.config.source)
+        except ValueError as exc:
+            self.message.emit(f"No frame from the camera ({exc}); draw on a blank canvas of 1280x720")
+            return self._open_editor(cam.camera_id)
         self.message.emit(f"Getting a frame of {cam.name} for the editor…")
         tester = ConnectionTester(self)
         tester.finished.connect(lambda r, cid=cam.camera_id: self._on_snapshot(cid, r))
         self._probe = tester
-        tester.start(cam.config.source)
+        tester.start(url)
         return None
 
     def _on_snapshot(self, camera_id: str, result) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 
 from campool_worker.errors import SourceError
 from campool_worker.pipeline.ffmpeg_log import FFmpegStderr
+from campool_worker.url_secrets import redact_text
 
 if TYPE_CHECKING:
     from campool_worker.pipeline.synthetic import SyntheticParams
@@ -126,8 +127,9 @@ class FrameSource(ABC):
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced, fit for logs and the operator's screen."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """The URL (or a text holding URLs) with every password and secret query parameter masked,
+    fit for logs and the operator's screen (the rules are campool_worker.url_secrets')."""
+    return redact_text(url)
 
 
 def parse_source(url: str | int | os.PathLike[str]) -> tuple[str, str | int]:

@@ -183,7 +183,7 @@ class LiveSource(FrameSource):
             self._fail(str(exc))
         except Exception as exc:
             log.exception("%s: capture thread failed", self.display_url)
-            self._fail(f"{self.display_url}: capture failed: {exc}")
+            self._fail(redact_url(f"{self.display_url}: capture failed: {exc}"))
         finally:
             if cap is not None:
                 cap.release()

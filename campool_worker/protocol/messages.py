@@ -259,7 +259,9 @@ class Drain(Message):
 
 @dataclass
 class QueryModel(Message):
-    """Does the worker hold the model with this sha256, or how much of it? Replies `ModelStatus`."""
+    """Does the worker hold the model with this sha256, or how much of it? Replies `ModelStatus`,
+    or ``Error("busy")`` while it checks its stored copy against the hash (ask again shortly); a
+    copy that failed the check is reported as not held (received 0), so the master sends it again."""
 
     TYPE: ClassVar[str] = "model_query"
     KIND: ClassVar[str] = "command"
@@ -270,7 +272,9 @@ class QueryModel(Message):
 class PushModelChunk(Message):
     """One chunk of a model file. ``offset`` must equal what the worker holds (resume from
     `ModelStatus.received`); the last chunk makes the worker check the sha256 and store the
-    file by hash. A camera then uses ``model = "sha256:<hex>"``."""
+    file by hash, off its command loop: that chunk is answered ``Error("busy")`` and the master
+    asks `QueryModel` until complete (or received 0: the content did not match, send it again).
+    A camera then uses ``model = "sha256:<hex>"``."""
 
     TYPE: ClassVar[str] = "model_chunk"
     KIND: ClassVar[str] = "command"
@@ -295,7 +299,8 @@ class Error(Message):
     """A refused command. ``code``: malformed, oversized, version, unknown_type, wrong_kind,
     invalid, draining, capacity, unknown_camera, model, internal, unauthorized (the master's key
     was revoked while it was connected), storage (the worker's disk refused the write the
-    command needs, e.g. it is full; try again once there is room)."""
+    command needs, e.g. it is full; try again once there is room), busy (not refused: the worker is
+    checking a stored model against its hash off its command loop; ask again with `QueryModel` shortly)."""
 
     TYPE: ClassVar[str] = "error"
     KIND: ClassVar[str] = "reply"

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -181,12 +182,30 @@ def test_model_is_pushed_in_chunks_and_stored_by_hash(worker, keys):
         assert link.call(p.QueryModel(sha), expect=p.ModelStatus).received == 0
         assert link.call(p.PushModelChunk(sha, len(blob), 5, blob[5:10])).code == "model"  # not where we are
         step = p.MODEL_CHUNK_BYTES
-        for off in range(0, len(blob), step):
+        for off in range(0, len(blob) - step, step):
             st = link.call(p.PushModelChunk(sha, len(blob), off, blob[off:off + step]), expect=p.ModelStatus)
+            assert not st.complete
+        off = len(blob) - len(blob) % step
+        # the last chunk: the worker checks the hash off its command loop and says so at once
+        assert link.call(p.PushModelChunk(sha, len(blob), off, blob[off:]), expect=p.Error).code == "busy"
+        st = _model_status_when_checked(link, sha)
         assert st.complete and st.model_ref == f"sha256:{sha}"
         wrong = hashlib.sha256(b"other").hexdigest()
-        assert "sha256" in link.call(p.PushModelChunk(wrong, 3, 0, b"abc")).message
+        assert link.call(p.PushModelChunk(wrong, 3, 0, b"abc")).code == "busy"
+        dropped = _model_status_when_checked(link, wrong)
+        assert (dropped.complete, dropped.received) == (False, 0), "content that is not its hash is dropped"
     assert (worker.data_dir / "models" / f"{sha}.onnx").read_bytes() == blob
+
+
+def _model_status_when_checked(link, sha: str) -> p.ModelStatus:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        reply = link.call(p.QueryModel(sha))
+        if isinstance(reply, p.ModelStatus):
+            return reply
+        assert isinstance(reply, p.Error) and reply.code == "busy", reply
+        time.sleep(0.05)
+    raise AssertionError(f"the worker still checks model {sha} after 20 s")
 
 
 def _outbox_rows(worker):

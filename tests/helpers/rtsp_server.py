@@ -3,9 +3,12 @@
 Run as a script with the system Python (/usr/bin/python3, which has `gi` and
 GstRtspServer); the project's Python only starts and kills it:
 
-    /usr/bin/python3 tests/helpers/rtsp_server.py --video highway.mp4 --port 8554 [--path /cam]
+    /usr/bin/python3 tests/helpers/rtsp_server.py --video highway.mp4 --port 8554 [--path /cam] \
+        [--user admin --password SECRET]
 
-It prints ``READY rtsp://127.0.0.1:PORT/PATH`` on stdout once it listens. Stopping
+It prints ``READY rtsp://127.0.0.1:PORT/PATH`` on stdout once it listens. With --user and
+--password the camera asks for them (RTSP Basic authentication), like a real one: a client
+without them, or with a wrong password, gets 401 Unauthorized. Stopping
 it is a plain kill (SIGKILL), like a camera losing power; starting it again on the
 same port is a camera coming back.
 
@@ -46,7 +49,8 @@ def _launch_line(video: str) -> str:
             f"rtph264pay name=pay0 pt=96 config-interval=-1 )")
 
 
-def serve(video: str, port: int, path: str) -> None:  # pragma: no cover - runs under /usr/bin/python3
+def serve(video: str, port: int, path: str, user: str | None = None,
+          password: str | None = None) -> None:  # pragma: no cover - runs under /usr/bin/python3
     import threading
 
     import gi
@@ -83,6 +87,16 @@ def serve(video: str, port: int, path: str) -> None:  # pragma: no cover - runs 
         parse.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, probe)
 
     factory.connect("media-configure", on_configure)
+    if user is not None and password is not None:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", "camera-user")
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        server.set_auth(auth)
+        permissions = GstRtspServer.RTSPPermissions()
+        permissions.add_permission_for_role("camera-user", "media.factory.access", True)
+        permissions.add_permission_for_role("camera-user", "media.factory.construct", True)
+        factory.set_permissions(permissions)
     server.get_mount_points().add_factory(path, factory)
     if server.attach(None) == 0:
         sys.stderr.write(f"rtsp_server: cannot listen on 127.0.0.1:{port}\n")
@@ -118,20 +132,29 @@ def gi_rtsp_missing() -> str | None:
 class RtspCamera:
     """A gst-rtsp-server subprocess serving `video` on a fixed port; stop = SIGKILL."""
 
-    def __init__(self, video: str | Path, port: int | None = None, path: str = "/cam") -> None:
+    def __init__(self, video: str | Path, port: int | None = None, path: str = "/cam", *,
+                 user: str | None = None, password: str | None = None) -> None:
         self.video = str(video)
         self.port = port or free_port()
         self.path = path
-        self.url = f"rtsp://127.0.0.1:{self.port}{path}"
+        self.user, self.password = user, password
+        self.url = f"rtsp://127.0.0.1:{self.port}{path}"  # without credentials
         self.proc: subprocess.Popen[str] | None = None
+
+    def url_with(self, user: str, password: str) -> str:
+        """The camera's URL with credentials in it (as typed, unencoded: FFmpeg splits the user
+        info at its last @ and its first :)."""
+        return f"rtsp://{user}:{password}@127.0.0.1:{self.port}{self.path}"
 
     def start(self, timeout_s: float = 20.0) -> RtspCamera:
         if self.proc is not None and self.proc.poll() is None:
             return self
         deadline = time.monotonic() + timeout_s
         while True:
+            creds = ["--user", self.user, "--password", self.password] if self.user and self.password else []
             self.proc = subprocess.Popen(
-                [SYSTEM_PYTHON, __file__, "--video", self.video, "--port", str(self.port), "--path", self.path],
+                [SYSTEM_PYTHON, __file__, "--video", self.video, "--port", str(self.port), "--path", self.path,
+                 *creds],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
             assert self.proc.stdout is not None
             ready, _, _ = select.select([self.proc.stdout], [], [], max(0.1, deadline - time.monotonic()))
@@ -183,11 +206,13 @@ def main() -> None:  # pragma: no cover - runs under /usr/bin/python3
     ap.add_argument("--video", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--path", default="/cam")
+    ap.add_argument("--user", help="ask clients for this user name (with --password)")
+    ap.add_argument("--password", help="and this password (RTSP Basic authentication)")
     args = ap.parse_args()
     if not Path(args.video).is_file():
         sys.stderr.write(f"rtsp_server: video {args.video} not found\n")
         sys.exit(2)
-    serve(str(Path(args.video).resolve()), args.port, args.path)
+    serve(str(Path(args.video).resolve()), args.port, args.path, args.user, args.password)
 
 
 if __name__ == "__main__":

@@ -81,3 +81,50 @@ def test_resume_continues_a_file_after_its_last_committed_frame_and_a_stream_whe
     assert (slots["live"].start_frame, slots["live"].count_from_frame, slots["live"].count_from_ts) == \
         (None, None, 1234.5)
     assert len(again) == 2
+
+
+SECRET_URL = "rtsp://admin:Gr@b:it-7Kq@10.0.0.5/cam?pwd=Q9x"
+
+
+def _files_holding(folder, needle: bytes) -> set[str]:
+    return {p.name for p in folder.iterdir() if p.is_file() and needle in p.read_bytes()}
+
+
+def test_a_camera_password_is_kept_in_a_0600_file_never_in_worker_db_and_comes_back_on_resume(tmp_path):
+    assignments, outbox, made = _assignments(tmp_path)
+    assignments.start(StoredAssignment(CameraConfig("gate", SECRET_URL), 1, None, None))
+    assert made[-1].camera.source == SECRET_URL, "the running camera has the whole URL"
+    stored = outbox.assignments()[0].camera.source
+    assert stored == "rtsp://admin:•••@10.0.0.5/cam?pwd=•••"
+    secrets = tmp_path / "camera-secrets.json"
+    assert oct(secrets.stat().st_mode & 0o777) == "0o600"
+    outbox.close()
+    assert _files_holding(tmp_path, b"Gr@b:it-7Kq") == {"camera-secrets.json"}
+    assert _files_holding(tmp_path, b"Q9x") == {"camera-secrets.json"}
+
+    again, outbox, made = _assignments(tmp_path)
+    again.resume()
+    assert made[-1].camera.source == SECRET_URL
+    again.stop("gate", forget=True)
+    outbox.close()
+    assert b"Gr@b" not in secrets.read_bytes(), "an unassigned camera's password is removed"
+
+
+def test_an_assignment_stored_by_an_older_worker_with_its_password_is_moved_apart_on_resume(tmp_path):
+    outbox = Outbox(tmp_path / "worker.db")
+    outbox.save_assignment(StoredAssignment(CameraConfig("gate", SECRET_URL), 1, None, None))  # today's format
+    outbox.close()
+    again, outbox, made = _assignments(tmp_path)
+    again.resume()
+    assert made[-1].camera.source == SECRET_URL, "it keeps running"
+    assert outbox.assignments()[0].camera.source == "rtsp://admin:•••@10.0.0.5/cam?pwd=•••"
+
+
+def test_a_lost_secrets_file_leaves_the_camera_to_the_master_instead_of_a_masked_url(tmp_path):
+    assignments, outbox, made = _assignments(tmp_path)
+    assignments.start(StoredAssignment(CameraConfig("gate", SECRET_URL), 1, None, None))
+    outbox.close()
+    (tmp_path / "camera-secrets.json").unlink()
+    again, outbox, made = _assignments(tmp_path)
+    again.resume()
+    assert made == [] and again.get("gate") is None

@@ -65,6 +65,38 @@ def test_camera_config_rejects_bad_fields(change, fragment):
         CameraConfig.from_dict(d)
 
 
+@pytest.mark.parametrize("change, fragment", [
+    ({"confidence": "0.5"}, r"confidence must be a number, got a string \('0.5'\)"),
+    ({"confidence": True}, "confidence must be a number, got true/false"),
+    ({"detect_fps": "5"}, "detect_fps must be a number, got a string"),
+    ({"model": 5}, r"model must be a string or null, got an integer \(5\)"),
+    ({"model": "sha256:../../x"}, "is not a valid reference; a pushed model is sha256: followed by 64"),
+    ({"source": 7}, "source must be a string, got an integer"),
+    ({"name": None}, "name must be a string, got null"),
+    ({"site": ["north"]}, "site must be a string, got a list"),
+    ({"priority": 1}, "priority must be a string"),
+    ({"loop": 1}, "loop must be true or false, got an integer"),
+    ({"loop": "yes"}, "loop must be true or false, got a string"),
+    ({"classes": "car"}, "classes must be a list of class names"),
+    ({"classes": ["car", 3]}, "classes must be a list of class names"),
+    ({"labels": [1, 2]}, "labels must be a list of class names"),
+    ({"lines": {"a": 1}}, "lines must be a list"),
+    ({"lines": [{"name": "a", "p1": ["0", 0], "p2": [5, 5]}]}, "is not \\[x, y\\] with two numbers"),
+    ({"lines": [{"name": 5, "p1": [0, 0], "p2": [5, 5]}]}, "line name 5 is not valid"),
+    ({"zones": [{"name": "z", "points": [[0, 0], [1, 0], [True, 1]]}]}, "with two numbers"),
+    ({"camera_id": 12}, "camera id name 12 is not valid"),
+])
+def test_every_camera_field_has_a_strict_type_and_a_clear_error(change, fragment):
+    d = CameraConfig(camera_id="c1", source="x.mp4").to_dict() | change
+    with pytest.raises(ConfigError, match=fragment):
+        CameraConfig.from_dict(d)
+
+
+def test_numbers_may_be_integers_and_become_floats():
+    cam = CameraConfig.from_dict({"camera_id": "c1", "source": "x.mp4", "detect_fps": 5, "confidence": 0.5})
+    assert isinstance(cam.detect_fps, float) and cam.detect_fps == 5.0
+
+
 def test_duplicate_line_and_zone_names_are_rejected():
     with pytest.raises(ConfigError, match="unique"):
         CameraConfig(camera_id="c1", source="x.mp4", lines=[CountingLine.parse("a:0,0,1,1")],

@@ -6,8 +6,11 @@ import concurrent.futures
 import threading
 from collections.abc import Callable
 
+from keyring.backends import fail
+
 from campool_gui.pool.actions import LeaseStarted, SendAssign, SendFence, SendUpdate
 from campool_gui.pool.commands import Outcome
+from campool_gui.pool.credentials import CredentialStore
 from campool_gui.pool.dispatch import ActionDispatcher
 from campool_gui.pool.flush import EffectsFlush
 from campool_gui.pool.model_push import ModelPushError
@@ -72,9 +75,39 @@ class Models:
         return self.result
 
 
-def dispatcher(core: Core, links: Links, models: Models | None = None) -> ActionDispatcher:
+class NoSecrets:
+    """The cameras of these tests have no credentials."""
+
+    def join(self, camera_id: str, source: str) -> str:
+        return source
+
+
+def dispatcher(core: Core, links: Links, models: Models | None = None, credentials=None) -> ActionDispatcher:
     # post: run at once (the pool thread's queue is pool_thread.py's business)
-    return ActionDispatcher(core, links, models or Models(done(SHA)), post=lambda fn: fn())  # type: ignore[arg-type]
+    return ActionDispatcher(core, links, models or Models(done(SHA)), credentials or NoSecrets(),  # type: ignore[arg-type]
+                            post=lambda fn: fn())
+
+
+def test_the_camera_url_leaves_with_its_password_while_the_core_keeps_it_masked(tmp_path):
+    store = CredentialStore(tmp_path, "m1", keyring_backend=fail.Keyring())   # the 0600 fallback file
+    masked, secrets = store.prepare("gate", "rtsp://admin:Gr@b:it@10.0.0.5/s?pwd=x1&user=admin")
+    assert masked == "rtsp://admin:•••@10.0.0.5/s?pwd=•••&user=admin"
+    store.remember("gate", secrets)
+    core, link = Core(), Link()
+    action = SendAssign("w1", CameraConfig("gate", masked), 4, None, None)
+    dispatcher(core, Links(w1=link), credentials=store).send(action)
+    assert [a.camera.source for a in link.executed] == ["rtsp://admin:Gr@b:it@10.0.0.5/s?pwd=x1&user=admin"]
+    assert action.camera.source == masked, "the core's own action is not changed"
+
+
+def test_an_assignment_whose_password_is_unknown_fails_with_what_to_do(tmp_path):
+    store = CredentialStore(tmp_path, "m1", keyring_backend=fail.Keyring())
+    core, link = Core(), Link()
+    dispatcher(core, Links(w1=link), credentials=store).send(
+        SendAssign("w1", CameraConfig("gate", "rtsp://admin:•••@10.0.0.5/s"), 4, None, None))
+    assert link.executed == []
+    assert core.results and "password of this URL is not known" in core.results[0][4]
+    assert "edit the camera and type it" in core.results[0][4]
 
 
 def test_an_assignment_to_a_worker_without_a_link_fails_at_once():
