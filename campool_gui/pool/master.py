@@ -141,7 +141,7 @@ class Master:
         self.history_damaged = opened.damaged   # one line for the operator, or None
         self.master_id = master_id(self.data_dir, self.store)
         self.core = PoolCore(self.clock, settings.core, rules=settings.alert_rules, retry=settings.retry,
-                             balance=settings.balance)
+                             balance=settings.balance, own_key=self.keys.public)
         self.models = ModelDistributor()
         self._subscribers = Subscribers()
         self._retention = RetentionSchedule(self.store)
