@@ -1,6 +1,6 @@
-"""Keys, the allow-list of masters, and pairing (adoption) of a worker by a master.
+"""Keys, the allow-list of masters, pairing codes and proofs, and the ZAP handler.
 
-Trust comes from keys, not from the LAN:
+Trust comes from keys, not from the LAN. What holds:
 
 * Every socket uses CURVE. The worker makes its key pair on first start
   (``keys/worker.key`` public, ``keys/worker.key_secret`` readable by its owner only).
@@ -9,19 +9,31 @@ Trust comes from keys, not from the LAN:
   (``masters.json``, plus keys from the config file / ``--accept-master``). Any other client
   fails the handshake: it gets no reply at all and learns nothing beyond the mDNS record
   (which already shows the worker's public key). Nothing runs with CURVE_ALLOW_ANY.
-* Pairing: ``campool-worker pair`` (or the daemon at start) writes a short-lived code
-  (8 characters, 40 bits, Crockford base32, shown as ``ABCD-EFGH``) to ``pairing.json``
-  (mode 0600) and prints it. The worker also listens on a pairing port (ZAP domain
-  ``campool-pair``) that any CURVE client may reach but that serves one thing only: a
-  `PairRequest`. The master sends ``proof = pair_proof(code, master_key, worker_key,
-  "master")``. CURVE has already proven the master holds the secret of ``master_key`` (the ZAP
-  handler gives us that key as the peer's User-Id), so a correct proof binds the code to that
-  key: the worker adds it to the allow-list, burns the code, and answers with its own proof
-  (role "worker"), which lets the master check that the key it got from mDNS belongs to the
-  worker that shows the code. The proof key is scrypt-stretched (n=2^14) and salted with both
-  public keys, so a fake worker that captures a proof cannot brute-force the 40-bit code in
-  the code's lifetime; the real worker burns every code after ``MAX_PAIR_FAILURES`` wrong
-  proofs, so guessing online is hopeless too.
+* Pairing: ``campool-worker pair`` (or the daemon at start, while no master has adopted it)
+  writes a short-lived code (8 characters, 40 bits, Crockford base32, shown as ``ABCD-EFGH``,
+  valid 600 s) to ``pairing.json`` (mode 0600) and prints it. The master sends
+  ``proof = pair_proof(code, master_key, worker_key, "master")`` on the pairing port (ZAP domain
+  ``campool-pair``), which any CURVE client may reach but which serves one thing only: a
+  `PairRequest`. CURVE has already proven that the master holds the secret of ``master_key``
+  (the ZAP handler gives us that key as the peer's User-Id), so a right proof binds the code to
+  that key: the worker adds it to the allow-list and answers with its own proof (role
+  "worker"), which lets the master check that the key it got from mDNS belongs to the worker
+  that shows the code. The proof key is scrypt-stretched (n=2^14) and salted with both public
+  keys, so a fake worker that captures a proof cannot brute-force the 40-bit code in the code's
+  lifetime.
+* One adoption per code, and one code per adoption: when any master pairs, *every* code ends
+  (`PairingCodes.verify`), the one printed at start included, so a code someone else saw cannot
+  adopt a second master later. A second master that does pair (with a fresh code) is logged as
+  a warning, told to every master in the worker's status (``WorkerStatus.masters``), and
+  raises an "adopted by another master" alert on the masters that were there before.
+* Wrong proofs never end a code. Who may be judged, and how often, is pairing.py's
+  (`Pairing`): a lockout per master key that grows, a worker-wide ceiling on judged proofs that
+  makes masters wait (``PairReply.retry_after_s``) rather than refusing them, nothing counted
+  while no code is valid, and warnings summarised. Online guessing stays hopeless: at most
+  ~1,800 judged guesses in a code's life against 2^40 codes (~1.6e-9 per code).
+* What any peer can make the worker hold through the pairing port is bounded by the relay in
+  front of it (pairing_relay.py): 64 KiB from a client per connection, 32 connections, about
+  3 MiB in all (measured with raw CURVE peers), where one raw peer used to add 512 MiB.
 """
 from __future__ import annotations
 
@@ -57,7 +69,6 @@ ZAP_DOMAIN = "campool"
 PAIR_DOMAIN = "campool-pair"
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 CODE_LENGTH = 8
-MAX_PAIR_FAILURES = 10
 DEFAULT_CODE_TTL_S = 600
 
 
@@ -314,11 +325,20 @@ class _Code(TypedDict):
 
 
 class PairingCodes:
-    """Short-lived codes in ``pairing.json`` (shared between `campool-worker pair` and the daemon)."""
+    """Short-lived codes in ``pairing.json``, shared between `campool-worker pair` (which adds
+    one) and the daemon (which checks proofs against them and ends them). Every change is a
+    read-modify-write under the file's lock, so a code made while the daemon ends the others is
+    never lost, and an ended code never comes back.
+
+    A code ends when it expires or when any master pairs (`verify` succeeds): then *every* code
+    ends, the one printed at the daemon's start included, so a code seen by someone else cannot
+    adopt a second master behind the operator's back. Wrong proofs end nothing: who guessed
+    wrong, and how often, is the pairing throttle's business (pairing.py), per master key, so
+    that guesses from one host cannot void the code a legitimate master is typing."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.failures = 0
+        self._corrupt: FileStamp | None = None  # the broken version of the file last complained about
 
     def _load(self, now: float) -> list[_Code]:
         try:
@@ -327,38 +347,45 @@ class PairingCodes:
         except FileNotFoundError:
             return []
         except (OSError, ValueError, KeyError, TypeError):
-            log.warning("pairing file %s is corrupt; starting a new one", self.path)
+            stamp = _file_stamp(self.path)
+            if stamp != self._corrupt:  # once per broken file, not once per pairing request
+                self._corrupt = stamp
+                log.warning("pairing file %s is corrupt: no code in it is valid; `campool-worker pair` starts "
+                            "a new one", self.path)
             return []
 
     def _save(self, codes: list[_Code]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         _write_private(self.path, json.dumps({"codes": codes}))
 
     def new_code(self, ttl_s: float = DEFAULT_CODE_TTL_S, now: float | None = None) -> tuple[str, float]:
         now = time.time() if now is None else now
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        codes = self._load(now)
-        codes.append({"code": code, "expires": now + ttl_s})
-        self._save(codes)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.path):
+            codes = self._load(now)
+            codes.append({"code": code, "expires": now + ttl_s})
+            self._save(codes)
         return code, now + ttl_s
 
+    def active(self, now: float | None = None) -> int:
+        """How many codes are valid now (0: nothing to guess, so a request needs no judging)."""
+        return len(self._load(time.time() if now is None else now))
+
     def verify(self, proof: str, master_key: str, worker_key: str, now: float | None = None) -> str | None:
-        """The code a master's proof was made with (and burn it), or None. Too many wrong proofs
-        burn every code, so guessing online gets nowhere."""
+        """The code a master's proof was made with, or None. A match ends every code."""
         now = time.time() if now is None else now
-        codes = self._load(now)
-        for entry in codes:
-            expected = pair_proof(entry["code"], master_key, worker_key, "master")
-            if hmac.compare_digest(expected, proof):
-                self._save([c for c in codes if c is not entry])
-                self.failures = 0
-                return entry["code"]
-        self.failures += 1
-        if self.failures >= MAX_PAIR_FAILURES and codes:
-            log.warning("%d wrong pairing proofs: every pairing code is now void; run `campool-worker pair` "
-                        "for a new one", self.failures)
-            self._save([])
-            self.failures = 0
+        if not self.path.exists():
+            return None
+        with _exclusive(self.path):
+            codes = self._load(now)
+            for entry in codes:
+                expected = pair_proof(entry["code"], master_key, worker_key, "master")
+                if hmac.compare_digest(expected, proof):
+                    self._save([])
+                    if len(codes) > 1:
+                        log.info("pairing: a master paired with one code; the %d other code(s) ended with it",
+                                 len(codes) - 1)
+                    return entry["code"]
         return None
 
 

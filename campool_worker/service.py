@@ -16,6 +16,8 @@ import logging
 import os
 import queue
 import signal
+import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -38,6 +40,8 @@ from campool_worker.metrics import MetricsSampler
 from campool_worker.model_store import ModelStore
 from campool_worker.outbox import FrameCrossings, OutboxWriteError, StoredAssignment
 from campool_worker.outbox_file import open_outbox
+from campool_worker.pairing import Pairing
+from campool_worker.pairing_relay import PairingRelay, private_upstream
 from campool_worker.security import (
     PAIR_DOMAIN,
     ZAP_DOMAIN,
@@ -47,7 +51,6 @@ from campool_worker.security import (
     curve_server,
     format_code,
     load_or_create_keypair,
-    pair_proof,
 )
 from campool_worker.storage_watch import RETRY_CAP_S, HeldCrossings, StorageWatch
 
@@ -121,18 +124,19 @@ class WorkerService:
         try:
             self.cmd = self._socket(zmq.ROUTER, ZAP_DOMAIN, settings.cmd_port)
             self.pub = self._socket(zmq.PUB, ZAP_DOMAIN, settings.pub_port)
-            self.pair = self._socket(zmq.ROUTER, PAIR_DOMAIN, settings.pair_port)
-        except zmq.ZMQError as exc:
+            self.pair, self.relay = self._pairing_port(settings.pair_port)
+        except (zmq.ZMQError, OSError) as exc:
             self.gate.stop()
             self.ctx.destroy(0)
-            raise ServiceError(f"cannot listen on {settings.bind}: {exc}; pick other ports (--cmd-port/--pub-port, "
-                               "0 = any free one) or stop the other worker") from None
+            raise ServiceError(f"cannot listen on {settings.bind}: {exc}; pick other ports (--cmd-port/--pub-port/"
+                               "--pair-port, 0 = any free one) or stop the other worker") from None
         self.cmd_port = _port_of(self.cmd)
         self.pub_port = _port_of(self.pub)
         self._pub_endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self._pub_bound = True
         self._revocations_seen = self.allow.revocations
-        self.pair_port = _port_of(self.pair)
+        self.pair_port = self.relay.port
+        self.pairing = Pairing(self.codes, self.allow, self.keys.public, self.worker_id)
         self.announcer: Announcer | None = None  # imported only when zeroconf is on
         self.commands = CommandHandler(allow=self.allow, assignments=self.assignments, models=self.models,
                                        outbox=self.outbox, service=self)
@@ -153,7 +157,7 @@ class WorkerService:
             return "stopping"
         return "draining" if self.assignments.draining else "running"
 
-    def _socket(self, kind: int, domain: str, port: int) -> zmq.Socket[bytes]:
+    def _socket(self, kind: int, domain: str, port: int, endpoint: str | None = None) -> zmq.Socket[bytes]:
         sock = self.ctx.socket(kind)
         p.apply_socket_limits(sock)
         curve_server(sock, self.keys, domain)
@@ -161,8 +165,33 @@ class WorkerService:
             sock.setsockopt(zmq.SNDHWM, 10000)
         sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
-        sock.bind(f"tcp://{self.settings.bind}:{port or '*'}")
+        sock.bind(endpoint or f"tcp://{self.settings.bind}:{port or '*'}")
         return sock
+
+    def _pairing_port(self, port: int) -> tuple[zmq.Socket[bytes], PairingRelay]:
+        """The pairing ROUTER on a private endpoint, and the relay that owns the public port in
+        front of it (pairing_relay.py says why: it bounds what any peer can make us hold)."""
+        self._pair_dir: Path | None = None
+        if zmq.has("ipc") and hasattr(socket, "AF_UNIX"):
+            # In the data folder (0700) when the path fits a socket address, else a 0700 temp folder.
+            run = self.data_dir / "run"
+            if len(str(run / "pair.sock")) > 100:
+                run = Path(tempfile.mkdtemp(prefix="campool-pair-"))
+                self._pair_dir = run
+            run.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(run, 0o700)
+            (run / "pair.sock").unlink(missing_ok=True)  # left by a killed daemon
+            endpoint = f"ipc://{run / 'pair.sock'}"
+        else:  # no ipc (Windows): loopback, on a port the kernel picks
+            endpoint = "tcp://127.0.0.1:*"
+        sock = self._socket(zmq.ROUTER, PAIR_DOMAIN, 0, endpoint)
+        try:
+            relay = PairingRelay(self.settings.bind, port, private_upstream(sock.getsockopt_string(zmq.LAST_ENDPOINT)))
+        except OSError:
+            sock.close(0)
+            raise
+        relay.start()
+        return sock, relay
 
     # ------------------------------------------------------------------ EventSink (any thread)
 
@@ -236,6 +265,7 @@ class WorkerService:
                     self._serve(self.cmd, ("command",), self.commands.handle)
                 if self.pair in events:
                     self._serve(self.pair, ("pair",), self._handle_pair, limit=10)
+                self.pairing.tick()
                 self._flush_crossings()
                 self._publish_side_channels()
                 self._resend_step()
@@ -285,17 +315,25 @@ class WorkerService:
                         exc, self.rejected)
 
     def _handle_pair(self, msg: p.Message, master_key: str) -> p.Message:
+        """pairing.py judges the request; a master that paired is told to every master (the
+        heartbeat lists the masters; a second one is a warning here and in an alert)."""
         assert isinstance(msg, p.PairRequest)
-        code = self.codes.verify(msg.proof, master_key, self.keys.public)
-        if code is None:
-            log.warning("pairing attempt by %r (key %s) with a wrong or expired code", msg.master_name[:40], master_key)
-            return p.PairReply(False, self.worker_id, "", "wrong or expired pairing code; run `campool-worker pair` "
-                               "on the worker for a new one")
-        self.allow.add(master_key, msg.master_name[:100])
-        log.info("adopted by master %r (key %s)", msg.master_name[:40], master_key)
-        self.alert("info", "adopted", f"adopted by master {msg.master_name[:40]!r}", None)
-        return p.PairReply(True, self.worker_id, pair_proof(code, master_key, self.keys.public, "worker"),
-                           "paired")
+        reply = self.pairing.handle(msg, master_key)
+        if not reply.accepted:
+            return reply
+        name = msg.master_name[:40]
+        others = [m for m in self.allow.masters() if m.key != master_key]
+        if others:
+            listed = ", ".join(f"{m.name!r} ({m.key[:8]})" if m.name else f"a key from the settings ({m.key[:8]})"
+                               for m in others)
+            log.warning("adopted by another master %r (key %s); this worker now also serves %s. Every pairing code "
+                        "has ended; `campool-worker masters --remove KEY` revokes a master", name, master_key, listed)
+            self.alert("warning", "adopted", f"adopted by another master {name!r} (key {master_key[:8]}); "
+                       f"it also serves {listed}", None)
+        else:
+            log.info("adopted by master %r (key %s); every pairing code has ended", name, master_key)
+            self.alert("info", "adopted", f"adopted by master {name!r}", None)
+        return reply
 
     # ------------------------------------------------------------------ counts
 
@@ -540,7 +578,10 @@ class WorkerService:
             self.announcer.close()
         pending, _ = self.outbox.counts()
         self.cmd.close(0)
+        self.relay.close()
         self.pair.close(0)
+        if self._pair_dir is not None:
+            shutil.rmtree(self._pair_dir, ignore_errors=True)
         self.pub.close(200)  # let the last counts and heartbeat leave
         self.gate.stop()
         self.ctx.term()

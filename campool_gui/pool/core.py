@@ -17,6 +17,7 @@ core holds them and takes the decisions; views are built from the state by snaps
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 
@@ -69,6 +70,8 @@ __all__ = ["Action", "AlertSaved", "CameraDeleted", "CameraSaved", "CoreSettings
 
 log = logging.getLogger(__name__)
 
+MASTERS_SEEN = "masters_seen."   # + worker id: the setting that keeps a worker's known master keys
+
 
 @dataclass(frozen=True)
 class CoreSettings:
@@ -93,8 +96,10 @@ class PoolCore:
 
     def __init__(self, clock: Clock, settings: CoreSettings | None = None, *,
                  rules: dict[str, AlertRule] | None = None, retry: RetrySettings | None = None,
-                 balance: BalanceSettings | None = None) -> None:
+                 balance: BalanceSettings | None = None, own_key: str = "") -> None:
         self.clock = clock
+        # This master's CURVE public key: its own entry in a worker's masters is no news.
+        self.own_key = own_key
         self.settings = settings or CoreSettings()
         self.state = PoolState(started=clock.now())
         self.effects = Effects()
@@ -143,15 +148,15 @@ class PoolCore:
         if workers:
             held = st.cameras_by_worker()
             now, wall = self.clock.now(), self.clock.wall()
-            out.extend(WorkerChanged(worker_view(st, wid, now=now, wall=wall, held=held)) for wid in workers
-                       if wid in st.workers)
+            out.extend(WorkerChanged(worker_view(st, wid, now=now, wall=wall, held=held, own_key=self.own_key))
+                       for wid in workers if wid in st.workers)
         out.extend(CameraChanged(camera_view(st, cid, self.breakers.errors)) for cid in cameras if cid in st.cameras)
         return out
 
     def snapshot(self) -> PoolSnapshot:
         return build_snapshot(self.state, now=self.clock.now(), wall=self.clock.wall(), policy=self.policy.name,
                               errors_of=self.breakers.errors, open_alerts=self.alerts.open_alerts(),
-                              all_alerts=list(self.alerts.alerts.values()))
+                              all_alerts=list(self.alerts.alerts.values()), own_key=self.own_key)
 
     def _flush_alerts(self) -> None:
         for a in self.alerts.take_changed():
@@ -200,6 +205,14 @@ class PoolCore:
         st.counts = counts
         if alerts:
             self.alerts.load(alerts)
+        for key, value in (settings or {}).items():
+            known = st.workers.get(key[len(MASTERS_SEEN):]) if key.startswith(MASTERS_SEEN) else None
+            if known is not None and value:
+                try:
+                    known.masters_seen = frozenset(str(k) for k in json.loads(value))
+                except (ValueError, TypeError):
+                    log.warning("stored master keys of worker %s are unreadable; its next status is the new "
+                                "baseline", known.worker_id)
         policy = (settings or {}).get("policy")
         if policy:
             try:
@@ -221,6 +234,7 @@ class PoolCore:
             worker.camera_status, worker.clock_offset = old.camera_status, old.clock_offset
             worker.overloaded, worker.draining = old.overloaded, old.draining or worker.draining
             worker.known_since, worker.started_wall = old.known_since, old.started_wall
+            worker.masters, worker.masters_seen = old.masters, old.masters_seen
         if not worker.adopted:
             worker.known_since = None
         elif worker.known_since is None:
@@ -248,6 +262,8 @@ class PoolCore:
         self.alerts.forget_subject(worker_id)
         if w.adopted:
             self.effects.record(WorkerDeleted(worker_id))
+        if w.masters_seen is not None:
+            self.effects.record(SettingSaved(MASTERS_SEEN + worker_id, ""))
         self.effects.emit(WorkerRemoved(worker_id))
 
     def worker_hello(self, worker_id: str, status: p.WorkerStatus) -> None:
@@ -291,6 +307,38 @@ class PoolCore:
         w.capabilities = _merge_caps(w.capabilities, status.capacity, status.gpu)
         w.camera_status = {c.camera_id: c for c in status.cameras}
         w.storage = status.storage
+        self._masters_declared(w, status.masters)
+
+    def _masters_declared(self, w: Worker, masters: list[p.MasterInfo]) -> None:
+        """The masters a worker serves. A key that was not among them before and is not this
+        master's is another control center that adopted the worker: a warning alert (it stays
+        until the operator deals with it, and shows in the worker's journal).
+
+        The baseline is what this master knew before: kept in the store (as the setting
+        ``masters_seen.<worker id>``: the store's settings table already holds small values and is
+        restored with the rest, so no schema change), so a master adopted while this one was not
+        running is told at the first status after its restart. With no stored baseline (a worker
+        this master just adopted, or one from before the baseline was kept) the first status is
+        the baseline: the masters already there are shown on the worker's details, not alerted."""
+        w.masters = tuple(masters)
+        keys = frozenset(m.key for m in masters)
+        if w.masters_seen == keys:
+            return
+        for m in masters:
+            if m.key == self.own_key or (w.masters_seen is not None and m.key in w.masters_seen):
+                continue
+            who = f"{m.name!r}" if m.name else "(a key from its settings)"
+            if w.masters_seen is None:   # the baseline: said once in its journal, not alerted
+                self._note(w.worker_id, f"also serves master {who} (key {m.key[:8]}…)")
+                continue
+            text = (f"worker {w.name or w.worker_id} was adopted by another master {who} (key {m.key[:8]}…); "
+                    f"if that is not yours, run `campool-worker masters --remove {m.key[:8]}` on the worker")
+            log.warning("%s", text)
+            self.alerts.repeat("other_master", w.worker_id, text)   # its journal gets the alert too
+        for key in sorted((w.masters_seen or frozenset()) - keys):
+            self._note(w.worker_id, f"no longer serves master key {key[:8]}…")
+        w.masters_seen = keys
+        self.effects.record(SettingSaved(MASTERS_SEEN + w.worker_id, json.dumps(sorted(keys))))
 
     def _alive(self, w: Worker, worker_clock: float | None) -> None:
         if not w.alive:

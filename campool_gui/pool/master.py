@@ -157,7 +157,7 @@ class Master:
         self.master_id = master_id(self.data_dir, self.store)
         self.credentials = CredentialStore(self.data_dir, self.master_id, keyring_backend=settings.keyring_backend)
         self.core = PoolCore(self.clock, settings.core, rules=settings.alert_rules, retry=settings.retry,
-                             balance=settings.balance)
+                             balance=settings.balance, own_key=self.keys.public)
         self.models = ModelDistributor()
         self._subscribers = Subscribers()
         self._retention = RetentionSchedule(self.store)

@@ -88,6 +88,10 @@ class Worker:
     known_since: float | None = None            # clock.now() when this master run first knew it adopted
     started_wall: float | None = None           # master wall time it started (from its declared uptime)
     storage: p.StorageStatus | None = None      # its outbox's storage as it last reported it
+    masters: tuple[p.MasterInfo, ...] = ()      # every master it serves, as its last status said
+    # The master keys this master knows it serves (the baseline of the "adopted by another master"
+    # alert; kept in the store across restarts). None: not known yet; its first status sets it.
+    masters_seen: frozenset[str] | None = None
 
     @property
     def dead_after_s(self) -> float:

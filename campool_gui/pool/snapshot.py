@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from .alerts import Alert
 from .state import PoolState
-from .views import CameraView, PoolSnapshot, WorkerView, pool_totals
+from .views import CameraView, MasterView, PoolSnapshot, WorkerView, pool_totals
 
 RESOLVED_ALERTS_SHOWN = 50
 
@@ -54,9 +54,10 @@ def camera_view(state: PoolState, cid: str, errors_of: ErrorsOf) -> CameraView:
 
 
 def worker_view(state: PoolState, wid: str, *, now: float, wall: float,
-                held: dict[str, tuple[str, ...]] | None = None) -> WorkerView:
+                held: dict[str, tuple[str, ...]] | None = None, own_key: str = "") -> WorkerView:
     """now / wall: the core's clock now (monotonic and wall). held: state.cameras_by_worker(),
-    when views of many workers are built at once."""
+    when views of many workers are built at once. own_key: this master's public key (its entry
+    in the worker's masters is marked)."""
     w = state.workers[wid]
     cameras = (held if held is not None else state.cameras_by_worker()).get(wid, ())
     last_seen = None
@@ -77,15 +78,17 @@ def worker_view(state: PoolState, wid: str, *, now: float, wall: float,
         latency_ms=sum(latencies) / len(latencies) if latencies else None,
         started_at=w.started_wall if w.alive else None,
         jobs_ok=journal.jobs_ok if journal else 0, jobs_failed=journal.jobs_failed if journal else 0,
-        events=tuple(journal.events) if journal else (), storage=w.storage if w.alive else None)
+        events=tuple(journal.events) if journal else (), storage=w.storage if w.alive else None,
+        masters=tuple(MasterView(m.key, m.name, m.adopted_at, bool(own_key) and m.key == own_key) for m in w.masters))
 
 
 def build_snapshot(state: PoolState, *, now: float, wall: float, policy: str, errors_of: ErrorsOf,
-                   open_alerts: Sequence[Alert], all_alerts: Sequence[Alert]) -> PoolSnapshot:
+                   open_alerts: Sequence[Alert], all_alerts: Sequence[Alert], own_key: str = "") -> PoolSnapshot:
     """The whole picture. open_alerts: in id order; all_alerts: every alert kept (the latest
     RESOLVED_ALERTS_SHOWN resolved ones are shown after the open ones)."""
     held = state.cameras_by_worker()
-    workers = tuple(worker_view(state, wid, now=now, wall=wall, held=held) for wid in sorted(state.workers))
+    workers = tuple(worker_view(state, wid, now=now, wall=wall, held=held, own_key=own_key)
+                    for wid in sorted(state.workers))
     cameras = tuple(camera_view(state, cid, errors_of) for cid in sorted(state.cameras))
     closed = sorted((a for a in all_alerts if not a.open), key=lambda a: -a.id)[:RESOLVED_ALERTS_SHOWN]
     alerts = tuple(replace(a) for a in [*open_alerts, *closed])

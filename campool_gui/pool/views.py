@@ -19,6 +19,21 @@ ONLINE_STATES = frozenset({WorkerState.ONLINE, WorkerState.BUSY, WorkerState.DEG
 
 
 @dataclass(frozen=True)
+class MasterView:
+    """A master (control center) a worker serves, as the worker reports it."""
+
+    key: str                        # its CURVE public key (Z85)
+    name: str                       # the name it gave when it paired ("" for a key from the worker's settings)
+    adopted_at: float | None        # worker wall time of the pairing; None for a key from the settings
+    this_master: bool               # the key is this control center's own
+
+    @property
+    def fingerprint(self) -> str:
+        """The first characters of its key (what `campool-worker masters --remove` accepts)."""
+        return self.key[:8]
+
+
+@dataclass(frozen=True)
 class WorkerView:
     worker_id: str
     name: str
@@ -45,6 +60,7 @@ class WorkerView:
     jobs_failed: int = 0             # camera leases that failed here
     events: tuple[tuple[float, str], ...] = ()   # (wall time, what happened), oldest first
     storage: p.StorageStatus | None = None  # its outbox's storage (ok / low / failing); None while offline
+    masters: tuple[MasterView, ...] = ()         # every master it serves (this one marked), oldest first
 
     @property
     def online(self) -> bool:

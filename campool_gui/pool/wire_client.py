@@ -327,29 +327,36 @@ def _fail(fut: concurrent.futures.Future[p.Message], exc: BaseException) -> None
 def pair_with_worker(address: WorkerAddress, keys: KeyPair, code: str, master_name: str, *,
                      timeout: float = 10.0, context: zmq.Context[Any] | None = None) -> p.PairReply:
     """Adopt a worker: prove we know its pairing code so it accepts our key, and check that the
-    worker (whose key came from mDNS) knows the code too. Raises PairingFailed with the reason."""
+    worker (whose key came from mDNS) knows the code too. Raises PairingFailed with the reason.
+
+    A worker that cannot judge the proof now (``PairReply.retry_after_s`` > 0: it is judging many
+    attempts, or this key sent wrong codes and waits out a lock) is asked again after the time it
+    names, on the same connection, until ``timeout`` (counted from the call) runs out; a wait that
+    would end after the timeout fails at once, saying how long the worker asked for."""
     ctx = context or zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
+    deadline = time.monotonic() + timeout
+    where = f"worker {address.host} pairing port {address.pair_port}"
     try:
         p.apply_socket_limits(sock)
         curve_client(sock, keys, address.key)
         sock.connect(address.endpoint(address.pair_port))
         proof = pair_proof(code, keys.public, address.key, "master")
-        sock.send_multipart(p.encode(p.PairRequest(master_name, proof), "pair-1"))
-        if not sock.poll(int(timeout * 1000)):
-            raise PairingFailed(
-                f"no answer from worker {address.host} pairing port {address.pair_port} in {timeout:.0f} s: "
-                "check the address and that its key matches the one it announces")
-        frames, truncated, _ = p.recv_frames_nowait(sock)
-        if truncated:
-            raise PairingFailed("the worker sent a malformed pairing reply")
-        try:
-            reply = p.decode(frames, kinds=("pair_reply",)).message
-        except p.ProtocolError as exc:
-            raise PairingFailed(f"the worker sent a malformed pairing reply: {exc}") from None
-        assert isinstance(reply, p.PairReply)
-        if not reply.accepted:
-            raise PairingFailed(f"worker {address.host} refused the pairing: {reply.message}")
+        for attempt in itertools.count(1):
+            request_id = f"pair-{attempt}"
+            sock.send_multipart(p.encode(p.PairRequest(master_name, proof), request_id))
+            reply = _pair_reply(sock, request_id, deadline, where, timeout)
+            if reply.accepted:
+                break
+            if reply.retry_after_s <= 0:
+                raise PairingFailed(f"worker {address.host} refused the pairing: {reply.message}")
+            left = deadline - time.monotonic()
+            if reply.retry_after_s > left:
+                raise PairingFailed(f"worker {address.host} could not judge the pairing within {timeout:.0f} s: "
+                                    f"{reply.message}")
+            log.info("%s asks to try again in %.2f s (%s); attempt %d", where, reply.retry_after_s, reply.message,
+                     attempt)
+            time.sleep(max(0.01, reply.retry_after_s))
         expected = pair_proof(code, keys.public, address.key, "worker")
         if reply.proof != expected:
             raise PairingFailed(
@@ -358,3 +365,25 @@ def pair_with_worker(address: WorkerAddress, keys: KeyPair, code: str, master_na
         return reply
     finally:
         sock.close(0)
+
+
+def _pair_reply(sock: zmq.Socket[bytes], request_id: str, deadline: float, where: str,
+                timeout: float) -> p.PairReply:
+    """The reply to ``request_id`` (replies to earlier attempts are skipped), or PairingFailed."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not sock.poll(max(1, int(left * 1000))):
+            raise PairingFailed(
+                f"no answer from {where} in {timeout:.0f} s: "
+                "check the address and that its key matches the one it announces")
+        frames, truncated, _ = p.recv_frames_nowait(sock)
+        if truncated:
+            raise PairingFailed("the worker sent a malformed pairing reply")
+        try:
+            env = p.decode(frames, kinds=("pair_reply",))
+        except p.ProtocolError as exc:
+            raise PairingFailed(f"the worker sent a malformed pairing reply: {exc}") from None
+        if env.request_id != request_id:
+            continue
+        assert isinstance(env.message, p.PairReply)
+        return env.message

@@ -1,4 +1,5 @@
-"""The side panel for one worker: its load history, cameras, uptime, success rate and event log."""
+"""The side panel for one worker: its load history, cameras, the masters it serves, uptime,
+success rate and event log."""
 from __future__ import annotations
 
 import time
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from campool_gui.pool.views import CameraView, WorkerView
+from campool_gui.pool.views import CameraView, MasterView, WorkerView
 from campool_gui.ui import theme
 from campool_gui.ui.common import StatusDot, button, label
 from campool_gui.ui.display import format_duration, metric_series, storage_summary, worker_status
@@ -89,6 +90,12 @@ class WorkerDetails(QFrame):
         self.camera_list = QListWidget()
         self.camera_list.setMaximumHeight(110)
         lay.addWidget(self.camera_list)
+        # Every control center the worker serves, as the worker reports it: a second one can send it
+        # commands, so the operator sees it here (and gets an alert when one appears).
+        lay.addWidget(label("Masters it serves", "metricLabel"))
+        self.master_list = QListWidget()
+        self.master_list.setMaximumHeight(80)
+        lay.addWidget(self.master_list)
         lay.addWidget(label("Events", "metricLabel"))
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -131,6 +138,13 @@ class WorkerDetails(QFrame):
             if cam is not None:
                 item.setForeground(QColor(t.status_color(cam.state)))
             self.camera_list.addItem(item)
+        self.master_list.clear()
+        for m in w.masters:
+            item = QListWidgetItem(master_line(m))
+            item.setToolTip(f"CURVE public key {m.key}")
+            if not m.this_master:
+                item.setForeground(QColor(t.warn))
+            self.master_list.addItem(item)
         events = list(w.events)
         start = 0
         if same and self._last_event is not None:
@@ -168,3 +182,14 @@ class WorkerDetails(QFrame):
     def summary(self) -> dict[str, str]:
         """The shown fields as text (what the operator reads; used by tests)."""
         return {k: v.text() for k, v in self.fields.items()}
+
+    def masters_shown(self) -> list[str]:
+        """The lines of the masters list, as shown."""
+        return [self.master_list.item(i).text() for i in range(self.master_list.count())]
+
+
+def master_line(m: MasterView) -> str:
+    """One master as the operator reads it: name, key fingerprint, since when; this one marked."""
+    name = m.name or "key from the worker's settings"
+    since = "" if m.adopted_at is None else f" · since {time.strftime('%Y-%m-%d %H:%M', time.localtime(m.adopted_at))}"
+    return f"{name} · {m.fingerprint}{since}" + ("   (this control center)" if m.this_master else "")

@@ -17,7 +17,9 @@ Sockets and framing
   ``[header, *binary]``; the reply carries the same request id: ``[header, *binary]``.
   Requests are asynchronous (many in flight, each with its own id and timeout); never a REQ
   socket, which wedges on one lost reply.
-* Pairing: the same framing on the worker's pairing port (see ``security.py``).
+* Pairing: the same framing on the worker's pairing port, one `PairRequest` -> one `PairReply`
+  (see Security below). A reply with ``retry_after_s`` > 0 did not judge the proof: ask again
+  with the same proof after that many seconds.
 * Telemetry: the worker's PUB, the master's SUB: ``[topic, header, *binary]``. Topics:
   ``hb`` (heartbeat every ``heartbeat_s``, see Liveness), ``count`` (count event batches), ``preview/<camera_id>``
   (preview frames; subscribe per camera), ``alert`` (alerts and notable log events).
@@ -35,7 +37,37 @@ values of the wrong type (bool is not an int, NaN/Infinity are not numbers), int
 64 bits, duplicate JSON keys, and camera configs that `CameraConfig.from_dict` refuses. The
 socket loops count and log a rejection and carry on; a peer whose single frame exceeds
 ``MAX_FRAME_BYTES`` is disconnected by libzmq itself (``apply_socket_limits`` sets
-``zmq.MAXMSGSIZE``), which drops only that peer.
+``zmq.MAXMSGSIZE``), which drops only that peer. These limits bound a *frame*, not a message:
+libzmq keeps every part of a multipart message until its last part has arrived (its
+high-water marks count whole messages), so `recv_frames`' ``MAX_FRAMES`` check comes after
+the memory is spent. They are enough where only trusted keys get through the handshake; the
+one port any key reaches has its own bound (Security).
+
+Security
+--------
+What holds (security.py, pairing.py and pairing_relay.py hold the details):
+
+* Every socket is CURVE; the command ROUTER and the telemetry PUB admit only allow-listed
+  master keys (ZAP); nothing runs with CURVE_ALLOW_ANY. A master pins each worker's key.
+* The pairing port admits any CURVE key (a master that is not adopted yet has no other way
+  in). Its public port is a byte-counting relay in front of the pairing ROUTER, which listens
+  only on a private endpoint: per connection at most 64 KiB from the client, no frame
+  announcing more than 8 KiB, 30 s of life; at most 4 connections at once and a new one every
+  2 s (burst 8) per source address (an IPv6 /64), 32 in all. So what any number of peers can
+  make the worker hold through it is a few MiB (measured: 32 raw CURVE peers holding all they
+  may add about 3 MiB), where one raw peer used to add 512 MiB in 7 s. Many hosts together can
+  fill the 32 slots: that denies pairing while it lasts (each slot frees within 30 s), never
+  memory.
+* Pairing codes: 40 bits, 600 s, used once; when any master pairs every code ends, so a code
+  that leaked cannot adopt a second master later. Guessing: a master key is locked out after
+  3 wrong proofs (10 s, doubling up to 600 s with every wrong proof after that), the worker
+  judges at most 3 proofs a second (burst 6) from all keys together and asks the others to
+  retry (``retry_after_s``) instead of refusing them, and nothing is counted while no code is
+  valid. A flood from one key or one host cannot void a code nor stop a legitimate master's
+  adoption; a flood from many hosts slows it. At most ~1,800 judged guesses per code's life:
+  ~1.6e-9 per code.
+* Every master the worker serves is in its status (``WorkerStatus.masters``), so each master
+  shows them on the worker's details, and one that appears raises an alert on the others.
 
 Liveness
 --------

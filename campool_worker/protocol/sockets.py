@@ -1,5 +1,11 @@
 """Socket-level limits of the wire contract: the per-frame size cap and a receive that keeps at
-most `MAX_FRAMES` parts of one message."""
+most `MAX_FRAMES` parts of one message.
+
+Neither bounds what a peer makes libzmq hold: libzmq keeps every part of a multipart message
+until the last one arrives (``MAXMSGSIZE`` bounds a frame, the high-water marks count whole
+messages). On the sockets only allow-listed keys reach that is the trusted peer's business; the
+pairing port, which any key reaches, has a relay in front that bounds it
+(campool_worker/pairing_relay.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -17,7 +23,9 @@ def apply_socket_limits(sock: Any) -> None:
 
 def recv_frames(sock: Any, flags: int = 0) -> tuple[list[bytes], bool, str]:
     """Receive one multipart message frame by frame, keeping at most ``MAX_FRAMES + 1`` frames
-    (a ROUTER adds the identity) so a peer sending thousands of parts cannot make us hold them.
+    (a ROUTER adds the identity) so that a message of thousands of parts is not copied into a
+    list of thousands of frames here (libzmq itself has already held them all: see the module
+    docstring).
     Returns (frames, truncated, user_id); user_id is what the ZAP handler said about the peer
     (for CURVE: its public key in Z85), "" when unknown. ``flags=zmq.NOBLOCK`` raises zmq.Again
     when nothing is waiting (the parts of one message arrive together)."""

@@ -30,13 +30,16 @@ class RawCurveClient:
     """A CURVE client connection to a ZeroMQ server socket (ROUTER), frame by frame."""
 
     def __init__(self, host: str, port: int, server_key_z85: str, *, client_secret: PrivateKey | None = None,
-                 socket_type: str = "DEALER", timeout: float = 5.0) -> None:
+                 socket_type: str = "DEALER", timeout: float = 5.0, source: str | None = None) -> None:
         self.server_public = PublicKey(z85.decode(server_key_z85.encode()))
         self.long_secret = client_secret or PrivateKey.generate()
         self.public_z85 = z85.encode(bytes(self.long_secret.public_key)).decode()
         self._transient = PrivateKey.generate()
         self._nonce = 0
-        self._sock = socket.create_connection((host, port), timeout=timeout)
+        # source: the local address to connect from (on Linux any 127.x.y.z is this host's loopback,
+        # so one machine can play several hosts against a worker on 127.0.0.1)
+        self._sock = socket.create_connection((host, port), timeout=timeout,
+                                              source_address=(source, 0) if source else None)
         self._sock.settimeout(timeout)
         self._handshake(socket_type)
 

@@ -65,15 +65,27 @@ def test_pairing_code_works_once_for_the_key_it_was_proven_with(tmp_path):
     assert s.pair_proof(code, m, w, "worker") != proof, "the worker's proof differs from the master's"
 
 
-def test_pairing_codes_expire_and_wrong_guesses_burn_them(tmp_path):
+def test_pairing_codes_expire_and_wrong_guesses_end_none(tmp_path):
     codes = s.PairingCodes(tmp_path / "pairing.json")
     code, expires = codes.new_code(60, now=1000.0)
     m, w = "m" * 40, "w" * 40
     assert codes.verify(s.pair_proof(code, m, w, "master"), m, w, now=expires + 1) is None
     code, _ = codes.new_code(60, now=2000.0)
-    for _ in range(s.MAX_PAIR_FAILURES):
+    for _ in range(50):  # the old rule voided every code after 10 wrong proofs from anyone
         assert codes.verify("00" * 32, m, w, now=2001.0) is None
-    assert codes.verify(s.pair_proof(code, m, w, "master"), m, w, now=2002.0) is None
+    assert codes.active(now=2001.0) == 1
+    assert codes.verify(s.pair_proof(code, m, w, "master"), m, w, now=2002.0) == code
+
+
+def test_a_pairing_ends_every_code_the_one_printed_at_start_too(tmp_path):
+    codes = s.PairingCodes(tmp_path / "pairing.json")
+    at_start, _ = codes.new_code(600, now=1000.0)   # what the daemon printed
+    fresh, _ = codes.new_code(600, now=1100.0)      # what `campool-worker pair` showed master A
+    a, b, w = "a" * 40, "b" * 40, "w" * 40
+    assert codes.verify(s.pair_proof(fresh, a, w, "master"), a, w, now=1101.0) == fresh
+    assert codes.active(now=1102.0) == 0
+    assert codes.verify(s.pair_proof(at_start, b, w, "master"), b, w, now=1102.0) is None, \
+        "a second master must not adopt with the code printed at start"
 
 
 def test_normalize_code_reads_look_alikes():
