@@ -15,6 +15,7 @@ from typing import Any, Literal
 Point = tuple[float, float]
 Direction = Literal["in", "out"]
 PRIORITIES = ("critical", "high", "normal", "low")
+STANDBY_MODES = ("none", "warm", "hot")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
 
@@ -140,6 +141,9 @@ class CameraConfig:
     site: str = ""
     loop: bool = False  # loop a video file (demos, soak tests)
     labels: list[str] | None = None  # a custom model's class names in output order; None = COCO
+    # A second worker ready to take over (issue #12): "hot" runs the whole pipeline, "warm" keeps the
+    # stream and its recent frames; None = "hot" for a critical camera when a second worker can run it.
+    standby: str | None = None
 
     def __post_init__(self) -> None:
         """Every field is checked for its type and range here, where a config enters (the
@@ -171,6 +175,10 @@ class CameraConfig:
             raise ConfigError(f"{cam}: labels must be a non-empty list of class names, one per model output class")
         if self.priority not in PRIORITIES:
             raise ConfigError(f"{cam}: priority {self.priority!r} is not one of {', '.join(PRIORITIES)}")
+        _expect(cam, "standby", self.standby, str, optional=True)
+        if self.standby is not None and self.standby not in STANDBY_MODES:
+            raise ConfigError(f"{cam}: standby {self.standby!r} is not one of {', '.join(STANDBY_MODES)} "
+                              "(or leave it unset: hot for a critical camera)")
         if self.detect_fps is not None and not (0 < self.detect_fps <= 240):
             raise ConfigError(f"{cam}: detect fps must be between 0 and 240")
         if not 0.0 < self.confidence < 1.0:
@@ -185,6 +193,8 @@ class CameraConfig:
         d["zones"] = [z.to_dict() for z in self.zones]
         if self.labels is None:
             del d["labels"]  # what workers that predate custom labels expect
+        if self.standby is None:
+            del d["standby"]
         return d
 
     @classmethod

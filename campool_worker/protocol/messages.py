@@ -74,6 +74,29 @@ class CameraTelemetry:
     preview: bool
     detector: str  # the execution provider actually used, or "motion"
     zones: dict[str, int] = field(default_factory=dict)  # zone -> objects in it now (all classes)
+    role: Literal["primary", "standby"] = "primary"
+    # Worker-clock time of the last frame processed (a warm standby: the last frame buffered). With
+    # last_seq, a heartbeat says "every crossing of frames up to frame_ts is committed with seq <=
+    # last_seq" (see Live standby in the package docstring).
+    frame_ts: float = 0.0
+    buffered_s: float = 0.0  # a warm standby: seconds of recent frames it holds
+
+
+@dataclass
+class CoverageSpan:
+    """A stretch of time a worker watched a camera under an epoch: frames arrived and were processed
+    (a warm standby: buffered). Spans are committed to the outbox and delivered like count events, so
+    the master learns what was watched even while it was down; what no span covers was not watched.
+    ``seq`` counts per (camera_id, epoch) from 1. An open span grows (same seq, later end_ts, sent
+    again); ``closed`` says it will not change any more."""
+
+    camera_id: str
+    epoch: int
+    seq: int
+    start_ts: float  # worker clock
+    end_ts: float
+    role: Literal["primary", "standby"]
+    closed: bool
 
 
 @dataclass
@@ -185,6 +208,24 @@ class AssignCamera(Message):
     start_frame: int | None = None  # seek here first (seekable sources); see Epoch fencing
     count_from_frame: int | None = None  # suppress events of earlier frames (handover warm-up)
     count_from_ts: float | None = None  # live streams: suppress events before this time (worker's clock)
+    # "standby": a shadow lease beside another worker's primary (see Live standby): its events are
+    # committed and sent as usual, but the master stores them only from its promotion's cut.
+    role: Literal["primary", "standby"] = "primary"
+    standby: Literal["hot", "warm"] = "hot"  # a standby: the whole pipeline, or the stream and recent frames
+    buffer_s: float = 10.0  # a warm standby: seconds of recent frames to keep
+
+
+@dataclass
+class PromoteCamera(Message):
+    """The standby of ``camera_id`` at ``epoch`` becomes the primary. A warm standby counts its
+    buffered frames from ``count_from_ts`` (its own clock; with a tracker warm-up before it) faster
+    than real time, then goes on live. Replies `Ok`, `Fenced` or `Error`; a repeat is a no-op."""
+
+    TYPE: ClassVar[str] = "promote"
+    KIND: ClassVar[str] = "command"
+    camera_id: str
+    epoch: int
+    count_from_ts: float
 
 
 @dataclass
@@ -236,6 +277,7 @@ class AckCounts(Message):
     camera_id: str
     epoch: int
     up_to_seq: int
+    spans_up_to: int = 0  # every *closed* coverage span of (camera_id, epoch) with seq <= this is stored
 
 
 @dataclass
@@ -398,6 +440,7 @@ class CountBatch(Message):
     KIND: ClassVar[str] = "telemetry"
     worker_id: str
     events: list[CountEvent]
+    spans: list[CoverageSpan] = field(default_factory=list)
 
 
 @dataclass
@@ -436,7 +479,7 @@ class AlertEvent(Message):
 MESSAGES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (
-        Hello, GetStatus, AssignCamera, UpdateCamera, UnassignCamera, FenceCamera, SetPreview,
+        Hello, GetStatus, AssignCamera, PromoteCamera, UpdateCamera, UnassignCamera, FenceCamera, SetPreview,
         AckCounts, ResendCounts, Drain, QueryModel, PushModelChunk,
         Ok, Error, Fenced, HelloReply, StatusReply, AckReply, ModelStatus,
         PairRequest, PairReply,
