@@ -124,6 +124,33 @@ Epoch fencing (no interval counted twice nor left uncounted)
   with a `Fenced` reply (for example a delayed `AssignCamera` arriving after a newer one);
   an `AssignCamera` with the epoch it already runs and the same config is a no-op, so a
   master may re-assert its assignments after a restart.
+
+Live standby and the standby cut (a live camera cannot rewind)
+--------------------------------------------------------------
+* A standby is a second worker given the same camera with ``AssignCamera(role="standby")`` under
+  an epoch of its own E_s, allocated and persisted by the master like any other, while the
+  primary keeps its epoch E_p. ``standby="hot"`` runs the whole pipeline; ``"warm"`` keeps the
+  stream connected and the last ``buffer_s`` seconds of frames, without the detector. A standby's
+  events are committed and sent like any others; the master does not store them while it is a
+  standby (it acks, as shadowed, those the primary has already covered, and holds the rest).
+* Each heartbeat is consistent per camera: the worker notes each camera's ``frame_ts`` (the time
+  of its last processed frame), then commits every crossing already queued, then reads
+  ``last_seq``. So "every crossing of frames up to frame_ts is committed with seq <= last_seq".
+  The master's watermark for the primary is the ``frame_ts`` of its latest heartbeat whose
+  events up to ``last_seq`` are all stored: the primary is known to have counted everything
+  until then.
+* Promotion: when the primary is declared dead (or fenced, or its stream is down while the
+  standby's is not), the master makes the standby's epoch current, cuts E_p at the watermark C
+  (in the primary's clock: E_p's later events are fenced) and sends ``PromoteCamera(E_s,
+  count_from_ts=C)`` in the standby's clock. It takes the standby's events after C, except any
+  that match, one to one, a stored primary event of the same line, direction and class within a
+  short window around C: two workers stamp the same frame a few tens of milliseconds apart, so a
+  track that straddles the cut is counted once, by exactly one of them. A camera whose stream is
+  down on every holder is not promoted: it was simply not watched.
+* Coverage: every worker records the spans of time it watched each (camera, epoch)
+  (`CoverageSpan`), committed and delivered with the counts (``CountBatch.spans``, acked with
+  ``AckCounts.spans_up_to``), so the master knows what was watched even while it was down; the
+  time no span covers was not watched, and the history shows it as a gap, not as zero counts.
 """
 from __future__ import annotations
 
