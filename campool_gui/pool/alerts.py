@@ -52,6 +52,8 @@ def default_rules() -> dict[str, AlertRule]:
         AlertRule("dead_letter", "camera failed on every worker", for_s=0.0, severity="error"),
         AlertRule("key_conflict", "worker key mismatch", for_s=0.0, severity="critical"),
         AlertRule("history_damaged", "history database damaged", for_s=0.0, severity="error"),
+        # an integration (subject "mqtt", "metrics") reports a problem: counting and storing go on
+        AlertRule("integration_down", "integration not working", for_s=10.0, clear_for_s=5.0),
     ]
     return {r.kind: r for r in rules}
 

@@ -1,4 +1,4 @@
-"""THE CamPool wire contract (version 2): every message between a master and a worker.
+"""THE CamPool wire contract (version 3): every message between a master and a worker.
 
 Nothing else defines messages. The worker (`service.py`) and the master (its wire client and
 pool core) both encode and decode here, so a change to the protocol is a change to this package

@@ -13,7 +13,8 @@ from campool_worker.errors import CampoolError
 
 # 2: HelloReply carries the WorkerStatus; WorkerStatus declares heartbeat_s, its masters and its storage;
 #    LineCounts.by_class; PairReply.retry_after_s.
-PROTOCOL_VERSION = 2
+# 3: CameraTelemetry.zone_classes (zone occupancy per class in every heartbeat, for MQTT and Prometheus).
+PROTOCOL_VERSION = 3
 SERVICE_TYPE = "_campool._tcp.local."
 
 MAX_HEADER_BYTES = 512 * 1024
@@ -74,6 +75,7 @@ class CameraTelemetry:
     preview: bool
     detector: str  # the execution provider actually used, or "motion"
     zones: dict[str, int] = field(default_factory=dict)  # zone -> objects in it now (all classes)
+    zone_classes: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> class -> objects in it now
 
 
 @dataclass
