@@ -48,8 +48,8 @@ class AlertTransition:
 @dataclass
 class _Frames:
     epoch: int
-    frames: int
-    wall: float | None       # master wall time of the heartbeat that first showed the last frame
+    progress: tuple[int, int]   # (frames processed, last frame index) as the worker reported them
+    wall: float | None          # master wall time of the heartbeat that first showed the last frame
 
 
 class PoolMirror:
@@ -120,9 +120,12 @@ class PoolMirror:
         if st is None:
             return
         seen = self._frames.get(cid)
-        if seen is None or seen.epoch != st.epoch or st.frames > seen.frames:
-            # a new epoch restarts the worker's frame counter: its first frames are news too
-            self._frames[cid] = _Frames(st.epoch, st.frames, now if st.frames > 0 else None)
+        progress = (st.frames, st.frame_index)
+        if seen is None or seen.epoch != st.epoch:
+            # a new epoch restarts the worker's counters: frames already there are news too
+            self._frames[cid] = _Frames(st.epoch, progress, now if st.frames > 0 or st.frame_index >= 0 else None)
+        elif progress != seen.progress:
+            self._frames[cid] = _Frames(st.epoch, progress, now)
 
     def _counts(self, ev: CountsChanged, now: float) -> None:
         self.totals[ev.camera_id] = {ln: c.copy() for ln, c in ev.counts.items()}

@@ -160,6 +160,20 @@ class Prometheus(_Process):
         return [self.binary, f"--config.file={self.config}", f"--storage.tsdb.path={self.folder / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
 
+    def start(self) -> Self:
+        super().start()
+        deadline = time.monotonic() + 30
+        while True:     # it listens before its storage is ready (503 until then)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"prometheus was not ready within 30 s\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
     def api(self, path: str, **params: str) -> Any:
         url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
         with urllib.request.urlopen(url, timeout=5) as r:
@@ -225,8 +239,14 @@ class CutProxy:
 
     def cut(self) -> None:
         if self._listener is not None:
+            try:   # wakes the thread blocked in accept(); close() alone leaves it accepting on Linux
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
+            if self._thread is not None:
+                self._thread.join(5)
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:
@@ -270,6 +290,7 @@ class MqttRecorder:
             self.client.username_pw_set(self.username, self.password)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.2, 1)     # back soon after a broker outage
         self.client.connect("127.0.0.1", self.port, keepalive=10)
         self.client.loop_start()
         assert self.connected.wait(10), f"the recorder could not connect to 127.0.0.1:{self.port}"
