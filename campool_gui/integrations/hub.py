@@ -76,6 +76,7 @@ class Integrations:
         self._thread = threading.Thread(target=self._run, name="campool-integrations", daemon=True)
         self._reported: dict[str, str] = {}           # part -> the problem last told to the master
         self._report_lock = threading.Lock()
+        self._start_problem = ""                      # MQTT configured but its client could not even be made
 
     # ------------------------------------------------------------- any thread
 
@@ -143,11 +144,15 @@ class Integrations:
         self._ready.set()
         next_pump = 0.0
         while not self._stop.is_set():
-            self._serve_requests()
-            self._drain(max(0.0, next_pump - time.monotonic()))
-            if time.monotonic() >= next_pump:
-                next_pump = time.monotonic() + PUMP_S
-                self._pump()
+            try:
+                self._serve_requests()
+                self._drain(max(0.0, next_pump - time.monotonic()))
+                if time.monotonic() >= next_pump:
+                    next_pump = time.monotonic() + PUMP_S
+                    self._pump()
+            except Exception:  # one bad event or a full disk must not end MQTT and the metrics for good
+                log.exception("integrations: an update failed; carrying on")
+                self._stop.wait(PUMP_S)
 
     def _load(self) -> None:
         """The mirror's start: a snapshot, and today's counts from the history (see mirror.py)."""
@@ -219,9 +224,15 @@ class Integrations:
         if self.endpoint is not None and settings.metrics != old.metrics:
             self.endpoint.stop()
             self.endpoint = None
+        self._start_problem = ""
         if settings.mqtt is not None and self.publisher is None:
-            self.publisher = self._make_publisher(settings)
-            self.publisher.start()
+            try:
+                self.publisher = self._make_publisher(settings)
+                self.publisher.start()
+            except Exception as exc:  # e.g. its queue file cannot be opened: said, and the rest goes on
+                log.exception("MQTT could not start")
+                self.publisher = None
+                self._start_problem = f"MQTT could not start: {exc}"
         if settings.metrics is not None and self.endpoint is None:
             collector = PoolCollector(self.mirror, self.lock, version=__version__, mqtt=self._mqtt_gauge)
             self.endpoint = MetricsEndpoint(settings.metrics, collector)
@@ -262,7 +273,7 @@ class Integrations:
         with self._report_lock:
             st = self.status()
             for name, part in (("mqtt", st.mqtt), ("metrics", st.metrics)):
-                problem = part.problem if part is not None else ""
+                problem = part.problem if part is not None else (self._start_problem if name == "mqtt" else "")
                 if self._reported.get(name, "") != problem:
                     self._reported[name] = problem
                     self.master.report_integration(name, problem)

@@ -172,7 +172,7 @@ def test_a_broker_outage_and_a_bridge_cut_lose_nothing_and_a_killed_master_goes_
                  30, "the integration_down alert events, queued during the outage")
         raised = next(a for a in north_alerts() if a["kind"] == "integration_down")
         assert raised["event"] == "raised" and raised["subject"] == "mqtt"
-        assert north_broker.port and "MQTT broker" in raised["message"]
+        assert "MQTT broker" in raised["message"]
 
         # SIGKILL: no goodbye; the broker says offline for it (Last Will), and the bridge carries it up
         procs[0].kill()
