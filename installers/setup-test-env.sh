@@ -2,10 +2,11 @@
 # Installs everything the test suite needs on a fresh Debian/Ubuntu machine:
 # the Python package with its test extras, Qt's system libraries for offscreen
 # rendering, Debian's gst-rtsp-server (a real RTSP camera for stream tests),
-# iproute2 (network namespaces for partition tests), mosquitto (the MQTT broker)
-# and prometheus (the server and promtool) for the integration tests. The tests
-# start their own broker and Prometheus processes with their own config files on
-# free loopback ports; the packages' system services are stopped and disabled here.
+# iproute2 (network namespaces for partition tests), mosquitto (the MQTT broker),
+# prometheus (the server and promtool) and openssl (throwaway TLS certificates)
+# for the integration tests. Those tests start their own broker and Prometheus
+# processes, with their own config files on free loopback ports; the system
+# services the packages bring are stopped and disabled when this script installs them.
 # Safe to run again. Without root or apt, it installs the Python part only and
 # the tests that need the system parts skip with a reason.
 set -euo pipefail
@@ -16,7 +17,7 @@ debs=(gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
       gstreamer1.0-plugins-ugly gstreamer1.0-libav
       libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
       iproute2 iptables procps
-      mosquitto prometheus)
+      mosquitto prometheus openssl)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=()
   for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done

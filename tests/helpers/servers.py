@@ -108,11 +108,28 @@ class Bridge:
     topics: list[str]
 
 
+def make_tls(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it: (ca, cert, key) PEM files."""
+    openssl = need_binary("openssl", "openssl")
+    folder.mkdir(parents=True, exist_ok=True)
+    ca, ca_key, cert, key, csr = (folder / n for n in ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr"))
+    ext = folder / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for cmd in ([openssl, "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2",
+                 "-subj", "/CN=campool test CA"],
+                [openssl, "req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+                [openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+                 "-days", "2", "-extfile", ext]):
+        subprocess.run([str(c) for c in cmd], check=True, capture_output=True)
+    return ca, cert, key
+
+
 class Mosquitto(_Process):
     name = "mosquitto"
 
     def __init__(self, folder: Path, *, port: int | None = None, users: dict[str, str] | None = None,
-                 bridge: Bridge | None = None) -> None:
+                 bridge: Bridge | None = None, tls: tuple[Path, Path, Path] | None = None) -> None:
         self.binary = need_binary("mosquitto", "mosquitto")
         super().__init__(folder, port or free_port())
         self.users = users
@@ -121,6 +138,8 @@ class Mosquitto(_Process):
         lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.folder}/",
                  "autosave_interval 1", "max_queued_messages 100000", "log_type error", "log_type warning",
                  "log_type notice", "log_type information", "connection_messages true"]
+        if tls is not None:
+            lines += [f"cafile {tls[0]}", f"certfile {tls[1]}", f"keyfile {tls[2]}"]
         if os.geteuid() == 0:
             lines.append(f"user {getpass.getuser()}")   # else it drops to a 'mosquitto' user that cannot write here
         if users:
@@ -276,6 +295,7 @@ class MqttRecorder:
     topics: list[str]
     username: str | None = None
     password: str | None = None
+    tls_ca: Path | None = None
     last: dict[str, bytes] = field(default_factory=dict)
     messages: list[Seen] = field(default_factory=list)
 
@@ -288,6 +308,8 @@ class MqttRecorder:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"recorder-{os.getpid()}-{id(self)}")
         if self.username:
             self.client.username_pw_set(self.username, self.password)
+        if self.tls_ca is not None:
+            self.client.tls_set(ca_certs=str(self.tls_ca))
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.2, 1)     # back soon after a broker outage

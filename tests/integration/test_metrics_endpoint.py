@@ -2,6 +2,7 @@
 counters are the stored totals, after a master restart too."""
 from __future__ import annotations
 
+import logging
 import subprocess
 import urllib.request
 
@@ -18,6 +19,7 @@ from tests.helpers.pool_e2e import wait_for
 from tests.helpers.servers import Prometheus, free_port, need_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+log = logging.getLogger(__name__)
 
 
 def crossings(text: str) -> dict[tuple[str, str, str, str], int]:
@@ -78,6 +80,7 @@ def test_prometheus_scrapes_the_stored_totals_and_they_survive_a_master_restart(
                 return {(r["metric"]["camera"], r["metric"]["line"], r["metric"]["direction"], r["metric"]["class"]):
                         int(float(r["value"][1])) for r in prom.query("campool_line_crossings_total")}
             wait_for(lambda: scraped() == pre, 30, "Prometheus answering with the stored totals", step=0.5)
+            log.info("FIGURES prometheus %s, store %s", scraped(), stored)
             [total] = prom.query('sum(campool_line_crossings_total{camera="gate-1"})')
             assert int(float(total["value"][1])) == 150
             [up] = prom.query("up")

@@ -24,7 +24,7 @@ from campool_worker.camera import CameraConfig, CountingLine, Zone
 from tests.helpers.counts import published_totals, stored_totals, wait_equal
 from tests.helpers.ha_schema import check_device_config, unique_ids
 from tests.helpers.pool_e2e import wait_for
-from tests.helpers.servers import Mosquitto, MqttRecorder, free_port
+from tests.helpers.servers import Mosquitto, MqttRecorder, free_port, make_tls
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -183,3 +183,24 @@ def test_a_wrong_port_or_password_is_a_clear_status_and_an_alert_and_counting_go
             rec.close()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert wrong not in logged and secret not in logged, "a broker password in the log"
+
+
+def test_tls_with_the_brokers_ca_connects_and_a_foreign_ca_is_refused_in_words(tmp_path):
+    ca, cert, key = make_tls(tmp_path / "tls")
+    foreign_ca = make_tls(tmp_path / "foreign")[0]
+    with Mosquitto(tmp_path / "broker", tls=(ca, cert, key)) as broker:
+        master = Master(MasterSettings(data_dir=tmp_path / "master", zeroconf=False, name="site-north"))
+        master.start()
+        hub = Integrations(master, IntegrationSettings(mqtt=MqttSettings(port=broker.port, tls_ca=str(foreign_ca))))
+        hub.start()
+        rec = MqttRecorder(broker.port, [f"{PREFIX}/#"], tls_ca=ca)
+        try:
+            wait_for(lambda: "certificate" in hub.status().mqtt.message, 20, "the refused certificate")
+            assert "check the TLS CA file" in hub.status().mqtt.message
+            hub.reconfigure(IntegrationSettings(mqtt=MqttSettings(port=broker.port, tls_ca=str(ca))))
+            wait_for(lambda: hub.status().mqtt.state == "connected", 20, "connected over TLS")
+            wait_for(lambda: rec.value(f"{PREFIX}/available") == "online", 10, "online, over TLS")
+        finally:
+            rec.close()
+            hub.stop()
+            master.stop()
