@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -50,7 +51,8 @@ def nonzero(t: Totals) -> Totals:
     return {k: v for k, v in t.items() if v}
 
 
-def wait_equal(published: callable, stored: callable, timeout: float, what: str) -> tuple[Totals, Totals]:
+def wait_equal(published: Callable[[], Totals], stored: Callable[[], Totals], timeout: float,
+               what: str) -> tuple[Totals, Totals]:
     """Poll until published() == stored() (both non-empty); returns the last pair either way,
     failing with both when they never met."""
     deadline = time.monotonic() + timeout
