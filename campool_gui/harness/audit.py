@@ -20,6 +20,7 @@ class Crossing:
     frame_index: int
     line: str
     direction: str
+    class_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def reference_crossings(config: CameraConfig, last_frame: int) -> list[Crossing]
             if frame is None or frame.index > last_frame:
                 break
             res = pipe.process(frame)
-            out.extend(Crossing(c.frame_index, c.line, c.direction) for c in res.crossings)
+            out.extend(Crossing(c.frame_index, c.line, c.direction, c.class_name) for c in res.crossings)
         return out
     finally:
         source.close()
