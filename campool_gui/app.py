@@ -6,6 +6,7 @@
     campool-gui --headless           the master without a window (campool_gui.headless)
     campool-gui bench-ui --json      UI event-loop stall under a simulated 64-worker pool
     campool-gui bench-failover       failover timing with real worker processes
+    campool-gui bench-failover --live [--standby none|warm|hot]   ... with live RTSP cameras, counts audited
     campool-gui bench-store          history chart queries on generated history
 
 This module only parses the command line and dispatches: the application to
@@ -59,13 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what is on screen while measuring (default: cycle through views)")
     f = sub.add_parser("bench-failover", help="measure how fast cameras move off a SIGKILLed worker")
     f.add_argument("--json", action="store_true", help="print one JSON object")
-    f.add_argument("--workers", type=int, default=3, help="local worker processes (default 3)")
-    f.add_argument("--cameras", type=int, default=6, help="cameras to spread over them (default 6)")
+    f.add_argument("--workers", type=int, help="local worker processes (default 3; --live: 2)")
+    f.add_argument("--cameras", type=int, help="cameras to spread over them (default 6; --live: 1)")
     f.add_argument("--repeat", type=int, default=3, help="kills to measure (default 3)")
     f.add_argument("--video", help="video file the cameras play (default: the shared highway video with the shared "
                                    "YOLOX model when present, else synthetic streams)")
     f.add_argument("--seconds", type=float, help="settle time before each kill (default 8)")
     f.add_argument("--keep", metavar="DIR", help="keep the workers' and master's data in DIR")
+    lv = f.add_argument_group("live", "--live: RTSP cameras (gst-rtsp-server looping the shared highway video)")
+    lv.add_argument("--live", action="store_true", help="fail a worker holding live RTSP cameras and audit the "
+                                                       "stored crossings against the looped file's offline count")
+    lv.add_argument("--standby", choices=("none", "warm", "hot"), help="the cameras' standby (default none)")
+    lv.add_argument("--duration", type=float, metavar="S", help="seconds of counting; the kill is at the middle "
+                                                               "(default 90)")
+    lv.add_argument("--kill", choices=("sigkill", "sigstop", "none"),
+                    help="how the holding worker fails (default sigkill; none: the audit's own noise)")
+    lv.add_argument("--stop-s", type=float, metavar="S", help="--kill sigstop: seconds before SIGCONT (default 15)")
     st = sub.add_parser("bench-store", help="time the history chart queries on generated history")
     st.add_argument("--json", action="store_true", help="print one JSON object")
     st.add_argument("--cameras", type=int, default=50, help="cameras of generated history (default 50)")

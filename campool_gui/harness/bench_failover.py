@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from campool_gui.demo import shared_data_dir
-from campool_gui.harness.audit import compare, reference_crossings
+from campool_gui.harness.audit import Crossing, compare, reference_crossings
 from campool_gui.harness.launcher import LocalWorker
 from campool_gui.pool.master import Master, MasterSettings
 from campool_gui.pool.views import CameraChanged, WorkerChanged
@@ -86,7 +86,7 @@ class Recorder:
                     self.running.setdefault((c.camera_id, c.epoch), now)
 
 
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
@@ -116,7 +116,7 @@ def run_failover_bench(*, workers: int = 3, cameras: int = 6, repeat: int = 3, v
         configs = bench_cameras(cameras, video)
         for cfg in configs:
             master.add_camera(cfg)
-        _wait(lambda: all(c.state == "running" for c in master.snapshot().cameras), 60, "every camera running")
+        wait_until(lambda: all(c.state == "running" for c in master.snapshot().cameras), 60, "every camera running")
         time.sleep(settle_s)
         for r in range(repeat):
             runs.append(_kill_round(r + 1, master, rec, local, ids))
@@ -164,9 +164,9 @@ def _kill_round(n: int, master: Master, rec: Recorder, local: list[LocalWorker],
         with rec.lock:
             return all(any(cid == k[0] and k[1] > ep for k in rec.running) for cid, ep in moved.items())
 
-    _wait(lambda: vid in rec.offline, 30, f"{victim.name} declared offline")
-    _wait(replaced, 30, "its cameras re-placed")
-    _wait(first_frames, 60, "its cameras running elsewhere")
+    wait_until(lambda: vid in rec.offline, 30, f"{victim.name} declared offline")
+    wait_until(replaced, 30, "its cameras re-placed")
+    wait_until(first_frames, 60, "its cameras running elsewhere")
     with rec.lock:
         detection = rec.offline.pop(vid) - t0
         silence = rec.silence.pop(vid, float("nan"))
@@ -181,7 +181,7 @@ def _kill_round(n: int, master: Master, rec: Recorder, local: list[LocalWorker],
               "replacement_s": round(replacement, 3), "first_frame_s": round(first, 3)}
     log.info("round %d: %s", n, result)
     victim.start()
-    _wait(lambda: any(w.worker_id == vid and w.state.value in ("online", "busy", "degraded")
+    wait_until(lambda: any(w.worker_id == vid and w.state.value in ("online", "busy", "degraded")
                       for w in master.snapshot().workers), 30, f"{victim.name} back online")
     time.sleep(3.0)
     with rec.lock:
@@ -199,7 +199,7 @@ def _audit(master: Master, configs: list[CameraConfig]) -> dict[str, Any]:
     master.store.flush()
     lost = dup = expected = stored = 0
     per_camera = {}
-    cache: dict[str, list] = {}
+    cache: dict[str, list[Crossing]] = {}
     for cfg in configs:
         limit = last.get(cfg.camera_id, -1) - 30
         if limit <= 0:
@@ -221,7 +221,11 @@ def _audit(master: Master, configs: list[CameraConfig]) -> dict[str, Any]:
 
 
 def bench_failover(args: Any) -> int:
-    """The CLI entry: reads json, workers, cameras, repeat, video, seconds, keep from args."""
+    """The CLI entry: reads json, workers, cameras, repeat, video, seconds, keep from args;
+    with --live the live RTSP bench (bench_failover_live.py) runs instead."""
+    if getattr(args, "live", False):
+        from campool_gui.harness.bench_failover_live import bench_failover_live
+        return bench_failover_live(args)
     result = run_failover_bench(
         workers=int(getattr(args, "workers", 3) or 3), cameras=int(getattr(args, "cameras", 6) or 6),
         repeat=int(getattr(args, "repeat", 3) or 3), video=getattr(args, "video", None),

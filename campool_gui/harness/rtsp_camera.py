@@ -126,6 +126,18 @@ def serve(video: str, port: int, path: str, user: str | None = None, password: s
                 state["pending"] = None
             return Gst.PadProbeReturn.OK
 
+        def on_query(_pad: Any, info: Any) -> Any:
+            # Not seekable, as a live camera is not: gst-rtsp-server otherwise seeks the shared
+            # stream back to 0 for each client whose PLAY names a range (FFmpeg sends npt=0-),
+            # so a worker connecting after a failover would rewind everyone's stream.
+            # (A new SEEKING query says "not seekable" until filled in; PyGObject cannot write
+            # to it here, so answering it untouched is the answer.)
+            query = info.get_query()
+            if query is not None and query.type == Gst.QueryType.SEEKING:
+                return Gst.PadProbeReturn.HANDLED
+            return Gst.PadProbeReturn.OK
+
+        parse.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, on_query)
         parse.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_event)
         parse.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
 
@@ -272,7 +284,8 @@ class RtspCamera:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             err = proc.stderr.read() if proc.stderr else ""
-            proc.stdout.close()
+            if proc.stdout:
+                proc.stdout.close()
             if proc.stderr:
                 proc.stderr.close()
             # The port may still be held for a moment after a kill; try again briefly.

@@ -1,0 +1,444 @@
+"""`campool-gui bench-failover --live`: fail the worker holding a live RTSP camera, audit the counts.
+
+Real parts on this machine: one gst-rtsp-server camera per camera looping the shared highway
+video at real time (rtsp_camera.py, always on: the stream runs on whether anyone watches, like
+a camera), a master in this process and two worker processes counting vehicles on the line
+``near:0,500,1280,500`` with YOLOX-nano at 10 detections per second, each camera with the
+`--standby` setting. Halfway through the run the worker holding the most cameras is SIGKILLed
+(or SIGSTOPped for N seconds, or left alone: `--kill none` measures the audit's own noise).
+A killed worker is restarted after the run window, as a service manager would, so what its
+outbox still held reaches the master before the audit.
+
+The audit (live_audit.py): the offline count of the file, placed on each camera's timeline by
+the loop starts the camera reported, against the crossings the master stored, over the run
+window less a warm-up at the start and a tail at the end (the same window for both sides).
+Printed: lost and duplicated crossings, the seconds from the kill to the first frame elsewhere,
+the outage the master recorded (from its coverage history, when the store has one), and what a
+standby costs (CPU and memory of a worker that holds only standbys, per camera, from psutil).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import shutil
+import signal
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+
+from campool_gui.harness.audit import reference_crossings
+from campool_gui.harness.bench_failover import shared_file, wait_until
+from campool_gui.harness.launcher import LocalWorker
+from campool_gui.harness.live_audit import (
+    MatchResult,
+    TimedCrossing,
+    loop_crossings,
+    map_to_stream,
+    match_crossings,
+    percentile,
+)
+from campool_gui.harness.rtsp_camera import RtspCamera, gi_rtsp_missing
+from campool_gui.pool.master import Master, MasterSettings
+from campool_gui.pool.views import CameraChanged, CameraView
+from campool_worker.camera import CameraConfig, CountingLine
+
+log = logging.getLogger(__name__)
+
+KillKind = Literal["sigkill", "sigstop", "none"]
+LINE = "near:0,500,1280,500"
+VEHICLES = ["car", "truck", "bus", "motorcycle"]
+
+
+class BenchUnavailable(RuntimeError):
+    """What the live bench needs and this machine lacks (the RTSP server, the shared data)."""
+
+
+@dataclass
+class LiveBenchSettings:
+    standby: str = "none"            # none | warm | hot: CameraConfig.standby of every camera
+    cameras: int = 1
+    workers: int = 2
+    duration_s: float = 90.0         # from every camera running to the end of the window
+    kill: KillKind = "sigkill"
+    stop_s: float = 15.0             # sigstop: seconds before SIGCONT
+    warmup_s: float = 6.0            # left out at the start of the window, on both sides
+    tail_s: float = 5.0              # and at its end (events in flight)
+    tolerance_s: float = 0.5         # how far a stored crossing may lie from its reference one
+    detect_fps: float = 10.0
+    keep: str | None = None          # keep the data folders here
+
+
+@dataclass
+class Handover:
+    """What the master showed of a camera's move after the kill."""
+
+    camera_id: str
+    from_epoch: int
+    to_epoch: int | None = None
+    to_worker: str | None = None
+    first_frame_wall: float | None = None   # estimated time of the new holder's first frame
+
+
+class HandoverRecorder:
+    """The first moment each camera runs under a later epoch than the one killed (a pool subscriber)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.watch: dict[str, Handover] = {}
+
+    def arm(self, cameras: list[CameraView]) -> None:
+        with self.lock:
+            self.watch = {c.camera_id: Handover(c.camera_id, c.epoch) for c in cameras}
+
+    def __call__(self, ev: object) -> None:
+        if not isinstance(ev, CameraChanged):
+            return
+        c, now = ev.camera, time.time()
+        with self.lock:
+            h = self.watch.get(c.camera_id)
+            st = c.status
+            if h is None or h.to_epoch is not None or st is None or c.state != "running":
+                return
+            if st.epoch == c.epoch and c.epoch > h.from_epoch:
+                # The report comes with the next heartbeat (about 1 s); the frames it counts
+                # since the start date its first frame better than the report's arrival.
+                back = (st.frames - 1) / st.fps if st.frames > 1 and st.fps > 0 else 0.0
+                h.to_epoch, h.to_worker, h.first_frame_wall = c.epoch, c.worker_id, now - min(back, 5.0)
+
+    def done(self) -> bool:
+        with self.lock:
+            return all(h.to_epoch is not None for h in self.watch.values())
+
+
+@dataclass
+class ProcessCost:
+    cpu_percent: float
+    rss_mib: float
+
+
+def _measure(pids: dict[str, int], seconds: float) -> dict[str, ProcessCost]:
+    """CPU % (of one core) and resident memory of each process over `seconds`."""
+    procs = {}
+    for name, pid in pids.items():
+        try:
+            p = psutil.Process(pid)
+            p.cpu_percent(None)
+            procs[name] = p
+        except psutil.Error:
+            continue
+    time.sleep(seconds)
+    out = {}
+    for name, p in procs.items():
+        try:
+            out[name] = ProcessCost(round(p.cpu_percent(None), 1), round(p.memory_info().rss / 2**20, 1))
+        except psutil.Error:
+            continue
+    return out
+
+
+def _standby_worker(c: CameraView) -> str | None:
+    """Where the pool put this camera's standby, when the pool says so (issue #12 adds the field)."""
+    value = getattr(c, "standby_worker_id", None)
+    return value if isinstance(value, str) and value else None
+
+
+def _recorded_gaps(master: Master, camera_id: str, start: float, end: float) -> tuple[list[tuple[float, float]] | None,
+                                                                                      str]:
+    """The intervals nobody watched the camera, as the master's store recorded them, or None and why."""
+    query = getattr(master.store, "coverage_gaps", None)
+    if not callable(query):
+        return None, "the master's store records no coverage (coverage history, issue #12 item 3, is not in this build)"
+    try:
+        raw = query(camera_id, start, end)
+    except Exception as exc:  # noqa: BLE001 - a figure of the report, not the run, is lost
+        return None, f"the store's coverage query failed: {exc}"
+    gaps: list[tuple[float, float]] = []
+    for g in raw:
+        if isinstance(g, dict):
+            a, b = g.get("start", g.get("start_ts")), g.get("end", g.get("end_ts"))
+        elif isinstance(g, (tuple, list)):
+            a, b = g[0], g[1]
+        else:
+            a, b = getattr(g, "start", getattr(g, "start_ts", None)), getattr(g, "end", getattr(g, "end_ts", None))
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            gaps.append((float(a), float(b)))
+    return gaps, ""
+
+
+@dataclass
+class CameraAudit:
+    camera_id: str
+    loops: int
+    loop_period_s: list[float]
+    audit: MatchResult
+    handover: Handover | None
+    recorded_gap_s: float | None
+    recorded_gaps: list[tuple[float, float]] | None
+    recorded_gap_reason: str
+    standby_worker: str | None = None
+
+
+@dataclass
+class LiveBenchResult:
+    settings: LiveBenchSettings
+    window: tuple[float, float]
+    kill_wall: float | None
+    victim: str | None
+    cameras: list[CameraAudit] = field(default_factory=list)
+    costs_before_kill: dict[str, dict[str, Any]] = field(default_factory=dict)
+    idle_cost: dict[str, ProcessCost] = field(default_factory=dict)
+    standby_cost: dict[str, Any] | None = None
+    standby_cost_reason: str = ""
+    fenced_events: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The one JSON object `--json` prints."""
+        audits = [c.audit for c in self.cameras]
+        residuals = [abs(r) for a in audits for r in a.residuals_s]
+        outages = [c.handover.first_frame_wall - self.kill_wall for c in self.cameras
+                   if c.handover is not None and c.handover.first_frame_wall is not None
+                   and self.kill_wall is not None]
+        gaps = [c.recorded_gap_s for c in self.cameras if c.recorded_gap_s is not None]
+        reasons = sorted({c.recorded_gap_reason for c in self.cameras if c.recorded_gap_s is None})
+        return {
+            "live": True, "standby": self.settings.standby, "kill": self.settings.kill,
+            "stop_s": self.settings.stop_s if self.settings.kill == "sigstop" else None,
+            "cameras": self.settings.cameras, "workers": self.settings.workers,
+            "duration_s": self.settings.duration_s, "warmup_s": self.settings.warmup_s,
+            "tail_s": self.settings.tail_s, "tolerance_s": self.settings.tolerance_s,
+            "window_s": round(self.window[1] - self.window[0], 3),
+            "kill_at_s": round(self.kill_wall - self.window[0] + self.settings.warmup_s, 3)
+            if self.kill_wall is not None else None,
+            "expected": sum(a.expected for a in audits), "stored": sum(a.stored for a in audits),
+            "matched": sum(a.matched for a in audits), "lost": sum(a.lost for a in audits),
+            "duplicated": sum(a.duplicated for a in audits),
+            "reclassified": sum(a.reclassified for a in audits),
+            "latency_s": round(statistics.median([a.offset_s for a in audits]), 4) if audits else None,
+            "residual_p50_s": _round(percentile(residuals, 0.5)),
+            "residual_p95_s": _round(percentile(residuals, 0.95)),
+            "residual_max_s": _round(max(residuals) if residuals else None),
+            "first_frame_s": round(max(outages), 3) if outages else None,
+            "recorded_gap_s": round(max(gaps), 3) if gaps else None,
+            "recorded_gap_reason": "; ".join(reasons) if not gaps else "",
+            "standby_cost": self.standby_cost, "standby_cost_reason": self.standby_cost_reason,
+            "worker_cost_before_kill": self.costs_before_kill,
+            "worker_idle_cost": {k: asdict(v) for k, v in self.idle_cost.items()},
+            "fenced_events": self.fenced_events,
+            "per_camera": {c.camera_id: {
+                "loops": c.loops, "loop_period_s": c.loop_period_s, "expected": c.audit.expected,
+                "stored": c.audit.stored, "matched": c.audit.matched, "lost": c.audit.lost,
+                "duplicated": c.audit.duplicated, "reclassified": c.audit.reclassified,
+                "latency_s": round(c.audit.offset_s, 4),
+                "lost_at_s": [round(t - self.window[0] + self.settings.warmup_s, 2) for t in c.audit.lost_ts],
+                "duplicated_at_s": [round(t - self.window[0] + self.settings.warmup_s, 2)
+                                    for t in c.audit.duplicated_ts],
+                "first_frame_s": round(c.handover.first_frame_wall - self.kill_wall, 3)
+                if c.handover and c.handover.first_frame_wall and self.kill_wall else None,
+                "to_worker": c.handover.to_worker if c.handover else None,
+                "recorded_gap_s": c.recorded_gap_s, "standby_worker": c.standby_worker,
+            } for c in self.cameras},
+        }
+
+
+def _round(v: float | None) -> float | None:
+    return round(v, 4) if v is not None else None
+
+
+def _reference(cfg: CameraConfig, video: Path) -> tuple[list[Any], int, float]:
+    """One loop's crossings (steady state), the loop's frames and the file's frame rate."""
+    import cv2
+    cap = cv2.VideoCapture(str(video))
+    frames, fps = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), float(cap.get(cv2.CAP_PROP_FPS))
+    cap.release()
+    if frames <= 0 or fps <= 0:
+        raise BenchUnavailable(f"cannot read the length and rate of {video}")
+    offline = CameraConfig(cfg.camera_id, str(video), lines=cfg.lines, model=cfg.model, classes=cfg.classes,
+                           detect_fps=cfg.detect_fps, loop=True)
+    ref = reference_crossings(offline, 2 * frames - 1)
+    return loop_crossings(ref, frames), frames, fps
+
+
+def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
+    if s.workers < 2:
+        raise ValueError("bench-failover --live needs at least 2 workers (one is killed)")
+    reason = gi_rtsp_missing()
+    if reason:
+        raise BenchUnavailable(f"no RTSP test camera here: {reason}")
+    video, model = shared_file("videos/highway.mp4"), shared_file("models/yolox_nano.onnx")
+    if video is None or model is None:
+        raise BenchUnavailable("the shared data (videos/highway.mp4, models/yolox_nano.onnx) is not there; "
+                               "set CAMPOOL_SHARED_DATA to the folder holding them")
+    tmp = Path(s.keep) if s.keep else Path(tempfile.mkdtemp(prefix="campool-live-failover-"))
+    cams = [RtspCamera(video, path=f"/cam{i + 1}", always_on=True) for i in range(s.cameras)]
+    master = Master(MasterSettings(data_dir=tmp / "master", zeroconf=False))
+    rec = HandoverRecorder()
+    # Room for every camera and its standby on each worker: the survivor takes them all.
+    local = [LocalWorker(f"live-w{i + 1}", tmp / f"w{i + 1}", None, capacity=2 * s.cameras)
+             for i in range(s.workers)]
+    configs = [CameraConfig(f"cam{i + 1}", cam.url, lines=[CountingLine.parse(LINE)], model=str(model),
+                            classes=VEHICLES, detect_fps=s.detect_fps, standby=s.standby)
+               for i, cam in enumerate(cams)]
+    try:
+        reference = _reference(configs[0], video)   # before the clock starts: it takes some CPU
+        for cam in cams:
+            cam.start()
+            cam.wait_first_loop()
+        master.start()
+        master.subscribe(rec)
+        ids: dict[str, str] = {}
+        for lw in local:
+            lw.master_key = master.public_key
+            lw.start()
+            ids[lw.name] = master.add_worker(*lw.adopt_args())
+        wait_until(lambda: all(w.state.value in ("online", "busy") for w in master.snapshot().workers)
+                   and len(master.snapshot().workers) == len(local), 30, "every worker online")
+        idle = _measure({lw.name: lw.pid for lw in local}, 2.0)
+        for cfg in configs:
+            master.add_camera(cfg)
+        wait_until(lambda: all(c.state == "running" for c in master.snapshot().cameras), 60, "every camera running")
+        t_run = time.time()
+        t_end = t_run + s.duration_s
+        t_kill = t_run + s.duration_s / 2
+        time.sleep(max(0.0, min(t_run + s.warmup_s, t_kill - 5.0) - time.time()))
+        costs = _measure({lw.name: lw.pid for lw in local}, max(1.0, t_kill - time.time()))
+        snap = master.snapshot()
+        standby_at = {c.camera_id: _standby_worker(c) for c in snap.cameras}
+        result = LiveBenchResult(s, (t_run + s.warmup_s, t_end - s.tail_s), None, None, idle_cost=idle)
+        result.costs_before_kill = _cost_table(costs, local, ids, snap.cameras)
+        result.standby_cost, result.standby_cost_reason = _standby_cost(s, costs, idle, local, ids, snap.cameras)
+        victim: LocalWorker | None = None
+        if s.kill != "none":
+            holding = {lw.name: [c for c in snap.cameras if c.worker_id == ids[lw.name]] for lw in local}
+            victim = max(local, key=lambda lw: (len(holding[lw.name]), lw.name))
+            rec.arm(holding[victim.name])
+            result.victim, result.kill_wall = victim.name, time.time()
+            if s.kill == "sigkill":
+                victim.kill()
+            else:
+                victim.signal(signal.SIGSTOP)
+            log.info("killed (%s) %s holding %s", s.kill, victim.name, [c.camera_id for c in holding[victim.name]])
+            if s.kill == "sigstop":
+                time.sleep(s.stop_s)
+                victim.signal(signal.SIGCONT)
+            try:
+                wait_until(rec.done, max(5.0, t_end - time.time()), "the cameras running elsewhere")
+            except TimeoutError:
+                log.warning("not every camera ran again elsewhere before the end of the run")
+        time.sleep(max(0.0, t_end - time.time()))
+        if victim is not None and s.kill == "sigkill":
+            # Same folder and ports: the master's link reconnects, and the outbox delivers what the
+            # worker had committed and not yet delivered before the kill.
+            victim.start()
+        time.sleep(4.0)    # the last events reach the store
+        master.store.flush()
+        result.fenced_events = master.snapshot().totals.events_fenced
+        per_loop, _frames, fps = reference
+        for cfg, cam in zip(configs, cams):
+            starts = cam.loops()
+            expected = map_to_stream(per_loop, starts, fps, until=t_end + s.tolerance_s)
+            stored = [TimedCrossing(e.ts, e.line, e.direction, e.class_name)
+                      for e in master.store.stored_events(cfg.camera_id)]
+            audit = match_crossings(expected, stored, *result.window, tolerance=s.tolerance_s)
+            gaps, why = _recorded_gaps(master, cfg.camera_id, *result.window)
+            gap_s = round(sum(min(b, result.window[1]) - max(a, result.window[0]) for a, b in gaps
+                              if b > result.window[0] and a < result.window[1]), 3) if gaps is not None else None
+            with rec.lock:
+                h = rec.watch.get(cfg.camera_id)
+            result.cameras.append(CameraAudit(
+                cfg.camera_id, len(starts), [round(b - a, 4) for a, b in itertools.pairwise(starts)], audit, h,
+                gap_s, gaps, why, standby_at.get(cfg.camera_id)))
+        return result
+    finally:
+        master.stop()
+        for lw in local:
+            lw.stop()
+        for cam in cams:
+            cam.stop()
+        if not s.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cost_table(costs: dict[str, ProcessCost], local: list[LocalWorker], ids: dict[str, str],
+                cameras: tuple[CameraView, ...]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for lw in local:
+        wid = ids[lw.name]
+        cost = costs.get(lw.name)
+        out[lw.name] = {"primary": sorted(c.camera_id for c in cameras if c.worker_id == wid),
+                        "standby": sorted(c.camera_id for c in cameras if _standby_worker(c) == wid),
+                        **(asdict(cost) if cost else {})}
+    return out
+
+
+def _standby_cost(s: LiveBenchSettings, costs: dict[str, ProcessCost], idle: dict[str, ProcessCost],
+                  local: list[LocalWorker], ids: dict[str, str],
+                  cameras: tuple[CameraView, ...]) -> tuple[dict[str, Any] | None, str]:
+    """CPU and memory per standby camera: a worker holding standbys only, less its idle figures."""
+    if s.standby == "none":
+        return None, "standby none: no standby to measure"
+    for lw in local:
+        wid = ids[lw.name]
+        standbys = [c for c in cameras if _standby_worker(c) == wid]
+        primaries = [c for c in cameras if c.worker_id == wid]
+        if standbys and not primaries and lw.name in costs and lw.name in idle:
+            busy, base = costs[lw.name], idle[lw.name]
+            n = len(standbys)
+            return {"mode": s.standby, "worker": lw.name, "cameras": n,
+                    "cpu_percent_per_camera": round((busy.cpu_percent - base.cpu_percent) / n, 1),
+                    "rss_mib_per_camera": round((busy.rss_mib - base.rss_mib) / n, 1)}, ""
+    return None, (f"standby {s.standby} was asked for, but the pool placed no standby (the snapshot names no "
+                  "standby worker for any camera: the pool side of issue #12 is not in this build); "
+                  "the cameras ran without one")
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    """The readable form of the summary (the CLI's output)."""
+    rows = [("standby", summary["standby"]), ("kill", summary["kill"] + (f" {summary['stop_s']:g} s"
+                                                                       if summary["stop_s"] else "")),
+            ("window", f"{summary['window_s']:.1f} s (warm-up {summary['warmup_s']:g} s, tail "
+                       f"{summary['tail_s']:g} s)"),
+            ("expected crossings", summary["expected"]), ("stored", summary["stored"]),
+            ("matched", summary["matched"]), ("lost", summary["lost"]), ("duplicated", summary["duplicated"]),
+            ("reclassified", summary["reclassified"]),
+            ("latency / residual p95", f"{summary['latency_s']} s / {summary['residual_p95_s']} s "
+                                       f"(tolerance {summary['tolerance_s']:g} s)"),
+            ("first frame after kill", f"{summary['first_frame_s']} s"),
+            ("recorded gap", f"{summary['recorded_gap_s']} s" if summary["recorded_gap_s"] is not None
+             else f"n/a: {summary['recorded_gap_reason']}"),
+            ("standby cost", summary["standby_cost"] if summary["standby_cost"] is not None
+             else f"n/a: {summary['standby_cost_reason']}")]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    for name, c in summary["worker_cost_before_kill"].items():
+        print(f"{'worker ' + name:<{width}}  cpu {c.get('cpu_percent')} %  rss {c.get('rss_mib')} MiB  "
+              f"primary {c['primary']}  standby {c['standby']}")
+    for cid, c in summary["per_camera"].items():
+        print(f"{cid:<{width}}  expected {c['expected']} lost {c['lost']} at {c['lost_at_s']} s, "
+              f"duplicated {c['duplicated']} at {c['duplicated_at_s']} s; loops {c['loops']}")
+
+
+def bench_failover_live(args: Any) -> int:
+    """The CLI entry of `bench-failover --live`."""
+    s = LiveBenchSettings(
+        standby=args.standby or "none", cameras=int(args.cameras or 1), workers=int(args.workers or 2),
+        duration_s=float(args.duration or 90.0), kill=args.kill or "sigkill",
+        stop_s=float(args.stop_s if args.stop_s is not None else 15.0), keep=args.keep)
+    try:
+        result = run_live_failover_bench(s)
+    except BenchUnavailable as exc:
+        print(f"bench-failover --live: {exc}")
+        return 2
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        print_table(summary)
+    return 0
