@@ -6,7 +6,9 @@ a camera), a master in this process and two worker processes counting vehicles o
 ``near:0,500,1280,500`` with YOLOX-nano at 10 detections per second, each camera with the
 `--standby` setting. Halfway through the run the worker holding the most cameras is SIGKILLed
 (or SIGSTOPped for N seconds, or left alone: `--kill none` measures the audit's own noise).
-A killed worker is restarted after the run window, as a service manager would, so what its
+The cameras stream a copy of the video with a key frame every 2 s (the file itself has one
+every 8.3 s, which would make every new client wait for a picture far longer than a real
+camera makes it). A killed worker is restarted after the run window, as a service manager would, so what its
 outbox still held reaches the master before the audit.
 
 The audit (live_audit.py): the offline count of the file, placed on each camera's timeline by
@@ -72,6 +74,7 @@ class LiveBenchSettings:
     tail_s: float = 5.0              # and at its end (events in flight)
     tolerance_s: float = 0.5         # how far a stored crossing may lie from its reference one
     detect_fps: float = 10.0
+    gop_frames: int = 60             # the camera's key frame interval: 2 s, a camera's usual setting
     keep: str | None = None          # keep the data folders here
 
 
@@ -183,6 +186,23 @@ class CameraAudit:
     recorded_gaps: list[tuple[float, float]] | None
     recorded_gap_reason: str
     standby_worker: str | None = None
+    loop_starts: list[float] = field(default_factory=list)
+    fps: float = 0.0
+
+    def outage(self, kill_wall: float | None) -> tuple[int, int] | None:
+        """Crossings the stream showed between the kill and the first frame elsewhere, and how
+        many of them are lost: nobody watched, so without a standby all of them."""
+        h = self.handover
+        if kill_wall is None or h is None or h.first_frame_wall is None:
+            return None
+        shown = [t for t in self.audit.expected_ts if kill_wall <= t <= h.first_frame_wall]
+        lost = [t for t in self.audit.lost_ts if kill_wall <= t <= h.first_frame_wall]
+        return len(shown), len(lost)
+
+    def frame_of(self, ts: float) -> list[int]:
+        """[loop, frame of the file] of a stream time: where to look in the video."""
+        k = max((i for i, t in enumerate(self.loop_starts) if t <= ts + 1e-6), default=0)
+        return [k, round((ts - self.loop_starts[k]) * self.fps)] if self.loop_starts else [0, 0]
 
 
 @dataclass
@@ -213,6 +233,7 @@ class LiveBenchResult:
             "cameras": self.settings.cameras, "workers": self.settings.workers,
             "duration_s": self.settings.duration_s, "warmup_s": self.settings.warmup_s,
             "tail_s": self.settings.tail_s, "tolerance_s": self.settings.tolerance_s,
+            "gop_frames": self.settings.gop_frames,
             "window_s": round(self.window[1] - self.window[0], 3),
             "kill_at_s": round(self.kill_wall - self.window[0] + self.settings.warmup_s, 3)
             if self.kill_wall is not None else None,
@@ -239,6 +260,10 @@ class LiveBenchResult:
                 "lost_at_s": [round(t - self.window[0] + self.settings.warmup_s, 2) for t in c.audit.lost_ts],
                 "duplicated_at_s": [round(t - self.window[0] + self.settings.warmup_s, 2)
                                     for t in c.audit.duplicated_ts],
+                "lost_loop_frame": [c.frame_of(t) for t in c.audit.lost_ts],
+                "outage_expected": (c.outage(self.kill_wall) or (None, None))[0],
+                "outage_lost": (c.outage(self.kill_wall) or (None, None))[1],
+                "duplicated_loop_frame": [c.frame_of(t) for t in c.audit.duplicated_ts],
                 "first_frame_s": round(c.handover.first_frame_wall - self.kill_wall, 3)
                 if c.handover and c.handover.first_frame_wall and self.kill_wall else None,
                 "to_worker": c.handover.to_worker if c.handover else None,
@@ -276,7 +301,8 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
         raise BenchUnavailable("the shared data (videos/highway.mp4, models/yolox_nano.onnx) is not there; "
                                "set CAMPOOL_SHARED_DATA to the folder holding them")
     tmp = Path(s.keep) if s.keep else Path(tempfile.mkdtemp(prefix="campool-live-failover-"))
-    cams = [RtspCamera(video, path=f"/cam{i + 1}", always_on=True) for i in range(s.cameras)]
+    cams = [RtspCamera(video, path=f"/cam{i + 1}", always_on=True, gop_frames=s.gop_frames or None)
+            for i in range(s.cameras)]
     master = Master(MasterSettings(data_dir=tmp / "master", zeroconf=False))
     rec = HandoverRecorder()
     # Room for every camera and its standby on each worker: the survivor takes them all.
@@ -286,7 +312,8 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
                             classes=VEHICLES, detect_fps=s.detect_fps, standby=s.standby)
                for i, cam in enumerate(cams)]
     try:
-        reference = _reference(configs[0], video)   # before the clock starts: it takes some CPU
+        # Before the clock starts (it takes some CPU), and of the file the cameras really stream.
+        reference = _reference(configs[0], cams[0].served_video())
         for cam in cams:
             cam.start()
             cam.wait_first_loop()
@@ -353,7 +380,7 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
                 h = rec.watch.get(cfg.camera_id)
             result.cameras.append(CameraAudit(
                 cfg.camera_id, len(starts), [round(b - a, 4) for a, b in itertools.pairwise(starts)], audit, h,
-                gap_s, gaps, why, standby_at.get(cfg.camera_id)))
+                gap_s, gaps, why, standby_at.get(cfg.camera_id), starts, fps))
         return result
     finally:
         master.stop()

@@ -49,6 +49,7 @@ class MatchResult:
                                       # the tolerance: one vehicle, two class verdicts
     offset_s: float                   # the latency removed: median(stored - expected) of first partners
     residuals_s: list[float] = field(default_factory=list)   # stored - expected - offset of each pair
+    expected_ts: list[float] = field(default_factory=list)   # the expected crossings inside the window
     lost_ts: list[float] = field(default_factory=list)
     duplicated_ts: list[float] = field(default_factory=list)
 
@@ -139,7 +140,8 @@ def match_crossings(expected: Sequence[TimedCrossing], stored: Sequence[TimedCro
     near_s = [s for s in stored if lo <= s.ts - offset <= hi]
     res = MatchResult(expected=sum(start <= e.ts <= end for e in near_e),
                       stored=sum(start <= s.ts - offset <= end for s in near_s),
-                      matched=0, lost=0, duplicated=0, reclassified=0, offset_s=offset)
+                      matched=0, lost=0, duplicated=0, reclassified=0, offset_s=offset,
+                      expected_ts=sorted(e.ts for e in near_e if start <= e.ts <= end))
     left: dict[tuple[str, str], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for (line, direction, _cls), (e_ts, s_ts) in _by_key(near_e, near_s, offset).items():
         pairs, lost, extra = _pair(e_ts, s_ts, tolerance)

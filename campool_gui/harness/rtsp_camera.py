@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -185,6 +186,51 @@ def serve(video: str, port: int, path: str, user: str | None = None, password: s
     GLib.MainLoop().run()
 
 
+def reencode(video: str, out: str, gop_frames: int) -> None:  # pragma: no cover - runs under /usr/bin/python3
+    """Write `video` again with a key frame every `gop_frames` frames (x264, no B-frames, MP4).
+
+    highway.mp4 has two key frames in 450 (a GOP of 8.3 s): a client joining its stream decodes
+    smeared frames or nothing until the next one, which no camera set up for analytics does
+    (their I-frame interval is 1-2 s). The copy is decoded and encoded once, then served as is."""
+    import gi
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+
+    Gst.init(None)
+    demux = "avidemux" if video.lower().endswith(".avi") else "qtdemux"
+    pipeline = Gst.parse_launch(
+        f"filesrc location=\"{video}\" ! {demux} ! h264parse ! avdec_h264 ! videoconvert ! "
+        f"x264enc key-int-max={gop_frames} bframes=0 speed-preset=faster bitrate=4000 ! h264parse ! "
+        f"mp4mux ! filesink location=\"{out}\"")
+    pipeline.set_state(Gst.State.PLAYING)
+    msg = pipeline.get_bus().timed_pop_filtered(600 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipeline.set_state(Gst.State.NULL)
+    if msg is None or msg.type != Gst.MessageType.EOS:
+        detail = msg.parse_error()[0].message if msg is not None else "timed out"
+        sys.stderr.write(f"rtsp_server: re-encoding {video} failed: {detail}\n")
+        sys.exit(4)
+
+
+def gop_copy(video: str | Path, gop_frames: int, cache_dir: Path | None = None) -> Path:
+    """A copy of `video` with a key frame every `gop_frames` frames (see `reencode`), made once
+    and kept in a cache folder (by name, size, modification time and GOP)."""
+    src = Path(video)
+    st = src.stat()
+    folder = cache_dir or Path(tempfile.gettempdir()) / "campool-rtsp-camera"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{src.stem}-{st.st_size}-{int(st.st_mtime)}-gop{gop_frames}.mp4"
+    if out.is_file():
+        return out
+    part = out.with_name(f"{out.name}.{os.getpid()}.part")
+    res = subprocess.run([SYSTEM_PYTHON, __file__, "--reencode", str(src.resolve()), "--out", str(part),
+                          "--gop", str(gop_frames)], capture_output=True, text=True, timeout=900, check=False)
+    if res.returncode != 0 or not part.is_file():
+        part.unlink(missing_ok=True)
+        raise RuntimeError(f"could not re-encode {src} with a GOP of {gop_frames}: {res.stderr.strip()[-500:]}")
+    part.replace(out)   # whole or not at all: another process may be reading the cache
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -212,13 +258,18 @@ def gi_rtsp_missing() -> str | None:
 class RtspCamera:
     """A gst-rtsp-server subprocess serving `video` on a fixed port; stop = SIGKILL.
 
+    gop_frames: serve a copy with a key frame every that many frames (`gop_copy`) instead of
+    the file as is. always_on: stream with or without clients (see the module doc).
+
     loop_starts: the wall-clock second each loop of the file started going out, in order,
     as the server reported them (a restart of the server starts a new list).
     """
 
     def __init__(self, video: str | Path, port: int | None = None, path: str = "/cam", *,
-                 user: str | None = None, password: str | None = None, always_on: bool = False) -> None:
+                 user: str | None = None, password: str | None = None, always_on: bool = False,
+                 gop_frames: int | None = None) -> None:
         self.video = str(video)
+        self.gop_frames = gop_frames
         self.port = port or free_port()
         self.path = path
         self.user, self.password = user, password
@@ -252,16 +303,21 @@ class RtspCamera:
             time.sleep(0.05)
         raise RuntimeError(f"RTSP camera on port {self.port} started no loop within {timeout_s:.0f} s")
 
+    def served_video(self) -> Path:
+        """The file the camera streams: the video, or its copy with the asked-for GOP (made on first use)."""
+        return gop_copy(self.video, self.gop_frames) if self.gop_frames else Path(self.video)
+
     def start(self, timeout_s: float = 20.0) -> RtspCamera:
         if self.proc is not None and self.proc.poll() is None:
             return self
+        video = str(self.served_video())
         deadline = time.monotonic() + timeout_s
         while True:
             extra = ["--user", self.user, "--password", self.password] if self.user and self.password else []
             if self.always_on:
                 extra.append("--always-on")
             self.proc = subprocess.Popen(
-                [SYSTEM_PYTHON, __file__, "--video", self.video, "--port", str(self.port), "--path", self.path,
+                [SYSTEM_PYTHON, __file__, "--video", video, "--port", str(self.port), "--path", self.path,
                  *extra],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
             assert self.proc.stdout is not None
@@ -348,14 +404,22 @@ class RtspCamera:
 
 def main() -> None:  # pragma: no cover - runs under /usr/bin/python3
     ap = argparse.ArgumentParser(description="serve a video file as a looping RTSP camera")
-    ap.add_argument("--video", required=True)
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--video")
+    ap.add_argument("--reencode", metavar="VIDEO", help="write VIDEO again to --out with a GOP of --gop frames, exit")
+    ap.add_argument("--out")
+    ap.add_argument("--gop", type=int, default=60)
+    ap.add_argument("--port", type=int)
     ap.add_argument("--path", default="/cam")
     ap.add_argument("--user", help="ask clients for this user name (with --password)")
     ap.add_argument("--password", help="and this password (RTSP Basic authentication)")
     ap.add_argument("--always-on", action="store_true",
                     help="stream from the start, with or without clients, like a real camera")
     args = ap.parse_args()
+    if args.reencode:
+        reencode(args.reencode, args.out, args.gop)
+        return
+    if not args.video or not args.port:
+        ap.error("--video and --port are required")
     if not Path(args.video).is_file():
         sys.stderr.write(f"rtsp_server: video {args.video} not found\n")
         sys.exit(2)
