@@ -70,7 +70,10 @@ class LiveBenchSettings:
     duration_s: float = 90.0         # from every camera running to the end of the window
     kill: KillKind = "sigkill"
     stop_s: float = 15.0             # sigstop: seconds before SIGCONT
-    warmup_s: float = 6.0            # left out at the start of the window, on both sides
+    warmup_s: float = 15.0           # left out at the start of the window, on both sides: a fresh
+                                     # runner misses a few crossings in its first ~10 s (4 of 125 in
+                                     # a 90 s run without a kill, all at 8.6-10.5 s; 2 at 10.9 and
+                                     # 11.7 s in another); one loop of the file is left out
     tail_s: float = 5.0              # and at its end (events in flight)
     tolerance_s: float = 0.5         # how far a stored crossing may lie from its reference one
     detect_fps: float = 10.0
