@@ -43,24 +43,26 @@ def live_bench() -> dict[str, Any]:
 def test_the_live_bench_counts_add_up_and_the_kill_loses_what_nobody_watched(live_bench):
     s = live_bench
     cam = s["per_camera"]["cam1"]
-    assert (s["live"], s["standby"], s["kill"]) == (True, "none", "sigkill")
-    assert s["expected"] > 0
-    assert s["lost"] + s["matched"] == s["expected"]
+    assert (s["live"], s["standby"], s["kill"]) == (True, "none", "sigkill"), s
+    assert s["expected"] > 0, s
+    assert s["lost"] + s["matched"] == s["expected"], s
     # (a pair may straddle an edge of the window, so the stored side can differ by one or two)
-    assert s["duplicated"] <= s["stored"] and abs(s["stored"] - s["matched"] - s["duplicated"]) <= 2
-    assert abs(s["kill_at_s"] - DURATION_S / 2) < 1.0
+    assert s["duplicated"] <= s["stored"] and abs(s["stored"] - s["matched"] - s["duplicated"]) <= 2, s
+    assert abs(s["kill_at_s"] - DURATION_S / 2) < 1.0, s
     # The camera moved to the other worker and ran there within a failover's time.
-    assert cam["to_worker"] is not None and 0.5 < s["first_frame_s"] < 15.0
+    assert cam["to_worker"] is not None and 0.5 < s["first_frame_s"] < 15.0, s
     # The stream's timeline is right: loops about the file's length (15 s), stored crossings
     # within a fraction of a second of the reference ones.
     assert all(abs(p - 15.0) < 0.5 for p in cam["loop_period_s"][1:]), cam["loop_period_s"]
-    assert s["residual_p95_s"] is not None and s["residual_p95_s"] < s["tolerance_s"]
+    assert s["residual_p95_s"] is not None and s["residual_p95_s"] < s["tolerance_s"], s
     # Without a standby nobody watched between the kill and the first frame elsewhere: what the
     # stream showed then is lost (all of it, give or take one at each edge of the outage), and
-    # the rest of the run is counted but for the audit's noise (a few near loop starts).
+    # the rest of the run is counted but for the audit's noise and the new holder's first
+    # seconds (measured: 6 of 125 lost in 90 s without a kill, up to 4 of them together near
+    # the first loop start a runner sees; 2 more in the new holder's first second).
     shown, lost = cam["outage_expected"], cam["outage_lost"]
-    assert shown is not None and lost is not None and lost >= shown - 2
-    assert s["lost"] - lost <= max(3, s["expected"] // 10), s
+    assert shown is not None and lost is not None and lost >= shown - 2, s
+    assert s["lost"] - lost <= 6 + s["expected"] // 10, s
     # No standby, so no standby cost, and a reason.
     assert s["standby_cost"] is None and s["standby_cost_reason"]
 
