@@ -41,7 +41,8 @@ class TimedCrossing:
 @dataclass
 class MatchResult:
     expected: int                     # reference crossings inside the window
-    stored: int                       # stored events inside the window
+    stored: int                       # stored events that count in the window: the partners of the
+                                      # expected ones (one may lie just outside) and the duplicated
     matched: int                      # expected ones with a stored partner
     lost: int                         # expected ones without
     duplicated: int                   # stored ones inside the window without a partner
@@ -138,8 +139,7 @@ def match_crossings(expected: Sequence[TimedCrossing], stored: Sequence[TimedCro
     lo, hi = start - tolerance, end + tolerance
     near_e = [e for e in expected if lo <= e.ts <= hi]
     near_s = [s for s in stored if lo <= s.ts - offset <= hi]
-    res = MatchResult(expected=sum(start <= e.ts <= end for e in near_e),
-                      stored=sum(start <= s.ts - offset <= end for s in near_s),
+    res = MatchResult(expected=sum(start <= e.ts <= end for e in near_e), stored=0,
                       matched=0, lost=0, duplicated=0, reclassified=0, offset_s=offset,
                       expected_ts=sorted(e.ts for e in near_e if start <= e.ts <= end))
     left: dict[tuple[str, str], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
@@ -156,6 +156,7 @@ def match_crossings(expected: Sequence[TimedCrossing], stored: Sequence[TimedCro
     res.lost_ts.sort()
     res.duplicated_ts.sort()
     res.lost, res.duplicated = len(res.lost_ts), len(res.duplicated_ts)
+    res.stored = res.matched + res.duplicated
     for e_ts, s_ts in left.values():
         res.reclassified += len(_pair(sorted(e_ts), sorted(s_ts), tolerance)[0])
     return res

@@ -56,6 +56,6 @@ def test_the_latency_is_removed_before_matching_and_the_edges_are_shared():
     assert res.offset_s == pytest.approx(0.3)
     # In [10.2, 50]: 15 .. 50 expected (8); the 10 s one lies outside, and its stored partner
     # (10.3 -> 10.0 after the latency) is neither lost nor duplicated.
-    assert (res.expected, res.matched, res.lost, res.duplicated) == (8, 7, 1, 0)
+    assert (res.expected, res.stored, res.matched, res.lost, res.duplicated) == (8, 7, 7, 1, 0)
     assert res.lost_ts == [35.0]
     assert max(abs(r) for r in res.residuals_s) < 1e-9
