@@ -150,31 +150,30 @@ def _measure(pids: dict[str, int], seconds: float) -> dict[str, ProcessCost]:
 
 
 def _standby_worker(c: CameraView) -> str | None:
-    """Where the pool put this camera's standby, when the pool says so (issue #12 adds the field)."""
-    value = getattr(c, "standby_worker_id", None)
+    """Where the pool put this camera's standby, when the pool says so (issue #12 gives CameraView a
+    `standby` with its `worker_id`; a build without it places none)."""
+    value = getattr(getattr(c, "standby", None), "worker_id", None)
     return value if isinstance(value, str) and value else None
 
 
 def _recorded_gaps(master: Master, camera_id: str, start: float, end: float) -> tuple[list[tuple[float, float]] | None,
                                                                                       str]:
-    """The intervals nobody watched the camera, as the master's store recorded them, or None and why."""
-    query = getattr(master.store, "coverage_gaps", None)
+    """The intervals nobody watched the camera in [start, end], as the master recorded them
+    (`Master.coverage`, issue #12's coverage history), or None and why there are none."""
+    query = getattr(master, "coverage", None)
     if not callable(query):
-        return None, "the master's store records no coverage (coverage history, issue #12 item 3, is not in this build)"
+        return None, "the master records no coverage (coverage history, issue #12 item 3, is not in this build)"
     try:
-        raw = query(camera_id, start, end)
-    except Exception as exc:  # noqa: BLE001 - a figure of the report, not the run, is lost
-        return None, f"the store's coverage query failed: {exc}"
-    gaps: list[tuple[float, float]] = []
-    for g in raw:
-        if isinstance(g, dict):
-            a, b = g.get("start", g.get("start_ts")), g.get("end", g.get("end_ts"))
-        elif isinstance(g, (tuple, list)):
-            a, b = g[0], g[1]
-        else:
-            a, b = getattr(g, "start", getattr(g, "start_ts", None)), getattr(g, "end", getattr(g, "end_ts", None))
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-            gaps.append((float(a), float(b)))
+        coverage = query(start, end, "minute", camera_id)
+    except Exception as exc:  # noqa: BLE001 - a figure of the report is lost, not the run
+        return None, f"the master's coverage query failed: {exc}"
+    if getattr(coverage, "since", None) is None:
+        return None, "the master has no coverage spans of this camera (its workers sent none)"
+    gaps = []
+    for g in getattr(coverage, "gaps", ()):
+        a, b = float(g[0]), float(g[1])
+        if b > start and a < end:   # the buckets are whole minutes: judge the window only
+            gaps.append((max(a, start), min(b, end)))
     return gaps, ""
 
 
@@ -377,8 +376,7 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
                       for e in master.store.stored_events(cfg.camera_id)]
             audit = match_crossings(expected, stored, *result.window, tolerance=s.tolerance_s)
             gaps, why = _recorded_gaps(master, cfg.camera_id, *result.window)
-            gap_s = round(sum(min(b, result.window[1]) - max(a, result.window[0]) for a, b in gaps
-                              if b > result.window[0] and a < result.window[1]), 3) if gaps is not None else None
+            gap_s = round(sum(b - a for a, b in gaps), 3) if gaps is not None else None
             with rec.lock:
                 h = rec.watch.get(cfg.camera_id)
             result.cameras.append(CameraAudit(
