@@ -21,6 +21,10 @@ Intents: callable from any thread; they run on the pool thread and return when a
         These block on the keyring: call them off the UI thread.
     camera_source(camera_id, source) -> str                  # the full URL, to open it from this PC
     pin_camera(camera_id, worker_id | None, *, pin_return=True)   # None = back to auto placement
+    set_standby(camera_id, worker_id | None)                 # the worker for its standby; None = auto.
+        # The standby itself (none | warm | hot, unset = hot for a critical camera when a second worker
+        # can run it) is CameraConfig.standby, set with add/update_camera. CameraView.standby and
+        # WorkerView.standbys (StandbyView) say where each standby is and how it is.
     retry_camera(camera_id)                                  # clear its failures / dead letter
     set_preview(camera_id, on: bool, width=320, fps=2.0)     # frames arrive as PreviewFrame events
     set_policy(name)                                         # one of scheduler.POLICIES
@@ -169,7 +173,8 @@ class Master:
                            on_hello=self.core.worker_hello, command_timeout_s=settings.command_timeout_s)
         self._telemetry = TelemetryRouter(self.core, self.store, self.links, self._subscribers, post=self._pool.post)
         dispatcher = ActionDispatcher(self.core, self.links, self.models, self.credentials, post=self._pool.post)
-        self._effects = EffectsFlush(self.core, self.store, dispatcher, self._subscribers)
+        self._effects = EffectsFlush(self.core, self.store, dispatcher, self._subscribers,
+                                     replay=self._telemetry.replay)
         self._adoption = Adoption(self.core, Registry(), self.links, self._pool, self.keys, hello)
         self._browser: Any = None
         self._stopped = False
@@ -306,6 +311,9 @@ class Master:
 
     def pin_camera(self, camera_id: str, worker_id: str | None, *, pin_return: bool = True) -> None:
         self._call(lambda: self.core.pin_camera(camera_id, worker_id, pin_return=pin_return))
+
+    def set_standby(self, camera_id: str, worker_id: str | None) -> None:
+        self._call(lambda: self.core.set_standby(camera_id, worker_id))
 
     def retry_camera(self, camera_id: str) -> None:
         self._call(lambda: self.core.retry_camera(camera_id))

@@ -96,7 +96,14 @@ def _v2(db: sqlite_utils.Database) -> None:
         ) WITHOUT ROWID""")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Live standby (issue #12): a lease's role (a standby's epoch is issued, and kept, before it is
+    current) and a promoted standby's cut in its worker's clock (its events count from there)."""
+    db.execute("ALTER TABLE assignments ADD COLUMN role TEXT NOT NULL DEFAULT 'primary'")
+    db.execute("ALTER TABLE assignments ADD COLUMN count_from_ts REAL")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 LATEST = len(MIGRATIONS)
 
 

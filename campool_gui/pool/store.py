@@ -36,6 +36,7 @@ from .actions import (
     CameraDeleted,
     CameraSaved,
     LeaseEnded,
+    LeasePromoted,
     LeaseStarted,
     SettingSaved,
     WorkerDeleted,
@@ -237,13 +238,14 @@ class Store:
 
     def add_events(self, events: list[CountEvent], verdicts: list[Verdict],
                    worker_id: str = "") -> concurrent.futures.Future[EventsResult]:
-        """Store idempotently on (camera, epoch, seq); fenced ones are kept (flagged) but never counted.
+        """Store idempotently on (camera, epoch, seq); fenced and shadowed ones are kept (flagged) but never
+        counted. Held ones (a standby's, not judged yet) must not be given: they are neither stored nor acked.
 
         The result's `acks` says, per (camera, epoch) touched, the highest seq up to which every
         event is stored: what the master may ack to the worker.
         """
         rows = [(e.camera_id, e.epoch, e.seq, e.line, e.direction, e.class_name, e.track_id, e.ts, e.frame_index,
-                 worker_id, 1 if v is Verdict.FENCED else 0, time.time()) for e, v in zip(events, verdicts)]
+                 worker_id, 0 if v is Verdict.ACCEPT else 1, time.time()) for e, v in zip(events, verdicts)]
 
         def job(conn: sqlite3.Connection) -> EventsResult:
             inserted = []
@@ -378,17 +380,27 @@ class Store:
                 "SELECT config, pin, pin_return, target_fps FROM cameras ORDER BY camera_id"):
             cameras.append(Camera(CameraConfig.from_dict(json.loads(cfg)), pin=pin, pin_return=bool(pin_return),
                                   target_fps=target))
+        # the primary's epoch is current; a standby's epoch is issued above it (issue #12)
         epochs = {cid: ep for cid, ep in conn.execute(
+            "SELECT camera_id, MAX(epoch) FROM assignments WHERE role = 'primary' GROUP BY camera_id")}
+        issued = {cid: ep for cid, ep in conn.execute(
             "SELECT camera_id, MAX(epoch) FROM assignments GROUP BY camera_id")}
-        leases, cuts = [], []
-        for cid, ep, wid, started, ended, start, count_from, cut_frame, cut_ts in conn.execute(
-                "SELECT camera_id, epoch, worker_id, started_at, ended_at, start_frame, count_from_frame, cut_frame, "
-                "cut_ts FROM assignments a WHERE epoch > (SELECT MAX(epoch) FROM assignments b "
-                "WHERE b.camera_id = a.camera_id) - 16"):
-            if ended is None and ep == epochs.get(cid):
+        leases, standbys, cuts = [], [], []
+        floors: dict[tuple[str, int], float] = {}
+        for cid, ep, wid, reason, started, ended, start, count_from, cut_frame, cut_ts, role, from_ts in conn.execute(
+                "SELECT camera_id, epoch, worker_id, reason, started_at, ended_at, start_frame, count_from_frame, "
+                "cut_frame, cut_ts, role, count_from_ts FROM assignments a WHERE epoch > (SELECT MAX(epoch) "
+                "FROM assignments b WHERE b.camera_id = a.camera_id) - 16"):
+            if ended is None and role == "primary" and ep == epochs.get(cid):
                 leases.append(Assignment(cid, wid, ep, since=0.0, start_frame=start, count_from_frame=count_from,
-                                         state="active", started_wall=started))
-            if cut_frame is not None or cut_ts is not None:
+                                         count_from_ts=from_ts, state="active", started_wall=started))
+            elif ended is None and role == "standby":
+                mode = "warm" if str(reason or "").startswith("warm") else "hot"
+                standbys.append(Assignment(cid, wid, ep, since=0.0, state="active", started_wall=started,
+                                           role="standby", mode=mode))
+            if from_ts is not None:
+                floors[(cid, ep)] = float(from_ts)
+            if cut_frame is not None or cut_ts is not None or (ended is not None and role == "standby"):
                 cuts.append(Cut(cid, ep, frame=cut_frame, ts=cut_ts, wall=ended))
         last_frames = {}
         for cid, ep in epochs.items():
@@ -408,7 +420,8 @@ class Store:
         settings = {k[len("setting."):]: v for k, v in conn.execute(
             "SELECT key, value FROM meta WHERE key LIKE 'setting.%'")}
         return {"workers": workers, "cameras": cameras, "leases": leases, "epochs": epochs, "cuts": cuts,
-                "last_frames": last_frames, "counts": counts, "alerts": alerts, "settings": settings}
+                "last_frames": last_frames, "counts": counts, "alerts": alerts, "settings": settings,
+                "standbys": standbys, "issued": issued, "floors": floors}
 
     def counts_series(self, start: float, end: float, bucket: str = "hour", camera_id: str | None = None,
                       line: str | None = None, by_class: bool = True, tz_offset_s: float | None = None
@@ -548,8 +561,15 @@ def _local_offset(ts: float) -> float:
 
 def _save_lease_started(conn: sqlite3.Connection, r: LeaseStarted, now: float) -> None:
     a: Assignment = r.assignment
-    conn.execute("INSERT OR REPLACE INTO assignments VALUES (?,?,?,?,?,NULL,?,?,NULL,NULL)",
-                 (a.camera_id, a.epoch, a.worker_id, r.reason, a.started_wall, a.start_frame, a.count_from_frame))
+    conn.execute("INSERT OR REPLACE INTO assignments (camera_id, epoch, worker_id, reason, started_at, ended_at, "
+                 "start_frame, count_from_frame, cut_frame, cut_ts, role) VALUES (?,?,?,?,?,NULL,?,?,NULL,NULL,?)",
+                 (a.camera_id, a.epoch, a.worker_id, r.reason, a.started_wall, a.start_frame, a.count_from_frame,
+                  a.role))
+
+
+def _save_lease_promoted(conn: sqlite3.Connection, r: LeasePromoted, now: float) -> None:
+    conn.execute("UPDATE assignments SET role = 'primary', count_from_ts = ? WHERE camera_id = ? AND epoch = ?",
+                 (r.count_from_ts, r.camera_id, r.epoch))
 
 
 def _save_lease_ended(conn: sqlite3.Connection, r: LeaseEnded, now: float) -> None:
@@ -608,6 +628,7 @@ def _save_alert(conn: sqlite3.Connection, r: AlertSaved, now: float) -> None:
 _SAVERS: dict[type[Any], Callable[[sqlite3.Connection, Any, float], None]] = {
     LeaseStarted: _save_lease_started,
     LeaseEnded: _save_lease_ended,
+    LeasePromoted: _save_lease_promoted,
     CameraSaved: _save_camera,
     CameraDeleted: _delete_camera,
     WorkerSaved: _save_worker,
