@@ -36,11 +36,13 @@ log = logging.getLogger(__name__)
 
 # Two workers decoding one RTSP stream stamp the same frame apart by their decode and network
 # jitter plus the error of the clock-offset estimate (tens of ms on a LAN, ~100 ms on a loaded
-# worker); a tracker may also report the crossing one or two detection frames apart (at 10
-# detections per second, 0.1-0.2 s). 0.75 s covers both with room, and is still shorter than the
-# gap between two vehicles of one class crossing one line in one direction on a busy road, so a
-# match pairs the same object seen twice, not two objects.
-MATCH_WINDOW_S = 0.75
+# worker); their trackers may also report the crossing one or two detection frames apart (at 10
+# detections per second, 0.1-0.2 s, the two workers sampling different frames of the stream).
+# 0.5 s covers both with room. A wider window pairs more often two different objects of one class
+# crossing one line in one direction close together: that keeps the count right as long as each
+# object's own twin is there to be paired too, which is why a promoted standby reports from
+# C - MATCH_WINDOW_S (see core._promote), and why the window is not wider than it must be.
+MATCH_WINDOW_S = 0.5
 HELD_MAX = 5000            # held standby events per camera (beyond it the oldest are left to a resend)
 RECENT_PRIMARY = 2000      # stored primary events remembered per camera, for matching at a promotion
 MARKS_MAX = 64             # heartbeats of the primary waiting for their events to be stored
