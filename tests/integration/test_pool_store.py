@@ -9,9 +9,9 @@ import pytest
 import sqlite_utils
 
 from campool_gui.pool import schema
+from campool_gui.pool.actions import LeasePromoted
 from campool_gui.pool.alerts import Alert
 from campool_gui.pool.clock import FakeClock
-from campool_gui.pool.actions import LeasePromoted
 from campool_gui.pool.core import (
     AlertSaved,
     CameraSaved,
