@@ -52,7 +52,13 @@ EventKey = tuple[str, str, str]   # (line, direction, class)
 
 def effective_standby(camera: Camera, workers: Iterable[Worker]) -> str:
     """none | warm | hot: the camera's own setting; unset: hot for a critical camera when a second
-    worker that can run it exists (adopted, not draining, its key not in doubt), else none."""
+    worker that can run it exists (adopted, not draining, its key not in doubt), else none.
+
+    Only a live stream has a standby: a file (or synthetic) source fails over exactly by seeking
+    back to its cut, and two workers reading one file are at different places of it at one time,
+    so the standby's cut by time would mean nothing."""
+    if camera.seekable:
+        return "none"
     mode = camera.config.standby
     if mode is not None:
         return mode

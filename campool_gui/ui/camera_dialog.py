@@ -66,6 +66,10 @@ class ConnectionTester(QObject):
             pass
 
 
+AUTO_STANDBY = "auto"
+STANDBY_CHOICES = (("Auto (hot when critical)", AUTO_STANDBY), ("None", "none"), ("Warm", "warm"), ("Hot", "hot"))
+
+
 def slug(text: str) -> str:
     s = re.sub(r"[^A-Za-z0-9_.\-]+", "-", text.strip().lower()).strip("-.")
     return s[:64] or "camera"
@@ -119,6 +123,15 @@ class CameraDialog(QDialog):
         self.priority_combo = QComboBox()
         self.priority_combo.addItems(list(PRIORITIES))
         self.priority_combo.setCurrentText("normal")
+        # issue #12: a second worker ready to take over a live camera; "auto" = hot for a critical one
+        self.standby_combo = QComboBox()
+        for text, value in STANDBY_CHOICES:
+            self.standby_combo.addItem(text, value)
+        self.standby_combo.setToolTip("A second worker watching a live stream, ready to take over with no crossing "
+                                      "lost: hot runs the whole pipeline (costs a camera's worth), warm keeps the "
+                                      "stream and its last seconds of frames (about a quarter). Auto: hot for a "
+                                      "critical camera when a second worker can run it. Files need none: they "
+                                      "fail over exactly by seeking back.")
         self.model_combo = QComboBox()
         self.model_combo.setEditable(True)
         self.model_combo.addItem(MOTION)
@@ -157,6 +170,7 @@ class CameraDialog(QDialog):
         form.addRow("Password", self.password_edit)
         form.addRow("Site", self.site_edit)
         form.addRow("Priority", self.priority_combo)
+        form.addRow("Standby", self.standby_combo)
         form.addRow("Model", model_row)
         form.addRow("Labels", labels_row)
         form.addRow("Classes", cls_row)
@@ -216,6 +230,7 @@ class CameraDialog(QDialog):
                                                   "type a new one to replace it")
         self.site_edit.setText(c.site)
         self.priority_combo.setCurrentText(c.priority)
+        self.standby_combo.setCurrentIndex(max(0, self.standby_combo.findData(c.standby or AUTO_STANDBY)))
         self.model_combo.setCurrentText(c.model or MOTION)
         self.classes_edit.setText(",".join(c.classes or []))
         self.labels_edit.setText(",".join(c.labels or []))
@@ -297,8 +312,13 @@ class CameraDialog(QDialog):
             base, camera_id=cid, name=name, source=source, site=self.site_edit.text().strip(),
             priority=self.priority_combo.currentText(), model=None if model in ("", MOTION) else model,
             classes=classes, labels=labels, detect_fps=fps, confidence=round(self.conf_spin.value(), 3),
-            loop=self.loop_check.isChecked(),
+            loop=self.loop_check.isChecked(), standby=self.standby_mode(),
         )
+
+    def standby_mode(self) -> str | None:
+        """The standby setting chosen: none | warm | hot, or None for auto."""
+        value = self.standby_combo.currentData()
+        return None if value == AUTO_STANDBY else str(value)
 
     def _accept(self) -> None:
         try:
