@@ -574,16 +574,35 @@ class PoolCore:
         return out
 
     def _yield_standbys(self, unplaced: dict[str, str]) -> bool:
-        """A camera waits for capacity that standbys hold: end the standby of the least important
-        camera, one per waiting camera. True when any was ended."""
-        waiting = sum(1 for why in unplaced.values() if "free capacity" in why)
+        """A camera waits for capacity that a standby holds: end that standby (of the least important
+        camera first), one per waiting camera, where ending it makes room the waiting camera can use.
+        True when any was ended."""
+        st = self.state
         ended = False
-        while waiting > 0 and self.state.standbys:
-            cid = max(self.state.standbys, key=lambda c: (self.state.cameras[c].priority_rank, c))
-            self._end_standby(self.state.cameras[cid], self.state.standbys[cid], "a camera needs its room")
-            waiting -= 1
+        for cid, why in sorted(unplaced.items(), key=lambda kv: (st.cameras[kv[0]].priority_rank, kv[0])):
+            if "free capacity" not in why:
+                continue
+            waiting = st.cameras[cid]
+            primaries = self._primaries()
+            reserved = self._reserved()
+            choices = [sb for sb in st.standbys.values()
+                       if (w := st.workers.get(sb.worker_id)) is not None and w.usable and can_run(waiting, w)
+                       and not self.breakers.blocked(cid, w.worker_id)
+                       and w.capabilities.capacity - primaries.get(w.worker_id, 0) - reserved.get(w.worker_id, 0.0)
+                       + (self._standby_cost(sb.mode) if sb.state != "failed" else 0.0) >= 1.0 - ROOM_EPSILON]
+            if not choices:
+                continue
+            sb = max(choices, key=lambda s: (st.cameras[s.camera_id].priority_rank, s.camera_id))
+            self._end_standby(st.cameras[sb.camera_id], sb, f"camera {cid} needs its room")
             ended = True
         return ended
+
+    def _primaries(self) -> dict[str, int]:
+        """worker -> the cameras whose live lease it holds."""
+        out: dict[str, int] = {}
+        for wid in self.state.placement().values():
+            out[wid] = out.get(wid, 0) + 1
+        return out
 
     def _standby_status(self, cam: Camera, sb: Assignment, tel: p.CameraTelemetry) -> None:
         cid = cam.camera_id
@@ -651,9 +670,9 @@ class PoolCore:
         if self._in_grace(now):
             return  # the workers have not all spoken yet
         reserved = self._reserved()
-        primaries: dict[str, int] = {}
-        for wid in st.placement().values():
-            primaries[wid] = primaries.get(wid, 0) + 1
+        primaries = self._primaries()
+        # a camera waiting for room comes before any standby: none is placed where it could run
+        waiting = [st.cameras[cid] for cid, why in st.unplaced.items() if "free capacity" in why and cid in st.cameras]
         for cam in sorted(st.cameras.values(), key=lambda c: (c.priority_rank, c.camera_id)):
             cid = cam.camera_id
             mode = effective_standby(cam, st.workers.values())
@@ -681,7 +700,8 @@ class PoolCore:
 
             fits = [w for w in st.workers.values()
                     if w.usable and w.worker_id != lease.worker_id and can_run(cam, w)
-                    and not self.breakers.blocked(cid, w.worker_id) and room(w) >= cost - ROOM_EPSILON]
+                    and not self.breakers.blocked(cid, w.worker_id) and room(w) >= cost - ROOM_EPSILON
+                    and not any(can_run(c, w) for c in waiting)]
             if not fits:
                 why = (f"no second worker has room for a {mode} standby" if any(
                     w.usable and w.worker_id != lease.worker_id for w in st.workers.values())

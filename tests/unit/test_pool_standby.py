@@ -359,3 +359,15 @@ def test_events_of_an_ended_standby_epoch_are_never_counted():
     pool.step(ticks=3)
     assert not any(ev.epoch == old.epoch and v is Verdict.ACCEPT for ev, v in pool.stored.values())
     assert_exactly_once(pool, min(counted(pool)), max(counted(pool)))
+
+
+def test_a_camera_waiting_for_room_nobody_has_does_not_make_standbys_churn():
+    pool = live_pool(capacity=1, standby="hot")
+    pool.add_camera("other", source="rtsp://10.0.0.6/s")
+    pool.add_camera("third", source="rtsp://10.0.0.7/s")
+    pool.step(ticks=3)
+    epochs = pool.core.fence.issued_of("cam")
+    pool.step(ticks=10)
+    # cam on w1, other on w2 (it took the standby's room), third waits: no standby comes and goes
+    assert pool.where() == {"cam": "w1", "other": "w2"} and pool.standby_where() == {}
+    assert pool.core.fence.issued_of("cam") == epochs
