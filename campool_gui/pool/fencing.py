@@ -91,6 +91,9 @@ class EpochFence:
             log.warning("camera %s: count event of epoch %d for an unknown camera is dropped",
                         ev.camera_id, ev.epoch)
             return Verdict.FENCED
+        floor = self.floors.get((ev.camera_id, ev.epoch))
+        if floor is not None and ev.ts < floor:
+            return Verdict.FENCED   # the old primary counted this time (a promoted standby, after a restart)
         cut = self.cuts.get((ev.camera_id, ev.epoch))
         if cut is None:
             if ev.epoch < cur:
@@ -104,9 +107,6 @@ class EpochFence:
                 # rather than lose it, and say so.
                 log.warning("camera %s: event of epoch %d is newer than the master's %d; stored",
                             ev.camera_id, ev.epoch, cur)
-            floor = self.floors.get((ev.camera_id, ev.epoch))
-            if floor is not None and ev.ts < floor:
-                return Verdict.FENCED
             self._seen(ev)
             return Verdict.ACCEPT
         if cut.frame is not None:
