@@ -51,14 +51,16 @@ def standby_view(state: PoolState, cid: str, shadows: Shadows | None = None) -> 
         return StandbyView(cid, None, mode, "waiting", why)
     held = shadows.held(cid) if shadows is not None else 0
     if sb.state == "failed":
-        return StandbyView(cid, sb.worker_id, sb.mode, "failed", state.reasons.get(cid, ""), held=held)
+        return StandbyView(cid, sb.worker_id, sb.mode, "failed", state.reasons.get(cid, ""), held=held,
+                           epoch=sb.epoch)
     if not state.worker_alive(sb.worker_id):
-        return StandbyView(cid, sb.worker_id, sb.mode, "waiting", f"worker {sb.worker_id} is offline", held=held)
+        return StandbyView(cid, sb.worker_id, sb.mode, "waiting", f"worker {sb.worker_id} is offline", held=held,
+                           epoch=sb.epoch)
     tel = state.standby_status.get(cid)
     if tel is None or tel.epoch != sb.epoch:
-        return StandbyView(cid, sb.worker_id, sb.mode, "assigning", held=held)
+        return StandbyView(cid, sb.worker_id, sb.mode, "assigning", held=held, epoch=sb.epoch)
     return StandbyView(cid, sb.worker_id, sb.mode, tel.state, tel.last_error or "", buffered_s=tel.buffered_s,
-                       held=held)
+                       held=held, epoch=sb.epoch)
 
 
 def camera_view(state: PoolState, cid: str, errors_of: ErrorsOf, shadows: Shadows | None = None) -> CameraView:

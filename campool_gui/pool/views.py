@@ -44,6 +44,7 @@ class StandbyView:
     reason: str = ""                # why it waits, or the worker's error
     buffered_s: float = 0.0         # a warm standby: seconds of frames it holds
     held: int = 0                   # its events the master holds (the primary may not have counted them)
+    epoch: int = 0                  # its lease's epoch (0: none placed)
 
 
 @dataclass(frozen=True)
