@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from campool_worker import protocol as p
@@ -686,17 +687,18 @@ class PoolCore:
                 continue
             if lease.state == "failed" or not st.worker_alive(lease.worker_id):
                 continue  # a promotion or a failover comes first
+            cost = self._standby_cost(mode)
+
+            def room(w: Worker) -> float:
+                return w.capabilities.capacity - primaries.get(w.worker_id, 0) - reserved.get(w.worker_id, 0.0)
+
             if sb is not None:
-                why = self._standby_misplaced(cam, sb, lease, mode)
+                why = self._standby_misplaced(cam, sb, lease, mode, lambda w: room(w) >= cost - ROOM_EPSILON)
                 if why is None:
                     continue
                 self._end_standby(cam, sb, why)
                 if sb.state != "failed":
                     reserved[sb.worker_id] = reserved.get(sb.worker_id, 0.0) - self._standby_cost(sb.mode)
-            cost = self._standby_cost(mode)
-
-            def room(w: Worker) -> float:
-                return w.capabilities.capacity - primaries.get(w.worker_id, 0) - reserved.get(w.worker_id, 0.0)
 
             fits = [w for w in st.workers.values()
                     if w.usable and w.worker_id != lease.worker_id and can_run(cam, w)
@@ -716,8 +718,10 @@ class PoolCore:
             self._start_standby(cam, target.worker_id, mode)
             reserved[target.worker_id] = reserved.get(target.worker_id, 0.0) + cost
 
-    def _standby_misplaced(self, cam: Camera, sb: Assignment, lease: Assignment, mode: str) -> str | None:
-        """Why a standby lease must be placed again, or None when it is where it should be."""
+    def _standby_misplaced(self, cam: Camera, sb: Assignment, lease: Assignment, mode: str,
+                           has_room: Callable[[Worker], bool]) -> str | None:
+        """Why a standby lease must be placed again, or None when it is where it should be.
+        has_room(worker): a new standby of this camera fits there."""
         st = self.state
         w = st.workers.get(sb.worker_id)
         if sb.state == "failed":
@@ -730,7 +734,7 @@ class PoolCore:
             return f"the camera now wants a {mode} standby"
         pin = st.workers.get(cam.standby_pin) if cam.standby_pin else None
         if pin is not None and pin.worker_id != sb.worker_id and pin.usable and pin.worker_id != lease.worker_id \
-                and can_run(cam, pin) and not self.breakers.blocked(cam.camera_id, pin.worker_id):
+                and can_run(cam, pin) and not self.breakers.blocked(cam.camera_id, pin.worker_id) and has_room(pin):
             return f"the operator chose worker {pin.worker_id}"
         return None
 

@@ -372,3 +372,14 @@ def test_a_camera_waiting_for_room_a_standby_cannot_give_does_not_make_standbys_
     # the USB camera waits for room on w1; ending cam's standby on w2 would not give it any
     assert pool.where() == {"cam": "w1"} and pool.standby_where() == {"cam": "w2"}
     assert pool.core.fence.issued_of("cam") == epochs
+
+
+def test_a_chosen_standby_worker_without_room_leaves_the_standby_where_it_runs():
+    pool = live_pool(workers=3, capacity=1)
+    assert pool.standby_where() == {"cam": "w2"}
+    pool.add_camera("other", source="rtsp://10.0.0.6/s", pin="w3")
+    pool.step(ticks=2)
+    epoch = pool.core.state.standbys["cam"].epoch
+    pool.core.set_standby("cam", "w3")          # full: its standby stays on w2, and does not come and go
+    pool.step(ticks=5)
+    assert pool.standby_where() == {"cam": "w2"} and pool.core.state.standbys["cam"].epoch == epoch
