@@ -693,7 +693,7 @@ class PoolCore:
                 return w.capabilities.capacity - primaries.get(w.worker_id, 0) - reserved.get(w.worker_id, 0.0)
 
             if sb is not None:
-                why = self._standby_misplaced(cam, sb, lease, mode, lambda w: room(w) >= cost - ROOM_EPSILON)
+                why = self._standby_misplaced(cam, sb, lease, mode, lambda w, c=cost: room(w) >= c - ROOM_EPSILON)
                 if why is None:
                     continue
                 self._end_standby(cam, sb, why)
