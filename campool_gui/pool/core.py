@@ -692,8 +692,11 @@ class PoolCore:
             def room(w: Worker) -> float:
                 return w.capabilities.capacity - primaries.get(w.worker_id, 0) - reserved.get(w.worker_id, 0.0)
 
+            def fits_there(w: Worker, need: float = cost) -> bool:
+                return room(w) >= need - ROOM_EPSILON
+
             if sb is not None:
-                why = self._standby_misplaced(cam, sb, lease, mode, lambda w, c=cost: room(w) >= c - ROOM_EPSILON)
+                why = self._standby_misplaced(cam, sb, lease, mode, fits_there)
                 if why is None:
                     continue
                 self._end_standby(cam, sb, why)
