@@ -763,6 +763,11 @@ class PoolCore:
         """Why the camera's primary no longer counts it, or None while it does."""
         if not self.state.worker_alive(lease.worker_id):
             return f"worker {lease.worker_id} is down"
+        w = self.state.workers.get(lease.worker_id)
+        if w is not None and w.draining:
+            # the camera must leave it: through its standby nothing is lost, a handover would lose
+            # what passes between the old worker's last frame and the new one's first
+            return f"worker {lease.worker_id} is draining"
         if lease.state == "failed":
             return f"its lease on worker {lease.worker_id} failed ({self.state.reasons.get(cid, 'fenced')})"
         since = self._reconnecting.get(cid)

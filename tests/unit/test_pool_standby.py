@@ -383,3 +383,14 @@ def test_a_chosen_standby_worker_without_room_leaves_the_standby_where_it_runs()
     pool.core.set_standby("cam", "w3")          # full: its standby stays on w2, and does not come and go
     pool.step(ticks=5)
     assert pool.standby_where() == {"cam": "w2"} and pool.core.state.standbys["cam"].epoch == epoch
+
+
+def test_draining_the_primarys_worker_hands_the_camera_to_its_standby_without_a_gap():
+    pool = live_pool(workers=3, w2={"jitter": 0.05})
+    pool.step(ticks=8)
+    first = min(counted(pool))
+    pool.core.drain("w1")
+    pool.step(ticks=8)
+    assert [a.worker_id for a in promotions(pool)] == ["w2"]
+    assert pool.where() == {"cam": "w2"} and pool.standby_where() == {"cam": "w3"}
+    assert_exactly_once(pool, first, max(counted(pool)))
