@@ -21,7 +21,7 @@ def camera_view(master: Master, cid: str):
 
 
 def test_a_critical_live_cameras_standby_runs_on_the_other_worker_and_is_never_counted(tmp_path):
-    scene = MjpegCamera("synthetic://?w=320&h=240&fps=15&objects=3&seed=4").start()
+    scene = MjpegCamera("synthetic://?w=320&h=240&fps=15&objects=3&seed=4", live=True).start()
     master = Master(MasterSettings(data_dir=tmp_path / "master", zeroconf=False))
     master.start()
     workers = [LocalWorker(f"w{i}", tmp_path / f"w{i}", master.public_key, capacity=2) for i in (1, 2)]
