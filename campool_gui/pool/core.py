@@ -467,6 +467,7 @@ class PoolCore:
         w = self.state.workers.get(lease.worker_id)
         offset = w.clock_offset if w is not None else 0.0
         self.shadows.primary_heartbeat(cid, tel.epoch, tel.last_seq, tel.frame_ts - offset if tel.frame_ts else 0.0)
+        self._release_held(cid)
         if tel.frame_index >= 0:
             prog = self._progress.get(cid)
             if prog is None or prog[0] != tel.epoch:
@@ -862,6 +863,17 @@ class PoolCore:
         """Every event of (camera, epoch) up to ``up_to_seq`` is stored (the store's figure, acked to
         the worker): the primary's watermark may advance."""
         self.shadows.acked(camera_id, epoch, up_to_seq)
+        self._release_held(camera_id)
+
+    def _release_held(self, camera_id: str) -> None:
+        """Held standby events the primary's watermark has passed go to be stored (shadowed) and
+        acked now, so the standby's outbox keeps only the last moments, not a resend period's worth."""
+        sb = self.state.standbys.get(camera_id)
+        if sb is None:
+            return
+        released = self.shadows.release(camera_id)
+        if released:
+            self._replay.append((sb.worker_id, released))
 
     def stored(self, events: list[CountEvent], verdicts: list[Verdict], inserted: list[bool]) -> None:
         """The store inserted these (inserted[i] False: a duplicate it already had)."""

@@ -183,6 +183,16 @@ class Shadows:
         cs = self._cams.get(camera_id)
         return len(cs.held) if cs is not None else 0
 
+    def release(self, camera_id: str) -> list[CountEvent]:
+        """The held events the watermark has passed (at or before W - MATCH_WINDOW_S), out of memory:
+        judged again now they are shadowed, so they are acked without waiting for the worker's resend."""
+        cs = self._cams.get(camera_id)
+        if cs is None or cs.watermark is None or not cs.held:
+            return []
+        limit = cs.watermark - self.match_window_s
+        out = sorted((seq for seq, (_, ts) in cs.held.items() if ts <= limit))
+        return [cs.held.pop(seq)[0] for seq in out]
+
     def judge(self, ev: CountEvent, ts: float) -> Verdict | None:
         """The verdict on an event of a standby or a promoted standby (ts: master time); None when
         the event is not this module's business (the epoch fence judges it)."""

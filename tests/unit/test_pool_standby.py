@@ -394,3 +394,17 @@ def test_draining_the_primarys_worker_hands_the_camera_to_its_standby_without_a_
     assert [a.worker_id for a in promotions(pool)] == ["w2"]
     assert pool.where() == {"cam": "w2"} and pool.standby_where() == {"cam": "w3"}
     assert_exactly_once(pool, first, max(counted(pool)))
+
+
+def test_held_events_the_watermark_passes_are_released_to_be_acked_as_shadowed():
+    shadows = Shadows()
+    shadows.primary_is("cam", 1)
+    shadows.standby_is("cam", 2)
+    for seq, ts in ((1, 100.0), (2, 101.0), (3, 102.0)):
+        assert shadows.judge(ev(2, seq, ts), ts) is Verdict.HELD
+    assert shadows.release("cam") == []                       # no watermark yet
+    shadows.primary_heartbeat("cam", 1, last_seq=0, frame_ts=101.0 + MATCH_WINDOW_S)
+    released = shadows.release("cam")
+    assert [e.seq for e in released] == [1, 2] and shadows.held("cam") == 1
+    assert [shadows.judge(e, e.ts) for e in released] == [Verdict.SHADOWED, Verdict.SHADOWED]
+
