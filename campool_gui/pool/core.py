@@ -10,6 +10,14 @@ are queued and taken by the caller:
 master.py runs it on one pool thread and wires the queues to links and the store; the
 unit tests drive it with a FakeClock.
 
+Live standby (issue #12): a live camera whose standby is hot or warm (CameraConfig.standby; unset:
+hot for a critical camera when a second worker can run it) gets a second lease on another worker
+under its own epoch, counted against that worker's capacity by its cost. `Shadows` (standby.py)
+judges its events (shadowed or held while the primary counts) and keeps the primary's watermark;
+when the primary is lost (dead, failed or fenced, its stream down while the standby's runs, its
+worker draining) and the standby is watching, the standby is promoted at the cut (`_promote`).
+`take_replay()` hands back events the core held in memory, to be judged and stored like new ones.
+
 Who owns what: `PoolState` (state.py) is the picture, `Effects` (effects.py) the queues,
 `Conditions` (conditions.py) the alert conditions and their rate windows, `AlertManager`
 the alerts, `BreakerBoard` the per-pair failures, `LoadWatch` the overload hysteresis. The

@@ -15,7 +15,12 @@ through its clock offset by the caller):
   each one matched one to one with a stored primary event of the same line, direction and class
   within MATCH_WINDOW_S of it. Primary events may already be stored beyond W (those of frames after
   the last fully stored heartbeat), so matching runs up to the latest stored primary event plus the
-  window; after that the standby's events are taken as they are.
+  window; after that the standby's events are taken as they are. The standby is told to count from
+  C - MATCH_WINDOW_S (its clock): a warm one then reports the twins of the primary's last crossings
+  too, so each pairs with its own twin and never with another object.
+
+Held events the watermark passes later are released (`release`) and stored as shadowed at once,
+so a standby's outbox keeps only its last moments.
 
 Pure: no clock, no I/O; the pool core feeds it and asks it to judge.
 """
