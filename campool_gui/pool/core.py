@@ -474,7 +474,8 @@ class PoolCore:
         cam.status = tel
         w = self.state.workers.get(lease.worker_id)
         offset = w.clock_offset if w is not None else 0.0
-        self.shadows.primary_heartbeat(cid, tel.epoch, tel.last_seq, tel.frame_ts - offset if tel.frame_ts else 0.0)
+        self.shadows.primary_heartbeat(cid, tel.epoch, tel.last_seq, tel.frame_ts - offset if tel.frame_ts else 0.0,
+                                       tel.backlog)
         self._release_held(cid)
         if tel.frame_index >= 0:
             prog = self._progress.get(cid)

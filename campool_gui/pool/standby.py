@@ -129,13 +129,18 @@ class Shadows:
         if cs.promotion is not None and cs.promotion.epoch != epoch:
             cs.promotion = None
 
-    def primary_heartbeat(self, camera_id: str, epoch: int, last_seq: int, frame_ts: float) -> None:
+    def primary_heartbeat(self, camera_id: str, epoch: int, last_seq: int, frame_ts: float,
+                          backlog: int | None = None) -> None:
         """The primary's heartbeat said: every crossing of frames up to frame_ts (master time) has
-        seq <= last_seq. A frame_ts of 0 (nothing processed yet, or a worker that does not say) tells nothing."""
+        seq <= last_seq, and ``backlog`` of its events are not acked yet (read after last_seq). A
+        frame_ts of 0 (nothing processed yet, or a worker that does not say) tells nothing.
+
+        backlog 0: everything it committed was acked, so stored; this holds after a master restart
+        too, when the acks of this run have not yet covered what the last run stored."""
         cs = self._cams.get(camera_id)
         if cs is None or epoch != cs.primary_epoch or frame_ts <= 0.0:
             return
-        if last_seq <= cs.stored_hw.get(epoch, 0):
+        if last_seq <= cs.stored_hw.get(epoch, 0) or backlog == 0:
             self._advance(cs, frame_ts)
         else:
             cs.marks.append(_Mark(last_seq, frame_ts))

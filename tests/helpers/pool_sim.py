@@ -118,6 +118,7 @@ class SimWorker:
     def heartbeat(self, clock: FakeClock) -> p.WorkerStatus:
         cams = [wire.camera(c.camera_id, c.epoch, c.state, fps=self.fps if c.state == "running" else 0,
                             frame_index=c.frame_index, last_error=c.error, last_seq=c.seq, role=c.role,
+                            backlog=sum(1 for ev in self.outbox if ev.camera_id == c.camera_id),
                             frame_ts=c.seen_until + self.clock_skew + self.jitter if c.live and c.seen_until else 0.0)
                 for c in self.cameras.values()]
         return wire.status(self.worker_id, cams, clock=clock.wall() + self.clock_skew, cpu=self.cpu, mem=self.mem,

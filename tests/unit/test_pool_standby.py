@@ -150,6 +150,16 @@ def test_watermark_waits_until_the_heartbeats_events_are_all_stored():
     assert shadows.watermark("cam") == 101.0
 
 
+def test_after_a_master_restart_a_primary_with_nothing_unacked_gives_the_watermark():
+    shadows = Shadows()
+    shadows.primary_is("cam", 4)
+    # seq 1..500 were stored and acked by the master's last run; this run never acks them again
+    shadows.primary_heartbeat("cam", 4, last_seq=500, frame_ts=200.0, backlog=3)
+    assert shadows.watermark("cam") is None
+    shadows.primary_heartbeat("cam", 4, last_seq=500, frame_ts=201.0, backlog=0)
+    assert shadows.watermark("cam") == 201.0
+
+
 # ------------------------------------------------------------------ the cut and matching
 
 def ev(epoch: int, seq: int, ts: float, direction: str = "in") -> CountEvent:
