@@ -794,9 +794,11 @@ class PoolCore:
         cut_at = self.shadows.watermark(cid)
         if cut_at is None:
             # The primary never reported a frame time whose events were all stored (it died at its
-            # start, or its worker predates frame_ts): everything the standby saw is taken; matching
-            # still pairs the old primary's stored events with the standby's near them.
-            cut_at = sb.started_wall
+            # start, or its worker predates frame_ts): cut after its last stored crossing (or at the
+            # standby's start); the matching pairs the primary's stored crossings near it with the
+            # standby's, so what the standby saw after is taken once.
+            latest = self.shadows.latest_primary(cid)
+            cut_at = max(sb.started_wall, latest if latest is not None else sb.started_wall)
         wall = self.clock.wall()
         cut = Cut(cid, lease.epoch, ts=cut_at + (old_w.clock_offset if old_w is not None else 0.0), wall=wall)
         st.fence.close(cut)
