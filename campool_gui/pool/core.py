@@ -142,6 +142,7 @@ class PoolCore:
         self.shadows = Shadows()                                 # standby events, watermarks, the cut
         self._primary_down: dict[str, float] = {}                # camera -> since its primary's stream is down
         self._replay: list[tuple[str, list[CountEvent]]] = []    # (worker, events) to judge and store again
+        self._standby_hold: dict[tuple[str, str], float] = {}    # (camera, worker) -> no standby there before
         self._last_balance = self.state.started
 
     # ------------------------------------------------------------- read access
@@ -532,6 +533,14 @@ class PoolCore:
 
     def assign_result(self, camera_id: str, worker_id: str, epoch: int, ok: bool, error: str = "",
                       current_epoch: int | None = None) -> None:
+        sb = self.state.standbys.get(camera_id)
+        if sb is not None and sb.epoch == epoch and sb.worker_id == worker_id:
+            if not ok and sb.state != "failed" and self.state.worker_alive(worker_id):
+                if current_epoch is not None:   # it holds a newer epoch: the next standby outranks it
+                    fence = self.state.fence
+                    fence.issued[camera_id] = max(fence.issued_of(camera_id), current_epoch)
+                self._standby_failed(sb, error or "standby assignment refused")
+            return
         lease = self.state.leases.get(camera_id)
         if lease is None or lease.epoch != epoch or lease.worker_id != worker_id:
             return  # a reply to an assignment that is already history
@@ -625,6 +634,7 @@ class PoolCore:
                 log.info("camera %s: %s standby running on worker %s (epoch %d)", cid, sb.mode, sb.worker_id,
                          sb.epoch)
             self.breakers.success(cid, sb.worker_id)
+            self._standby_hold.pop((cid, sb.worker_id), None)
         elif tel.state == "failed":
             self._standby_failed(sb, tel.last_error or "the standby failed on the worker")
         if before != tel:
@@ -635,7 +645,9 @@ class PoolCore:
         """The standby cannot run there: the pair's breaker learns it, the next tick places it elsewhere."""
         sb.state = "failed"
         self._note(sb.worker_id, f"standby of camera {sb.camera_id} failed here: {error}")
-        self.breakers.failure(sb.camera_id, sb.worker_id, error)
+        delay = self.breakers.failure(sb.camera_id, sb.worker_id, error)
+        if delay is not None:   # (None: the breaker is open, the pair is blocked anyway)
+            self._standby_hold[(sb.camera_id, sb.worker_id)] = self.clock.now() + delay
         self.effects.touch_camera(sb.camera_id)
 
     def _end_standby(self, cam: Camera, sb: Assignment, reason: str) -> None:
@@ -716,6 +728,7 @@ class PoolCore:
             fits = [w for w in st.workers.values()
                     if w.usable and w.worker_id != lease.worker_id and can_run(cam, w)
                     and not self.breakers.blocked(cid, w.worker_id) and room(w) >= cost - ROOM_EPSILON
+                    and now >= self._standby_hold.get((cid, w.worker_id), now)
                     and not any(can_run(c, w) for c in waiting)]
             if not fits:
                 why = (f"no second worker has room for a {mode} standby" if any(
@@ -1151,6 +1164,8 @@ class PoolCore:
         st.preparing.pop(camera_id, None)
         st.standby_waiting.pop(camera_id, None)
         self.shadows.forget(camera_id)
+        for key in [k for k in self._standby_hold if k[0] == camera_id]:
+            del self._standby_hold[key]
         if cam.standby_pin is not None:
             self.effects.record(SettingSaved(STANDBY_PIN + camera_id, ""))
         self._progress.pop(camera_id, None)

@@ -418,3 +418,25 @@ def test_held_events_the_watermark_passes_are_released_to_be_acked_as_shadowed()
     assert [e.seq for e in released] == [1, 2] and shadows.held("cam") == 1
     assert [shadows.judge(e, e.ts) for e in released] == [Verdict.SHADOWED, Verdict.SHADOWED]
 
+
+
+def test_a_refused_standby_assignment_is_placed_on_another_worker():
+    pool = live_pool(workers=3)
+    first = standby_assigns(pool)[-1]
+    pool.core.assign_result("cam", first.worker_id, first.epoch, False, "capacity: this worker is full")
+    pool.step(dt=0.5)
+    again = standby_assigns(pool)[-1]
+    assert again.worker_id not in (first.worker_id, "w1") and again.epoch > first.epoch
+    assert pool.core.state.leases["cam"].state != "failed"    # the primary is not blamed
+
+
+def test_a_standby_refused_everywhere_is_retried_with_backoff_not_every_tick():
+    pool = live_pool()
+    pool.workers["w2"].refuse = "capacity: this worker is full"
+    pool.workers["w2"].cameras.clear()
+    first = standby_assigns(pool)[-1]
+    pool.core.assign_result("cam", "w2", first.epoch, False, "capacity: this worker is full")
+    pool.step(dt=0.25, ticks=12)     # 3 s: backoff 1 s, then 2 s
+    tries = [a for a in standby_assigns(pool) if a.epoch > first.epoch]
+    assert 1 <= len(tries) <= 2, [a.epoch for a in tries]
+    assert pool.core.state.leases["cam"].worker_id == "w1"
