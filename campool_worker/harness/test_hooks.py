@@ -20,10 +20,14 @@ class BurstRunner:
     """``test://burst?rate=500&count=N``: one crossing per "frame" at ``rate`` frames a second,
     ``count`` frames in all (0: forever). Honours start_frame/count_from_frame like the real
     runner, and has its interface (start, stop, status, update_config, promote); it tells its
-    frames to the coverage tracker as the real runner does (after their crossings)."""
+    frames to the coverage tracker as the real runner does (after their crossings).
+
+    ``&occupancy=car:2,person:1`` reports that many objects of each class in every zone of the
+    camera (``on_zones``), as a real pipeline reports its zones after each frame."""
 
     def __init__(self, camera: CameraConfig, on_crossings: Callable[[list[Crossing]], None],
-                 start_frame: int | None, count_from_frame: int | None,
+                 start_frame: int | None, count_from_frame: int | None, *,
+                 on_zones: Callable[[dict[str, dict[str, int]]], None] | None = None,
                  watch: CoverageTracker | None = None) -> None:
         q = parse_qs(urlsplit(camera.source).query)
         self.camera_id = camera.camera_id
@@ -31,6 +35,10 @@ class BurstRunner:
         self.count = int(q.get("count", ["0"])[0])  # 0 = forever
         self.line = camera.lines[0].name if camera.lines else "line"
         self.on_crossings = on_crossings
+        self.on_zones = on_zones
+        self.occupancy = {k: int(v) for k, _, v in (item.partition(":") for item in
+                                                   q.get("occupancy", [""])[0].split(",") if item)}
+        self.zones = [z.name for z in camera.zones]
         self.index = start_frame or 0
         self.count_from = count_from_frame or 0
         self.frames = 0
@@ -46,6 +54,8 @@ class BurstRunner:
 
     def _run(self) -> None:
         self._state = "running"
+        if self.on_zones is not None and self.zones:
+            self.on_zones({z: dict(self.occupancy) for z in self.zones})
         t0 = time.monotonic()
         while not self._stop.is_set():
             if self.count and self.index >= self.count:
@@ -70,6 +80,9 @@ class BurstRunner:
 
     def update_config(self, camera: CameraConfig) -> None:
         self.line = camera.lines[0].name if camera.lines else "line"
+        self.zones = [z.name for z in camera.zones]
+        if self.on_zones is not None:
+            self.on_zones({z: dict(self.occupancy) for z in self.zones})
 
     def promote(self, count_from_ts: float | None) -> None:
         if self.watch is not None:
