@@ -449,16 +449,20 @@ class Outbox:
                                  [(sp.camera_id, sp.epoch, sp.seq) for sp in stale])
         return stale
 
-    def pending_spans(self, *, camera_id: str | None = None, sent_before: float | None = None,
-                      limit: int = 500) -> list[CoverageSpan]:
+    def pending_spans(self, *, camera_id: str | None = None, after: tuple[str, int, int] | None = None,
+                      sent_before: float | None = None, limit: int = 500) -> list[CoverageSpan]:
         """Spans the master has not acked for good (closed and acked are gone), by (camera, epoch,
-        seq); ``sent_before`` keeps only those not sent since."""
+        seq), a page at a time (``after``: the key of the previous page's last); ``sent_before``
+        keeps only those not sent since."""
         sql = "SELECT camera_id, epoch, seq, start_ts, end_ts, role, closed FROM spans"
         where: list[str] = []
         args: list[str | int | float] = []
         if camera_id is not None:
             where.append("camera_id=?")
             args.append(camera_id)
+        if after is not None:
+            where.append("(camera_id, epoch, seq) > (?, ?, ?)")
+            args.extend(after)
         if sent_before is not None:
             where.append("(sent_at IS NULL OR sent_at < ?)")
             args.append(sent_before)

@@ -233,6 +233,12 @@ class CameraRunner:
                 return
             self._promoted = True
             self._promote_from = count_from_ts
+            if self._ring is not None and count_from_ts is not None:
+                # Its frame_ts so far said "buffered up to"; from now on it says "counted up to"
+                # (a heartbeat's watermark). Nothing before the cut will ever be counted, so up to
+                # the cut is claimed; the buffered frames after it only once they are processed.
+                st = self._status
+                self._status = replace(st, frame_ts=min(st.frame_ts, count_from_ts))
         if self._ring is None and self._watch is not None:
             self._watch.set_role("primary")
 
@@ -504,7 +510,11 @@ class CameraRunner:
         self._ring.push(frame)
         if self._watch is not None:
             self._watch.frame(frame.ts)
-        self._tick(frame, source, first)
+        with self._lock:
+            promoted = self._promoted
+        # Promoted, its pipeline still being built: the frame is kept, not counted yet, so it
+        # must not move frame_ts (the primary's watermark).
+        self._tick(frame, source, first, processed=not promoted)
         return True
 
     def _next_frame(self, source: FrameSource) -> tuple[Frame | None, bool]:
@@ -614,7 +624,10 @@ class CameraRunner:
             return True
         return self.count_from_ts is not None and getattr(crossing, "ts", 0.0) < self.count_from_ts
 
-    def _tick(self, frame: Frame, source: FrameSource, first: bool) -> None:
+    def _tick(self, frame: Frame, source: FrameSource, first: bool, processed: bool = True) -> None:
+        """Note a frame in the status. ``processed`` False: it was only kept (frame_ts stays).
+        frame_ts never goes back: a promoted warm standby counting its ring from before the cut
+        has nothing to report there (crossings before the cut are suppressed)."""
         now = time.monotonic()
         latency = (time.time() - frame.ts) * 1000.0
         if self._last_tick is not None and not first:
@@ -629,7 +642,8 @@ class CameraRunner:
             ring = self._ring
             changes: dict[str, Any] = {
                 "fps": self._fps_ema, "latency_ms": self._lat_ema, "frames": st.frames + 1,
-                "frame_index": frame.index, "frame_ts": frame.ts, "dropped": source.dropped, "retry_in_s": None,
+                "frame_index": frame.index, "frame_ts": max(st.frame_ts, frame.ts) if processed else st.frame_ts,
+                "dropped": source.dropped, "retry_in_s": None,
                 "buffered_s": ring.seconds if ring is not None else 0.0}
             if st.state != "running":
                 changes.update(state="running", last_error=None)
