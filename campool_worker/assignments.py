@@ -13,7 +13,7 @@ to that form when it is resumed.
 A standby (issue #12) is a slot like any other, with its role kept in the stored assignment, so
 a restarted worker resumes a standby as a standby, and a promoted one as the primary. It takes
 what it really costs of the capacity: a primary or a hot standby one camera, a warm standby
-`WARM_STANDBY_COST` (the stream and its ring, no detector; see harness/bench.py). Each slot's
+`WARM_STANDBY_COST` (the stream and its ring, no detector; see harness/standby_bench.py). Each slot's
 `CoverageTracker` is drained by the service loop (`coverage_updates`), the last spans of a
 stopped slot included.
 
@@ -42,10 +42,12 @@ from campool_worker.url_secrets import MissingSecret
 log = logging.getLogger(__name__)
 
 SlotFactory = Callable[[StoredAssignment], CameraSlot]
-# What a warm standby takes of the worker's capacity, in cameras: it decodes the stream and keeps a
-# JPEG of every detection-rate frame, no detector (measured with harness/bench.py on the RTSP
-# highway camera: about a fifth of a hot camera's CPU). The master counts standbys the same way.
-WARM_STANDBY_COST = 0.25
+# What a warm standby takes of the worker's capacity, in cameras: it decodes the stream (all of
+# it: H.264 frames depend on each other) and keeps a JPEG of every detection-rate frame, but runs
+# no detector. Measured with harness/standby_bench.py (RTSP highway camera, YOLOX-nano, 10
+# detections/s, the 2-core box): hot 17.8 % of a core and 39 MB per camera, warm 8.7 % and 35 MB
+# (0.49 of hot's CPU; the decode is most of it). The master should count standbys the same way.
+WARM_STANDBY_COST = 0.5
 SpanKey = tuple[str, int]  # (camera_id, epoch)
 
 

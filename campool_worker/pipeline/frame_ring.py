@@ -78,6 +78,7 @@ class FrameRing:
         self.dropped = 0  # frames lost at the catch-up limit
         self.skipped = 0  # frames the detector would not have run on (not kept)
         self.keep_ms = 0.0  # time spent keeping frames (scale + JPEG), for the cost figures
+        self.kept = 0  # frames kept since it was made (the cost figures' denominator)
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -118,6 +119,7 @@ class FrameRing:
         self._frames.append(_Kept(frame.index, frame.ts, frame.media_ts, w, h, data))
         self.nbytes += len(data)
         self.keep_ms += (time.perf_counter() - t0) * 1000.0
+        self.kept += 1
         self._trim()
         return True
 

@@ -246,6 +246,15 @@ class CameraRunner:
         with self._lock:
             return self._status
 
+    def ring_figures(self) -> dict[str, float] | None:
+        """A warm standby's ring as it stands (frames, bytes, frames kept so far and the ms spent
+        keeping them), for the cost figures (harness/standby_bench.py); None when it has none.
+        Read from another thread: figures, not state to act on."""
+        ring = self._ring
+        if ring is None:
+            return None
+        return {"frames": len(ring), "bytes": ring.nbytes, "kept": ring.kept, "keep_ms": ring.keep_ms}
+
     def update_config(self, config: CameraConfig) -> None:
         """Apply a changed camera (lines, zones, model...) between two frames.
 
