@@ -102,13 +102,19 @@ def ring_forms(url: str, frames: int = 60) -> dict[str, dict[str, float]]:
         s = side / max(w, h)
         return cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
+    def unjpeg(kept: np.ndarray) -> np.ndarray:
+        img = cv2.imdecode(kept, cv2.IMREAD_COLOR)
+        if img is None:
+            raise RuntimeError("a kept JPEG did not decode")
+        return img
+
     forms: dict[str, Any] = {
         "decoded_full": (lambda img: img.copy(), lambda kept: kept),
         "decoded_640": (lambda img: small(img, 640), lambda kept: cv2.resize(kept, (w, h))),
         "jpeg85_full": (lambda img: cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])[1],
-                        lambda kept: cv2.imdecode(kept, cv2.IMREAD_COLOR)),
+                        unjpeg),
         "jpeg85_640": (lambda img: cv2.imencode(".jpg", small(img, 640), [cv2.IMWRITE_JPEG_QUALITY, 85])[1],
-                       lambda kept: cv2.resize(cv2.imdecode(kept, cv2.IMREAD_COLOR), (w, h))),
+                       lambda kept: cv2.resize(unjpeg(kept), (w, h))),
     }
     for name, (keep, give) in forms.items():
         best_keep = best_give = float("inf")
