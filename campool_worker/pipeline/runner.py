@@ -587,6 +587,12 @@ class CameraRunner:
         log.info("%s: promoted: counting %d buffered frame(s) (%.1f s of video, from %s s before the cut) faster "
                  "than real time", self._ctx, len(ring), ring.seconds,
                  f"{cut - oldest:.1f}" if oldest is not None else "-")
+        if oldest is None or oldest > cut:
+            # The master's cut is older than anything kept (a buffer_s shorter than the time the
+            # master took to promote, or a stream that came back after the cut): said, not hidden.
+            log.warning("%s: the cut is %s before the oldest buffered frame: crossings of that time were not "
+                        "counted (a longer buffer_s would have held them)", self._ctx,
+                        f"{oldest - cut:.1f} s" if oldest is not None else "entirely")
         self._set(warm=False)
 
     def _end_catch_up(self) -> None:
