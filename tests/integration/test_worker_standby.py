@@ -251,3 +251,33 @@ def test_every_heartbeat_says_the_crossings_of_frames_up_to_frame_ts_are_committ
     assert len(checked) > 20 and top > 400, (len(checked), top)
     claimed_too_much = [(f, s, events[s + 1].ts) for f, s in checked if events[s + 1].ts <= f]
     assert not claimed_too_much, f"frames up to frame_ts with a crossing after last_seq: {claimed_too_much[:3]}"
+
+
+def test_standby_assignments_follow_the_epoch_rule_and_a_newer_epoch_replaces_them(tmp_path):
+    burst = CameraConfig("b", "test://burst?rate=50", lines=[CountingLine.parse(LINE)])
+    master = _Master()
+    with WorkerProcess(tmp_path / "w") as worker:
+        keys = worker.adopt()
+        with worker.client(keys, on_telemetry=master.on_telemetry) as link:
+            link.call(p.AssignCamera(burst, 3, role="standby", standby="hot"), expect=p.Ok)
+            assert "already" in link.call(p.AssignCamera(burst, 3, role="standby", standby="hot"), expect=p.Ok).detail
+            stale = link.call(p.AssignCamera(burst, 2, role="standby"))
+            assert isinstance(stale, p.Fenced) and stale.current_epoch == 3
+            other_mode = link.call(p.AssignCamera(burst, 3, role="standby", standby="warm"))
+            assert isinstance(other_mode, p.Error) and "new epoch" in other_mode.message
+            bad = link.call(p.AssignCamera(burst, 9, role="standby", standby="warm", buffer_s=0.0))
+            assert isinstance(bad, p.Error) and bad.code == "invalid" and "buffer_s" in bad.message
+            # A newer epoch replaces the standby, as any assignment; the old epoch is fenced after that.
+            link.call(p.AssignCamera(burst, 4, role="standby", standby="warm", buffer_s=5.0), expect=p.Ok)
+            wait_until(lambda: (c := master.camera("b")) is not None and (c.epoch, c.role) == (4, "standby"), 10,
+                       message="the heartbeat to show the camera's standby at epoch 4")
+            old = link.call(p.PromoteCamera("b", 3, time.time()))
+            assert isinstance(old, p.Fenced) and (old.epoch, old.current_epoch) == (3, 4)
+            bad_cut = link.call(p.PromoteCamera("b", 4, 0.0))
+            assert isinstance(bad_cut, p.Error) and "count_from_ts" in bad_cut.message
+            # A master that re-asserts the camera as its primary at the standby's epoch promotes it.
+            assert "promoted" in link.call(p.AssignCamera(burst, 4, count_from_ts=time.time()), expect=p.Ok).detail
+            wait_until(lambda: (c := master.camera("b")) is not None and c.role == "primary", 10,
+                       message="the heartbeat to show the promoted camera as the primary")
+            demote = link.call(p.AssignCamera(burst, 4, role="standby", standby="warm", buffer_s=5.0))
+            assert isinstance(demote, p.Error) and "new epoch" in demote.message
