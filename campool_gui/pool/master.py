@@ -54,7 +54,8 @@ History (any thread; reads never block the pool):
         zone_history(camera_id, start, end) -> rows with direction "occupancy" (peak per minute).
     coverage(start, end, bucket="hour", camera_id=None) -> coverage.Coverage: per bucket the seconds
         watched of those known (None before the camera's first coverage span: unknown, not 0 %), and
-        the gaps nobody watched (master time)
+        the gaps nobody watched (master time); coverage_by_camera(start, end, bucket, camera_ids=None)
+        -> {camera_id: Coverage}
     export_csv(path_or_file, start, end, bucket="hour", camera_id=None, line=None, by_class=False) -> rows
     assignment_history(camera_id=None, limit=200), worker_metrics(worker_id, start, end)
     store -> store.Store (the same queries, and stored_events for audits)
@@ -87,7 +88,7 @@ How it is put together (each part in the module named for its job; this class on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -106,7 +107,7 @@ from .balance import BalanceSettings
 from .clock import Clock, SystemClock
 from .core import CoreSettings, PoolCore
 from .coverage import Coverage
-from .coverage_watch import CoverageWatch
+from .coverage_watch import COVERAGE_TAIL_S, CoverageWatch
 from .credentials import CredentialsError, CredentialStore
 from .dispatch import ActionDispatcher
 from .errors import MasterError
@@ -380,7 +381,12 @@ class Master:
         return self.store.zone_series(camera_id, start, end)
 
     def coverage(self, start: float, end: float, bucket: str = "hour", camera_id: str | None = None) -> Coverage:
-        return self.store.coverage(start, end, bucket, camera_id)
+        # the newest seconds are not known yet (an open span grows about once a second): not a gap
+        return self.store.coverage(start, end, bucket, camera_id, now=self.clock.wall() - COVERAGE_TAIL_S)
+
+    def coverage_by_camera(self, start: float, end: float, bucket: str = "hour",
+                           camera_ids: Iterable[str] | None = None) -> dict[str, Coverage]:
+        return self.store.coverage_by_camera(start, end, bucket, camera_ids, now=self.clock.wall() - COVERAGE_TAIL_S)
 
     def export_csv(self, out: IO[str] | str | Path, start: float, end: float, bucket: str = "hour",
                    camera_id: str | None = None, line: str | None = None, by_class: bool = False) -> int:

@@ -350,6 +350,16 @@ class Store:
         ``now`` (default: the wall clock) ends what is known; day buckets start at local midnight.
         The buckets are whole, like the counts' (a range from 10:03:27 has the whole 10:03 minute);
         ``clip`` judges [start, end) only."""
+        per = self.coverage_by_camera(start, end, bucket, None if camera_id is None else [camera_id], now=now,
+                                      tz_offset_s=tz_offset_s, clip=clip)
+        if camera_id is not None:
+            return per[camera_id]
+        return cov.pool_coverage(list(per.values()))
+
+    def coverage_by_camera(self, start: float, end: float, bucket: str = "hour",
+                           camera_ids: Iterable[str] | None = None, *, now: float | None = None,
+                           tz_offset_s: float | None = None, clip: bool = False) -> dict[str, cov.Coverage]:
+        """`coverage` of each camera (default: every camera stored or with spans), by camera id."""
         if bucket not in BUCKETS:
             raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, not {bucket!r}")
         if end <= start:
@@ -358,18 +368,13 @@ class Store:
         size = BUCKETS[bucket]
         off = (_local_offset(start) if tz_offset_s is None else tz_offset_s) if bucket == "day" else 0.0
         starts = cov.bucket_starts(start, end, size, off)
-        if camera_id is not None:
-            cams = [camera_id]
-        else:
-            cams = [str(r[0]) for r in self._reader().execute(
+        if camera_ids is None:
+            camera_ids = [str(r[0]) for r in self._reader().execute(
                 "SELECT camera_id FROM cameras UNION SELECT DISTINCT camera_id FROM coverage_spans ORDER BY 1")]
         # the buckets' own edges bound the spans read: a partial first/last bucket still gets its whole
         lo, hi = (starts[0], starts[-1] + size) if starts and not clip else (start, end)
-        per = [cov.camera_coverage(cid, self.counted_spans(cid, lo, hi), self.coverage_since(cid), lo, hi, now,
-                                   starts, size) for cid in cams]
-        if camera_id is not None:
-            return per[0]
-        return cov.pool_coverage(per)
+        return {cid: cov.camera_coverage(cid, self.counted_spans(cid, lo, hi), self.coverage_since(cid), lo, hi, now,
+                                         starts, size) for cid in camera_ids}
 
     # ------------------------------------------------------------- pool records
 
