@@ -19,6 +19,7 @@ Pure functions on plain dataclasses (no SQLite here: the store gathers the rows,
 """
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -71,9 +72,9 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
 def overlap(merged: Sequence[Interval], lo: float, hi: float) -> float:
     """Seconds of [lo, hi) covered by `merged` (sorted, disjoint)."""
     total = 0.0
-    for a, b in merged:
-        if b <= lo:
-            continue
+    # the first interval that ends after lo: a month of minute spans has tens of thousands
+    for i in range(bisect.bisect_right(merged, lo, key=lambda iv: iv[1]), len(merged)):
+        a, b = merged[i]
         if a >= hi:
             break
         total += min(b, hi) - max(a, lo)

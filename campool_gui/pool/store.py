@@ -327,15 +327,22 @@ class Store:
     def counted_spans(self, camera_id: str, start: float, end: float) -> list[cov.StoredSpan]:
         """The spans of a camera that touch [start, end) (master time), with their epochs' cuts and
         promotions: what `coverage.StoredSpan.counted` needs to say how much of each counts."""
-        rows = self._reader().execute("""
-            SELECT s.camera_id, s.epoch, s.seq, s.start_ts, s.end_ts, s.role, s.clock_offset, a.cut_ts, a.ended_at,
-                   pr.count_from_ts
-            FROM coverage_spans s
-            LEFT JOIN assignments a ON a.camera_id = s.camera_id AND a.epoch = s.epoch
-            LEFT JOIN promotions pr ON pr.camera_id = s.camera_id AND pr.epoch = s.epoch
-            WHERE s.camera_id = ? AND s.end_wall >= ? AND s.start_wall < ?
-            ORDER BY s.start_wall""", (camera_id, start, end))
-        return [cov.StoredSpan(*r) for r in rows]
+        conn = self._reader()
+        # a camera has a few epochs and tens of thousands of spans a month: their bounds are read once
+        bounds: dict[int, tuple[float | None, float | None, float | None]] = {}
+        for ep, cut_ts, ended, promoted in conn.execute("""
+                SELECT e.epoch, a.cut_ts, a.ended_at, pr.count_from_ts
+                FROM (SELECT DISTINCT epoch FROM coverage_spans WHERE camera_id = ?) e
+                LEFT JOIN assignments a ON a.camera_id = ? AND a.epoch = e.epoch
+                LEFT JOIN promotions pr ON pr.camera_id = ? AND pr.epoch = e.epoch""",
+                                                        (camera_id, camera_id, camera_id)):
+            bounds[int(ep)] = (cut_ts, ended, promoted)
+        rows = conn.execute(
+            "SELECT epoch, seq, start_ts, end_ts, role, clock_offset FROM coverage_spans "
+            "WHERE camera_id = ? AND end_wall >= ? AND start_wall < ? ORDER BY start_wall", (camera_id, start, end))
+        none = (None, None, None)
+        return [cov.StoredSpan(camera_id, ep, seq, a, b, role, off, *bounds.get(ep, none))
+                for ep, seq, a, b, role, off in rows]
 
     def coverage_since(self, camera_id: str) -> float | None:
         """Master time of the camera's first stored span: before it, whether it was watched is unknown."""
