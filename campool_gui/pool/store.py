@@ -366,7 +366,8 @@ class Store:
     def coverage_by_camera(self, start: float, end: float, bucket: str = "hour",
                            camera_ids: Iterable[str] | None = None, *, now: float | None = None,
                            tz_offset_s: float | None = None, clip: bool = False) -> dict[str, cov.Coverage]:
-        """`coverage` of each camera (default: every camera stored or with spans), by camera id."""
+        """`coverage` of each camera (default: every camera the master has; a removed one is not judged
+        after it was removed, so it is left out of "all cameras"), by camera id."""
         if bucket not in BUCKETS:
             raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, not {bucket!r}")
         if end <= start:
@@ -376,8 +377,7 @@ class Store:
         off = (_local_offset(start) if tz_offset_s is None else tz_offset_s) if bucket == "day" else 0.0
         starts = cov.bucket_starts(start, end, size, off)
         if camera_ids is None:
-            camera_ids = [str(r[0]) for r in self._reader().execute(
-                "SELECT camera_id FROM cameras UNION SELECT DISTINCT camera_id FROM coverage_spans ORDER BY 1")]
+            camera_ids = [str(r[0]) for r in self._reader().execute("SELECT camera_id FROM cameras ORDER BY 1")]
         # the buckets' own edges bound the spans read: a partial first/last bucket still gets its whole
         lo, hi = (starts[0], starts[-1] + size) if starts and not clip else (start, end)
         return {cid: cov.camera_coverage(cid, self.counted_spans(cid, lo, hi), self.coverage_since(cid), lo, hi, now,

@@ -10,7 +10,7 @@ import sqlite_utils
 
 from campool_gui.pool import coverage as cov
 from campool_gui.pool import schema
-from campool_gui.pool.actions import LeaseEnded, LeaseStarted, StandbyPromoted
+from campool_gui.pool.actions import CameraSaved, LeaseEnded, LeaseStarted, StandbyPromoted
 from campool_gui.pool.alerts import AlertManager
 from campool_gui.pool.clock import FakeClock
 from campool_gui.pool.conditions import Conditions
@@ -170,8 +170,12 @@ def test_history_before_the_first_span_is_unknown_not_zero(store):
 
 
 def test_a_bucket_nobody_watched_is_a_gap_and_all_cameras_add_up_their_seconds(store):
+    # three cameras: "old" has no span data (it does not lower the pool's coverage), "gone" was removed
+    store.save_records([CameraSaved(Camera(CameraConfig(cid, f"rtsp://cam/{cid}"))) for cid in ("gate", "dock", "old")]
+                       ).result()
     lease(store, 1, "w1", T0 - 60)
     lease(store, 1, "w1", T0 - 60, cam="dock")
+    store.add_spans(minute_spans(T0 - 600, T0 - 500, cam="gone"), "w1").result()
     store.add_spans(minute_spans(T0, T0 + 60) + minute_spans(T0 + 120, T0 + 180, first_seq=2), "w1").result()
     store.add_spans(minute_spans(T0, T0 + 90, cam="dock"), "w1").result()
     c = store.coverage(T0, T0 + 180, "minute", "gate", now=T0 + 3600)
