@@ -114,6 +114,39 @@ def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A camera's epoch as the master recorded it (master time), for telling why a gap was not watched."""
+
+    epoch: int
+    worker_id: str
+    started: float
+    ended: float | None          # None: still held
+    watched_after_cut: bool      # it went on watching after its cut (its watching was fenced)
+
+
+def gap_reason(gap: Interval, leases: Sequence[Lease], tolerance_s: float = 2.0) -> str:
+    """Why nobody watched ``gap``, in the operator's words, from the leases around it.
+
+    * a lease ended about then and the next one began by its end (a takeover): the old worker had
+      stopped watching before it ("worker lost before the takeover"), or went on but was cut off
+      ("fenced"); the gap lasts until the new holder's first frame;
+    * a lease held the camera all along: its worker had no frames ("stream down");
+    * no lease held it: "no worker"."""
+    a, b = gap
+    for ls in leases:
+        if ls.ended is None or not a - tolerance_s <= ls.ended <= b + tolerance_s:
+            continue
+        if any(nx.epoch > ls.epoch and nx.started <= b + tolerance_s for nx in leases):
+            if ls.watched_after_cut:
+                return f"fenced: worker {ls.worker_id} was cut off (its later watching does not count)"
+            return f"worker {ls.worker_id} lost before the takeover"
+    held = [ls for ls in leases if ls.started < b and (ls.ended is None or ls.ended > a)]
+    if not held:
+        return "no worker"
+    return f"stream down on {', '.join(sorted({ls.worker_id for ls in held}))}"
+
+
+@dataclass(frozen=True)
 class BucketCoverage:
     """One history bucket: of its ``known_s`` seconds (those after the camera's first span and
     before now), ``watched_s`` were watched."""

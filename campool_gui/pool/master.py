@@ -55,7 +55,7 @@ History (any thread; reads never block the pool):
     coverage(start, end, bucket="hour", camera_id=None) -> coverage.Coverage: per bucket the seconds
         watched of those known (None before the camera's first coverage span: unknown, not 0 %), and
         the gaps nobody watched (master time); coverage_by_camera(start, end, bucket, camera_ids=None)
-        -> {camera_id: Coverage}
+        -> {camera_id: Coverage}; gap_reasons(camera_id, gaps) -> why each was not watched, in words
     export_csv(path_or_file, start, end, bucket="hour", camera_id=None, line=None, by_class=False) -> rows
     assignment_history(camera_id=None, limit=200), worker_metrics(worker_id, start, end)
     store -> store.Store (the same queries, and stored_events for audits)
@@ -383,6 +383,9 @@ class Master:
     def coverage(self, start: float, end: float, bucket: str = "hour", camera_id: str | None = None) -> Coverage:
         # the newest seconds are not known yet (an open span grows about once a second): not a gap
         return self.store.coverage(start, end, bucket, camera_id, now=self.clock.wall() - COVERAGE_TAIL_S)
+
+    def gap_reasons(self, camera_id: str, gaps: Iterable[tuple[float, float]]) -> list[str]:
+        return self.store.gap_reasons(camera_id, gaps)
 
     def coverage_by_camera(self, start: float, end: float, bucket: str = "hour",
                            camera_ids: Iterable[str] | None = None) -> dict[str, Coverage]:

@@ -344,6 +344,23 @@ class Store:
         return [cov.StoredSpan(camera_id, ep, seq, a, b, role, off, *bounds.get(ep, none))
                 for ep, seq, a, b, role, off in rows]
 
+    def gap_reasons(self, camera_id: str, gaps: Iterable[cov.Interval]) -> list[str]:
+        """Why nobody watched each gap of a camera (coverage.gap_reason), in the order given."""
+        gaps = list(gaps)
+        if not gaps:
+            return []
+        conn = self._reader()
+        leases = []
+        for ep, wid, started, ended, cut_ts, raw_end in conn.execute("""
+                SELECT a.epoch, a.worker_id, a.started_at, a.ended_at, a.cut_ts,
+                       (SELECT MAX(end_ts) FROM coverage_spans s WHERE s.camera_id = a.camera_id
+                        AND s.epoch = a.epoch)
+                FROM assignments a WHERE a.camera_id = ? AND a.started_at < ? AND (a.ended_at IS NULL OR a.ended_at > ?)
+                ORDER BY a.epoch""", (camera_id, max(b for _, b in gaps) + 60, min(a for a, _ in gaps) - 60)):
+            after_cut = cut_ts is not None and raw_end is not None and raw_end > cut_ts
+            leases.append(cov.Lease(int(ep), str(wid), float(started), ended, after_cut))
+        return [cov.gap_reason(g, leases) for g in gaps]
+
     def coverage_since(self, camera_id: str) -> float | None:
         """Master time of the camera's first stored span: before it, whether it was watched is unknown."""
         row = self._reader().execute("SELECT MIN(start_wall) FROM coverage_spans WHERE camera_id = ?",

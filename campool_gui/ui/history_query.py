@@ -42,6 +42,7 @@ class HistoryResult:
     rows: list[HistoryRow] = field(default_factory=list)
     coverage: Coverage | None = None               # of what is shown: the camera, or all cameras together
     per_camera: dict[str, Coverage] = field(default_factory=dict)
+    gap_reasons: list[str] = field(default_factory=list)   # one camera: why each gap was not watched
 
 
 def query_history(master: Any, q: HistoryQuery) -> HistoryResult:
@@ -50,7 +51,8 @@ def query_history(master: Any, q: HistoryQuery) -> HistoryResult:
     per = master.coverage_by_camera(q.start, q.end, bucket=q.bucket,
                                     camera_ids=None if q.camera_id is None else [q.camera_id])
     shown = per[q.camera_id] if q.camera_id is not None else pool_coverage(list(per.values()))
-    return HistoryResult(rows, shown, per)
+    reasons = master.gap_reasons(q.camera_id, shown.gaps) if q.camera_id is not None else []
+    return HistoryResult(rows, shown, per, reasons)
 
 
 def query_counts(master: Any, q: HistoryQuery) -> list[HistoryRow]:

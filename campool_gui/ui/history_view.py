@@ -87,6 +87,7 @@ class HistoryView(Page):
         self.rows: list[HistoryRow] = []
         self.coverage: Coverage | None = None             # of the camera shown (or all cameras)
         self.per_camera: dict[str, Coverage] = {}
+        self.gap_reasons: list[str] = []                  # of the camera shown, one per gap
         self.query: HistoryQuery | None = None
         self.queries_done = 0
         self._seq = 0
@@ -252,6 +253,7 @@ class HistoryView(Page):
             self.status.setText(error)
 
     def show_result(self, result: HistoryResult) -> None:
+        self.gap_reasons = list(result.gap_reasons)
         self.show_rows(result.rows, result.coverage, result.per_camera)
 
     def show_rows(self, rows: list[HistoryRow], coverage: Coverage | None = None,
@@ -276,6 +278,8 @@ class HistoryView(Page):
         if c.gaps:
             secs = sum(b - a for a, b in c.gaps)
             text += f" · {len(c.gaps)} gap{'s' if len(c.gaps) != 1 else ''} nobody watched ({_duration(secs)})"
+            if len(self.gap_reasons) == 1:
+                text += f": {self.gap_reasons[0]}"
         return text
 
     def bucket_fraction(self, camera_id: str, bucket_ts: float) -> float | None:
@@ -336,11 +340,14 @@ class HistoryView(Page):
         if q is None or c is None:
             return
         brush = pg.mkBrush(t.crit + "40")
+        why = dict(zip(c.gaps, self.gap_reasons))
         for a, b in drawn_gaps(c.gaps, q.end - q.start):
             region = pg.LinearRegionItem(values=(a, b), movable=False, brush=brush, pen=pg.mkPen(t.crit + "90"))
             region.setZValue(-10)
+            reason = why.get((a, b))
             region.setToolTip(f"not watched: {time.strftime('%H:%M:%S', time.localtime(a))} – "
-                              f"{time.strftime('%H:%M:%S', time.localtime(b))} ({_duration(b - a)})")
+                              f"{time.strftime('%H:%M:%S', time.localtime(b))} ({_duration(b - a)})"
+                              + (f"\n{reason}" if reason else ""))
             self.chart.addItem(region)
             self.gap_regions.append(region)
 

@@ -82,7 +82,7 @@ def test_history_shades_the_gap_says_the_coverage_and_exports_it(qtbot, lone, tm
     assert any(a == pytest.approx(gap[0]) and b == pytest.approx(gap[1]) for a, b in regions), regions
     # coverage in words: the range (the gap and the first partial minute) and per bucket
     text = view.coverage_label.text()
-    assert "% watched" in text and "gap" in text, text
+    assert "% watched" in text and "1 gap nobody watched (6 min): stream down on w1" in text, text
     assert 88.0 < float(text.split(" %")[0]) < 92.0            # ~ 54 of 60 minutes
     c = view.coverage
     unwatched = [b for b in c.buckets if b.unwatched]

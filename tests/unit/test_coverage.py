@@ -115,6 +115,7 @@ def test_a_handover_after_a_worker_died_leaves_exactly_the_outage_as_a_gap(store
     assert b.fraction == pytest.approx(0.998333, abs=1e-6)
     minutes = store.coverage(T0 + 1740, T0 + 1920, "minute", "gate", now=T0 + 3600)
     assert [m.watched_s for m in minutes.buckets] == [60.0, 54.0, 60.0]
+    assert store.gap_reasons("gate", c.gaps) == ["worker w1 lost before the takeover"]
 
 
 def test_a_fenced_worker_that_kept_watching_is_not_watching_after_its_cut(store):
@@ -128,6 +129,7 @@ def test_a_fenced_worker_that_kept_watching_is_not_watching_after_its_cut(store)
     c = store.coverage(T0, T0 + 3600, "hour", "gate", now=T0 + 3600)
     assert c.gaps == ((T0 + 1804, T0 + 1810),)
     assert c.buckets[0].watched_s == 3594.0
+    assert store.gap_reasons("gate", c.gaps) == ["fenced: worker w1 was cut off (its later watching does not count)"]
 
 
 def test_a_standby_counts_only_from_its_promotion_cut(store):
@@ -143,6 +145,17 @@ def test_a_standby_counts_only_from_its_promotion_cut(store):
     after = store.coverage(T0, T0 + 3600, "hour", "gate", now=T0 + 3600)
     assert after.gaps == ()
     assert after.buckets[0].watched_s == 3600.0
+
+
+def test_a_gap_under_a_lease_is_the_stream_down_and_one_without_a_lease_no_worker(store):
+    lease(store, 1, "w1", T0 - 60)
+    store.add_spans(minute_spans(T0, T0 + 600) + minute_spans(T0 + 900, T0 + 1200, first_seq=20), "w1").result()
+    cut(store, 1, T0 + 1200, T0 + 1200)                              # the camera was stopped
+    c = store.coverage(T0, T0 + 1800, "minute", "gate", now=T0 + 1800)
+    assert c.gaps == ((T0 + 600, T0 + 900), (T0 + 1200, T0 + 1800))
+    assert store.gap_reasons("gate", c.gaps) == ["stream down on w1", "no worker"]
+    later = store.coverage(T0 + 1300, T0 + 1800, "minute", "gate", now=T0 + 1800)
+    assert store.gap_reasons("gate", later.gaps) == ["no worker"]
 
 
 def test_the_time_the_master_was_down_is_watched_when_the_spans_arrive_later(store):
