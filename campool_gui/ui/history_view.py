@@ -368,7 +368,7 @@ class HistoryView(Page):
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | None = None) -> None:
-        if not self.rows:
+        if not self.rows and not any(b.unwatched for c in self.per_camera.values() for b in c.buckets):
             self.status.setText("Nothing to export: run a query that returns counts first.")
             return
         if path is None:

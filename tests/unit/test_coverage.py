@@ -3,11 +3,13 @@ as watched (cuts, fencing, standby promotion, clock offsets), per-bucket coverag
 migration from the schema before it, and the coverage_low alert. Real SQLite files, exact figures."""
 from __future__ import annotations
 
+import csv
 import sqlite3
 
 import pytest
 import sqlite_utils
 
+from campool_gui.history_csv import write_csv
 from campool_gui.pool import coverage as cov
 from campool_gui.pool import schema
 from campool_gui.pool.actions import CameraSaved, LeaseEnded, LeaseStarted, StandbyPromoted
@@ -18,6 +20,7 @@ from campool_gui.pool.coverage_watch import watched_fractions
 from campool_gui.pool.models import Assignment, Camera, Cut
 from campool_gui.pool.state import PoolState
 from campool_gui.pool.store import Store
+from campool_gui.ui.history_query import HistoryRow
 from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig, CountingLine
 
@@ -196,6 +199,23 @@ def test_a_bucket_nobody_watched_is_a_gap_and_all_cameras_add_up_their_seconds(s
     both = store.coverage(T0, T0 + 180, "minute", None, now=T0 + 3600)
     assert [(b.watched_s, b.known_s) for b in both.buckets] == [(120.0, 120.0), (30.0, 120.0), (60.0, 120.0)]
     assert both.gaps == ((T0 + 90, T0 + 120),)                   # neither camera was watched
+
+
+def test_the_csv_has_each_buckets_coverage_and_a_row_for_a_bucket_nobody_watched(store, tmp_path):
+    lease(store, 1, "w1", T0 - 60)
+    store.add_spans([span(1, T0 + 30, T0 + 60), span(2, T0 + 120, T0 + 180)], "w1").result()
+    per = store.coverage_by_camera(T0, T0 + 180, "minute", ["gate", "old"], now=T0 + 3600)
+    rows = [HistoryRow(T0, "gate", "mid", "in", "car", 4), HistoryRow(T0 + 120, "gate", "mid", "in", "car", 2),
+            HistoryRow(T0, "old", "mid", "in", "car", 7)]
+    out = tmp_path / "h.csv"
+    assert write_csv(out, rows, per, "mid") == 4
+    with open(out, newline="") as fh:
+        got = [r[1:] for r in csv.reader(fh)]
+    assert got == [["camera_id", "line_or_zone", "direction", "class", "count", "coverage"],
+                   ["gate", "mid", "in", "car", "4", "1.0000"],      # watched since its first span (+30)
+                   ["old", "mid", "in", "car", "7", ""],             # no span data: unknown, not 0
+                   ["gate", "mid", "", "", "", "0.0000"],            # +60: nobody watched, not a zero count
+                   ["gate", "mid", "in", "car", "2", "1.0000"]]
 
 
 # ------------------------------------------------------------------ migration
