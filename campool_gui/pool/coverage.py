@@ -23,6 +23,7 @@ import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 Interval = tuple[float, float]
 
@@ -188,10 +189,12 @@ class Coverage:
         return self.watched_s / self.known_s if self.known_s > 0 else None
 
     def of(self, bucket_ts: float) -> BucketCoverage | None:
-        for b in self.buckets:
-            if b.bucket_ts == bucket_ts:
-                return b
-        return None
+        return self._by_bucket.get(bucket_ts)
+
+    @cached_property
+    def _by_bucket(self) -> dict[float, BucketCoverage]:
+        # built once: a table of thousands of rows asks for its bucket row by row
+        return {b.bucket_ts: b for b in self.buckets}
 
 
 def bucket_starts(start: float, end: float, size: float, tz_offset_s: float = 0.0) -> list[float]:
