@@ -5,7 +5,9 @@ The pool thread never reads SQLite: `tick` (on the pool thread, every tick) star
 watch's own thread at most every ``every_s``; the fractions come back to the pool thread through
 ``post`` and go to `Conditions.coverage_seen`, which the next evaluation judges. The last
 ``tail_s`` seconds are left out: an open span is extended about once a second and a batch may be
-on its way, so the newest seconds are not known yet (not a gap).
+on its way, so the newest seconds are not known yet (not a gap). The first read waits
+``every_s`` after the start: a master that was down gets the spans of meanwhile from the workers'
+outboxes after its hellos, and judging the hour before they are in would raise a false alert.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ class CoverageWatch:
         self._seen = seen
         self._post = post
         self.every_s = every_s
-        self._last = float("-inf")
+        self._last = clock.now()   # the first read one period after the start (the module docstring)
         self._running: concurrent.futures.Future[dict[str, float | None]] | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="campool-coverage")
 

@@ -16,7 +16,7 @@ from campool_gui.pool.actions import CameraSaved, LeaseEnded, LeaseStarted, Stan
 from campool_gui.pool.alerts import AlertManager
 from campool_gui.pool.clock import FakeClock
 from campool_gui.pool.conditions import Conditions
-from campool_gui.pool.coverage_watch import watched_fractions
+from campool_gui.pool.coverage_watch import CoverageWatch, watched_fractions
 from campool_gui.pool.models import Assignment, Camera, Cut
 from campool_gui.pool.state import PoolState
 from campool_gui.pool.store import Store
@@ -289,3 +289,24 @@ def test_coverage_low_is_raised_below_the_threshold_and_resolved_when_watched_ag
     judge()
     assert not alerts.open_alerts()
     assert alerts.alerts[alert.id].state == "resolved"
+
+
+def test_the_coverage_watch_reads_off_the_pool_thread_once_a_period_and_not_right_after_the_start(store):
+    clock = FakeClock(start=1000.0, wall_start=T0 + 3600)
+    lease(store, 1, "w1", T0 - 60)
+    store.add_spans(minute_spans(T0, T0 + 1800), "w1").result()
+    posted: list = []
+    seen: list[dict[str, float | None]] = []
+    watch = CoverageWatch(store, clock, cameras=lambda: ["gate"], seen=seen.append, post=posted.append, every_s=60.0)
+    try:
+        watch.tick()
+        assert not posted                                   # the first period after the start: not judged yet
+        clock.advance(60.0)
+        watch.tick()
+        watch.tick()                                        # one read at a time, one per period
+        watch.close()                                       # waits for the read
+        for fn in posted:
+            fn()                                            # the pool thread takes the answer
+        assert seen == [{"gate": pytest.approx((1800 - 60) / 3590)}]
+    finally:
+        watch.close()
