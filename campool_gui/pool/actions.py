@@ -81,6 +81,17 @@ class LeaseEnded:
 
 
 @dataclass(frozen=True)
+class StandbyPromoted:
+    """The standby epoch of a camera became its current epoch: its events (and its coverage) count
+    from ``count_from_ts`` (the promotion's cut, in the standby worker's clock)."""
+
+    camera_id: str
+    epoch: int
+    count_from_ts: float
+    promoted_wall: float
+
+
+@dataclass(frozen=True)
 class CameraSaved:
     camera: Camera
 
@@ -111,5 +122,5 @@ class AlertSaved:
     alert: Alert    # a copy the pool thread no longer changes
 
 
-Record = (LeaseStarted | LeaseEnded | CameraSaved | CameraDeleted | WorkerSaved | WorkerDeleted | SettingSaved
-          | AlertSaved)
+Record = (LeaseStarted | LeaseEnded | StandbyPromoted | CameraSaved | CameraDeleted | WorkerSaved | WorkerDeleted
+          | SettingSaved | AlertSaved)

@@ -90,6 +90,7 @@ class SimPool:
         self.assigns: list[SendAssign] = []
         self.events: list[object] = []
         self.stored: dict[tuple[str, int, int], tuple[CountEvent, Verdict]] = {}   # the "store"
+        self.records: list[object] = []   # what the core asked to persist, in order (a real Store may take them)
 
     def add_worker(self, wid: str, capacity: int = 4, *, gpu: str = "", site: str = "",
                    groups: frozenset[str] = frozenset(), heartbeat: bool = True, **kw) -> SimWorker:
@@ -142,7 +143,7 @@ class SimPool:
         """Carry the core's actions to the simulated workers and their replies back."""
         for _ in range(10):
             actions = self.core.take_actions()
-            self.core.take_records()
+            self.records.extend(self.core.take_records())
             self.events.extend(self.core.take_events())
             if not actions:
                 return
