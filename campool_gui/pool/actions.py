@@ -102,13 +102,14 @@ class LeaseEnded:
 
 
 @dataclass(frozen=True)
-class LeasePromoted:
-    """A standby lease became the camera's primary; its events count from ``count_from_ts`` (its
-    worker's clock), kept so a master restart still fences what the old primary counted."""
+class StandbyPromoted:
+    """The standby epoch of a camera became its current epoch: its events (and its coverage) count
+    from ``count_from_ts`` (the promotion's cut, in the standby worker's clock)."""
 
     camera_id: str
     epoch: int
     count_from_ts: float
+    promoted_wall: float
 
 
 @dataclass(frozen=True)
@@ -142,5 +143,5 @@ class AlertSaved:
     alert: Alert    # a copy the pool thread no longer changes
 
 
-Record = (LeaseStarted | LeaseEnded | LeasePromoted | CameraSaved | CameraDeleted | WorkerSaved | WorkerDeleted
+Record = (LeaseStarted | LeaseEnded | StandbyPromoted | CameraSaved | CameraDeleted | WorkerSaved | WorkerDeleted
           | SettingSaved | AlertSaved)

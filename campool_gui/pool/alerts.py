@@ -62,6 +62,9 @@ def default_rules() -> dict[str, AlertRule]:
         AlertRule("outbox_damaged", "worker outbox damaged", for_s=0.0, severity="error"),
         # an integration (subject "mqtt", "metrics") reports a problem: counting and storing go on
         AlertRule("integration_down", "integration not working", for_s=10.0, clear_for_s=5.0),
+        # threshold: the fraction of the last hour a camera was watched (its coverage spans; cameras
+        # without span data are never judged). Judged about once a minute (coverage_watch.py).
+        AlertRule("coverage_low", "camera not watched enough", threshold=0.95, for_s=60.0, clear_for_s=60.0),
     ]
     return {r.kind: r for r in rules}
 

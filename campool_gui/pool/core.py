@@ -39,7 +39,6 @@ from .actions import (
     CameraDeleted,
     CameraSaved,
     LeaseEnded,
-    LeasePromoted,
     LeaseStarted,
     Record,
     SendAssign,
@@ -51,6 +50,7 @@ from .actions import (
     SendUnassign,
     SendUpdate,
     SettingSaved,
+    StandbyPromoted,
     WorkerDeleted,
     WorkerSaved,
 )
@@ -831,7 +831,7 @@ class PoolCore:
         st.unplaced.pop(cid, None)
         self._progress.pop(cid, None)
         self._reconnecting.pop(cid, None)
-        self.effects.record(LeasePromoted(cid, sb.epoch, count_from_ts))
+        self.effects.record(StandbyPromoted(cid, sb.epoch, count_from_ts, self.clock.wall()))
         # A warm standby counts its buffer from what it is told, so it is told the start of the
         # matching window: each crossing the old primary counted near the cut then has its twin
         # there to be paired with, and cannot pair with another object instead (standby.py).

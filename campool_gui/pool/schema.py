@@ -97,13 +97,39 @@ def _v2(db: sqlite_utils.Database) -> None:
 
 
 def _v3(db: sqlite_utils.Database) -> None:
-    """Live standby (issue #12): a lease's role (a standby's epoch is issued, and kept, before it is
-    current) and a promoted standby's cut in its worker's clock (its events count from there)."""
+    """Coverage (issue #12): the spans of time each (camera, epoch) was watched, as the workers tell
+    them, and the cut from which a promoted standby's epoch counts.
+
+    A span is kept as it arrived (worker clock) with the clock offset the master estimated then, and
+    its master-time bounds (``start_wall`` / ``end_wall``) for the range scans of the history charts:
+    spans last at most about a minute, so (camera_id, end_wall) >= start finds those of a range.
+    ``closed`` 0: still growing (updated in place under its seq until it is closed)."""
+    db.execute("""
+        CREATE TABLE coverage_spans (
+            camera_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+            start_ts REAL NOT NULL, end_ts REAL NOT NULL, role TEXT NOT NULL, closed INTEGER NOT NULL,
+            worker_id TEXT, clock_offset REAL NOT NULL DEFAULT 0, start_wall REAL NOT NULL, end_wall REAL NOT NULL,
+            received_at REAL,
+            PRIMARY KEY (camera_id, epoch, seq)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX coverage_spans_end ON coverage_spans(camera_id, end_wall)")
+    db.execute("CREATE INDEX coverage_spans_start ON coverage_spans(camera_id, start_wall)")
+    # A standby epoch counts from its promotion's cut (count_from_ts: the standby's clock); a
+    # standby never promoted has no row and its spans never count.
+    db.execute("""
+        CREATE TABLE promotions (
+            camera_id TEXT NOT NULL, epoch INTEGER NOT NULL, count_from_ts REAL NOT NULL, promoted_at REAL,
+            PRIMARY KEY (camera_id, epoch)
+        ) WITHOUT ROWID""")
+
+
+def _v4(db: sqlite_utils.Database) -> None:
+    """Live standby (issue #12): a lease's role. A standby's epoch is issued (and kept, so no lease
+    reuses it) before it is current; a promotion makes it the primary (its cut is in promotions)."""
     db.execute("ALTER TABLE assignments ADD COLUMN role TEXT NOT NULL DEFAULT 'primary'")
-    db.execute("ALTER TABLE assignments ADD COLUMN count_from_ts REAL")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
 
 

@@ -7,7 +7,10 @@
   (`PoolCore.stored`), hears what is on disk (`PoolCore.acked`: the primary's watermark) and the
   link acks it. An event is acked only after its commit; a *held* one (a standby's event the
   primary may not have counted) is neither stored nor acked, so its worker keeps and resends it.
-  `replay` takes events the core held in memory (a promoted standby's) the same way;
+  `replay` takes events the core held in memory (a promoted standby's) the same way. The batch's
+  coverage spans go to the store as they are (all of them, whatever their epoch or role: what
+  counts as watched is judged when the history is read, coverage.py), with the worker's clock
+  offset as the core estimates it now, and are acked (``spans_up_to``) after their commit too;
 * preview frame: to the subscribers as the wire `PreviewFrame` itself; its zone occupancy to the store
   (peak per minute);
 * alert: to the log, at the worker's level; the codes in `WORKER_TOLD_ALERTS` (what only the
@@ -32,7 +35,7 @@ from .core import PoolCore
 from .fencing import Verdict
 from .link import WorkerLink
 from .links import Links
-from .store import EventsResult, Store
+from .store import EventsResult, SpansResult, Store
 from .subscribers import Subscribers
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,8 @@ class TelemetryRouter:
             self._store.add_metrics(wid, w.metrics)
 
     def _counts(self, wid: str, link: WorkerLink, msg: p.CountBatch) -> None:
+        if msg.spans:
+            self._spans(wid, list(msg.spans))
         if msg.events:
             self.replay(wid, list(msg.events))
 
@@ -104,6 +109,22 @@ class TelemetryRouter:
         for (cid, epoch), up_to_seq in result.acks.items():
             self._core.acked(cid, epoch, up_to_seq)
             link.ack(cid, epoch, up_to_seq)
+
+    def _spans(self, wid: str, spans: list[p.CoverageSpan]) -> None:
+        w = self._core.workers.get(wid)
+        fut = self._store.add_spans(spans, wid, w.clock_offset if w is not None else 0.0)
+        fut.add_done_callback(lambda f: self._post(lambda: self._spans_stored(wid, len(spans), f)))
+
+    def _spans_stored(self, wid: str, n: int, fut: concurrent.futures.Future[SpansResult]) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            log.error("worker %s: %d coverage span(s) not stored (%s); the worker will resend them", wid, n, exc)
+            return
+        link = self._links.get(wid)
+        if link is None:
+            return
+        for (cid, epoch), up_to in fut.result().acks.items():
+            link.ack(cid, epoch, spans_up_to=up_to)
 
     def _preview(self, wid: str, link: WorkerLink, msg: p.PreviewFrame) -> None:
         # the wire message itself is the one preview type; the link's worker id is the trusted one

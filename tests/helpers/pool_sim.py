@@ -132,9 +132,9 @@ class SimPool:
         self.workers: dict[str, SimWorker] = {}
         self.assigns: list[SendAssign] = []
         self.events: list[object] = []
-        self.records: list[object] = []
         self.stored: dict[tuple[str, int, int], tuple[CountEvent, Verdict]] = {}   # the "store"
         self.hw: dict[tuple[str, int], int] = {}   # (camera, epoch) -> every seq <= this is stored
+        self.records: list[object] = []   # what the core asked to persist, in order (a real Store may take them)
 
     def add_worker(self, wid: str, capacity: int = 4, *, gpu: str = "", site: str = "",
                    groups: frozenset[str] = frozenset(), heartbeat: bool = True, **kw) -> SimWorker:

@@ -9,7 +9,7 @@ import pytest
 import sqlite_utils
 
 from campool_gui.pool import schema
-from campool_gui.pool.actions import LeasePromoted
+from campool_gui.pool.actions import StandbyPromoted
 from campool_gui.pool.alerts import Alert
 from campool_gui.pool.clock import FakeClock
 from campool_gui.pool.core import (
@@ -171,7 +171,7 @@ def test_standby_epochs_survive_a_restart_and_never_count_unless_promoted(store)
 
     # the standby is promoted with its cut at T0 + 10 (its clock); epoch 1 is cut there too
     store.save_records([LeaseEnded("gate", 1, T0 + 12, Cut("gate", 1, ts=T0 + 10, wall=T0 + 12)),
-                        LeasePromoted("gate", 2, T0 + 10)]).result(5)
+                        StandbyPromoted("gate", 2, T0 + 10, T0 + 12)]).result(5)
     state = store.load_state()
     assert state["epochs"] == {"gate": 2} and state["standbys"] == []
     assert [(a.worker_id, a.epoch) for a in state["leases"]] == [("w2", 2)]

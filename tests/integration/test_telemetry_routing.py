@@ -21,10 +21,14 @@ class Link:
 
     def __init__(self) -> None:
         self.acks: list[tuple[str, int, int]] = []
+        self.span_acks: list[tuple[str, int, int]] = []
         self.heard_calls: list[tuple[str, bool]] = []
 
-    def ack(self, camera_id: str, epoch: int, up_to_seq: int) -> None:
-        self.acks.append((camera_id, epoch, up_to_seq))
+    def ack(self, camera_id: str, epoch: int, up_to_seq: int | None = None, spans_up_to: int | None = None) -> None:
+        if up_to_seq is not None:
+            self.acks.append((camera_id, epoch, up_to_seq))
+        if spans_up_to is not None:
+            self.span_acks.append((camera_id, epoch, spans_up_to))
 
     def heard(self, status: p.WorkerStatus, was_alive: bool) -> None:
         self.heard_calls.append((status.boot_id, was_alive))
@@ -98,6 +102,29 @@ def test_a_resent_batch_is_stored_once_and_acked_again(setup):
         posted.run()
     assert [e.seq for e in store.stored_events("gate")] == [1, 2, 3]
     assert link.acks == [("gate", 1, 3), ("gate", 1, 3)]     # the link sends only what advances
+
+
+def test_coverage_spans_of_a_batch_are_stored_in_master_time_and_their_closed_prefix_acked(setup):
+    sim, store, link, _, _, posted, router = setup
+    sim.core.workers["w1"].clock_offset = 1.5     # the worker's clock runs 1.5 s ahead of the master's
+    t0 = 1_700_000_000.0
+    batch = p.CountBatch("w1", events(1, range(1, 3)), [
+        p.CoverageSpan("gate", 1, 1, t0, t0 + 60, "primary", True),
+        p.CoverageSpan("gate", 1, 2, t0 + 60, t0 + 90, "primary", False)])
+    # through the real codec, as the SUB socket hands it over
+    router.route("w1", p.decode_telemetry(p.encode_telemetry(batch)))
+    store.flush()
+    posted.run()
+    assert link.span_acks == [("gate", 1, 1)]              # the open span is not acked: it still grows
+    assert link.acks == [("gate", 1, 2)]
+    c = store.coverage(t0 - 60, t0 + 240, "minute", "gate", now=t0 + 240)
+    assert c.gaps == ((t0 + 88.5, t0 + 240),) and c.since == t0 - 1.5
+    # a batch of spans only (no events): the open span closed
+    router.route("w1", env(p.CountBatch("w1", [], [p.CoverageSpan("gate", 1, 2, t0 + 60, t0 + 95, "primary", True)])))
+    store.flush()
+    posted.run()
+    assert link.span_acks[-1] == ("gate", 1, 2)
+    assert store.coverage(t0 - 60, t0 + 240, "minute", "gate", now=t0 + 240).gaps == ((t0 + 93.5, t0 + 240),)
 
 
 def test_a_heartbeat_is_heard_by_the_link_and_the_core_and_its_metrics_are_kept(setup):
