@@ -440,3 +440,30 @@ def test_a_standby_refused_everywhere_is_retried_with_backoff_not_every_tick():
     tries = [a for a in standby_assigns(pool) if a.epoch > first.epoch]
     assert 1 <= len(tries) <= 2, [a.epoch for a in tries]
     assert pool.core.state.leases["cam"].worker_id == "w1"
+
+
+def test_after_a_master_restart_the_standby_is_kept_and_still_takes_over_exactly_once(tmp_path):
+    from campool_gui.pool.core import PoolCore
+    from campool_gui.pool.store import Store
+
+    pool = live_pool(w2={"jitter": 0.05})
+    pool.step(ticks=10)
+    first = min(counted(pool))
+    store = Store(tmp_path / "history.db")
+    try:
+        store.save_records(pool.records).result(5)
+        state = store.load_state()
+    finally:
+        store.close()
+    standby_epoch = pool.core.state.standbys["cam"].epoch
+    pool.core = PoolCore(pool.clock)            # the master restarts; the workers go on
+    pool.core.restore(**state)
+    assert sorted(pool.core.workers) == ["w1", "w2"]
+    assert pool.core.state.standbys["cam"].epoch == standby_epoch
+    pool.step(ticks=8)                           # past the startup grace
+    assert standby_assigns(pool)[-1].epoch == standby_epoch   # no new standby: the one running is kept
+    pool.workers["w1"].kill()
+    pool.step(ticks=10)
+    assert [a.worker_id for a in promotions(pool)] == ["w2"]
+    assert_exactly_once(pool, first, max(counted(pool)))
+
