@@ -34,6 +34,17 @@ Config file (TOML, or JSON with the same shape)::
     threshold = 20
     overrides = { "gate-1/yard" = 5 }
 
+    [mqtt]                         # optional: publish counts to an MQTT broker (integrations/settings.py)
+    host = "127.0.0.1"
+    port = 1883
+    prefix = "campool/site-north"  # default campool/<master name>
+    discovery = true               # Home Assistant MQTT discovery
+    # username, password, tls_ca optional
+
+    [metrics]                      # optional: a Prometheus /metrics endpoint
+    bind = "127.0.0.1"
+    port = 9464
+
 Arguments read from the parsed command line (campool_gui/app.py): data_dir, config,
 policy, no_zeroconf, status_every (s, default 30), run_seconds (stop after; default: run
 until signalled).
@@ -54,6 +65,8 @@ from typing import Any
 from campool_worker.camera import CameraConfig, ConfigError, CountingLine, Zone
 from campool_worker.errors import CampoolError
 
+from .integrations.hub import Integrations
+from .integrations.settings import IntegrationConfigError, IntegrationSettings, parse_integrations
 from .pool.alerts import AlertRule, default_rules
 from .pool.master import Master, MasterError, MasterSettings
 from .pool.scheduler import POLICIES
@@ -91,6 +104,7 @@ class HeadlessConfig:
     workers: list[WorkerEntry] = field(default_factory=list)
     cameras: list[CameraEntry] = field(default_factory=list)
     alerts: dict[str, AlertRule] = field(default_factory=dict)
+    integrations: IntegrationSettings = field(default_factory=IntegrationSettings)
 
 
 def load_config(path: str | Path) -> HeadlessConfig:
@@ -106,10 +120,10 @@ def load_config(path: str | Path) -> HeadlessConfig:
                                   f"{exc}") from None
     if not isinstance(data, dict):
         raise HeadlessConfigError(f"config file {path}: expected a table at the top level")
-    unknown = set(data) - {"master", "workers", "cameras", "alerts"}
+    unknown = set(data) - {"master", "workers", "cameras", "alerts", "mqtt", "metrics"}
     if unknown:
         raise HeadlessConfigError(f"config file {path}: unknown section(s) {', '.join(sorted(unknown))}; "
-                                  "use master, workers, cameras, alerts")
+                                  "use master, workers, cameras, alerts, mqtt, metrics")
     cfg = HeadlessConfig()
     master = data.get("master", {})
     cfg.name = str(master.get("name", cfg.name))
@@ -125,6 +139,10 @@ def load_config(path: str | Path) -> HeadlessConfig:
             raise HeadlessConfigError(f"config file {path}: camera id {entry.config.camera_id!r} appears twice")
         seen.add(entry.config.camera_id)
         cfg.cameras.append(entry)
+    try:
+        cfg.integrations = parse_integrations(data, f"config file {path}")
+    except IntegrationConfigError as exc:
+        raise HeadlessConfigError(str(exc)) from None
     rules = default_rules()
     for kind, spec in data.get("alerts", {}).items():
         if kind not in rules:
@@ -254,6 +272,8 @@ def run_headless(args: Any) -> int:
         signal.signal(signal.SIGINT, on_signal)
     master.start()
     master.subscribe(_log_event)
+    integrations = Integrations(master, cfg.integrations)
+    integrations.start()
     try:
         if policy:
             master.set_policy(policy)
@@ -277,6 +297,7 @@ def run_headless(args: Any) -> int:
                 next_status = now + every
         log.info("%s", status_line(master))
     finally:
+        integrations.stop()
         master.stop()
     return 0
 

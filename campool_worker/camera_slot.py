@@ -80,7 +80,7 @@ class CameraSlot:
         self.detector_options = detector_options or DetectorOptions()
         self.preview = PreviewSettings()
         self.detector_name = ""
-        self._zone_occupancy: dict[str, int] = {}
+        self._zone_occupancy: dict[str, dict[str, int]] = {}   # zone -> class -> objects in it now
         self._runner: Runner | None = None
         self._error: str | None = None  # why there is no runner at all
         self.ctx = f"camera {assignment.camera.camera_id} epoch {assignment.epoch}"
@@ -143,7 +143,8 @@ class CameraSlot:
             camera_id=self.camera.camera_id, epoch=self.epoch, state=st.state, fps=_finite(st.fps),
             latency_ms=_finite(st.latency_ms), frames=int(st.frames), frame_index=max(int(st.frame_index), 0),
             last_error=error, last_seq=last_seq, backlog=backlog, preview=self.preview.enabled,
-            detector=self.detector_name, zones=dict(self._zone_occupancy))
+            detector=self.detector_name, zones={z: sum(occ.values()) for z, occ in self._zone_occupancy.items()},
+            zone_classes={z: dict(occ) for z, occ in self._zone_occupancy.items()})
 
     # ------------------------------------------------------------------ the runner
 
@@ -155,7 +156,8 @@ class CameraSlot:
             from campool_worker.harness.test_hooks import BurstRunner
 
             self.detector_name = "test"
-            return BurstRunner(a.camera, self._on_crossings, a.start_frame, a.count_from_frame)
+            return BurstRunner(a.camera, self._on_crossings, a.start_frame, a.count_from_frame,
+                               on_zones=self._zones_seen)
         return CameraRunner(a.camera, self._make_pipeline, start_frame=a.start_frame,
                             count_from_frame=a.count_from_frame, count_from_ts=a.count_from_ts,
                             on_crossings=self._on_crossings, on_result=self._on_result,
@@ -179,11 +181,14 @@ class CameraSlot:
         """One frame's crossings, handed on together so the outbox commits a frame all-or-nothing."""
         self.sink.crossings(FrameCrossings(self.camera.camera_id, self.epoch, tuple(frame_crossings)))
 
+    def _zones_seen(self, zones: dict[str, dict[str, int]]) -> None:
+        """zone -> class -> objects in it now, as the last frame found them (camera thread)."""
+        self._zone_occupancy = {z: {str(c): int(n) for c, n in occ.items()} for z, occ in zones.items()}
+
     def _on_result(self, frame: Frame, result: FrameResult) -> None:
         zones = getattr(result, "zones", None)
-        if zones:  # heartbeats carry occupancy so zone alerts work without a preview
-            self._zone_occupancy = {str(n): sum(int(v) for v in (getattr(z, "occupancy", None) or {}).values())
-                                    for n, z in zones.items()}
+        if zones:  # heartbeats carry occupancy so zone alerts and the integrations work without a preview
+            self._zones_seen({str(n): getattr(z, "occupancy", None) or {} for n, z in zones.items()})
         pv = self.preview
         if not pv.enabled:
             return

@@ -60,6 +60,8 @@ def default_rules() -> dict[str, AlertRule]:
         AlertRule("storage_low", "worker storage running out", for_s=0.0, clear_for_s=60.0),
         # told by the worker (an AlertEvent at its start): its outbox was damaged and kept aside
         AlertRule("outbox_damaged", "worker outbox damaged", for_s=0.0, severity="error"),
+        # an integration (subject "mqtt", "metrics") reports a problem: counting and storing go on
+        AlertRule("integration_down", "integration not working", for_s=10.0, clear_for_s=5.0),
     ]
     return {r.kind: r for r in rules}
 

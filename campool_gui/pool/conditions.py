@@ -55,6 +55,8 @@ class Conditions:
             self._worker(state, wid, w, now)
         for cid in state.cameras:
             self._camera(state, cid, now)
+        for name, problem in state.integrations.items():
+            self.alerts.observe("integration_down", name, bool(problem), message=problem)
 
     def _worker(self, state: PoolState, wid: str, w: Worker, now: float) -> None:
         am = self.alerts

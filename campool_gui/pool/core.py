@@ -783,6 +783,11 @@ class PoolCore:
             self.effects.send(SendPreview(lease.worker_id, camera_id, on, width, fps))
         self.effects.touch_camera(camera_id)
 
+    def integration_status(self, name: str, problem: str) -> None:
+        """An integration (MQTT, the metrics endpoint) says how it is: `problem` is one line for the
+        operator, "" when it works. A problem that lasts raises an integration_down alert."""
+        self.state.integrations[name] = problem
+
     def _camera(self, camera_id: str) -> Camera:
         try:
             return self.state.cameras[camera_id]

@@ -27,6 +27,8 @@ Intents: callable from any thread; they run on the pool thread and return when a
     drain(worker_id, on=True)
     ack_alert(alert_id) / resolve_alert(alert_id)
     set_alert_rule(rule: alerts.AlertRule)                   # thresholds, for_s, overrides, enabled
+    report_integration(name, problem)                        # "mqtt"/"metrics": "" = fine, else an alert
+                                                             # (fire and forget: it does not wait)
 Intents that talk to a worker (they block the caller up to ~10 s; call them off the UI thread):
     adopt(worker_id, pairing_code) -> worker_id              # a discovered worker; pins its key
     add_worker(host, cmd_port, pub_port, pair_port, key, *, code=None, timeout=10.0) -> worker_id
@@ -333,6 +335,10 @@ class Master:
 
     def set_alert_rule(self, rule: AlertRule) -> None:
         self._call(lambda: self.core.alerts.set_rule(rule))
+
+    def report_integration(self, name: str, problem: str) -> None:
+        """An integration's state ("" = working): fire and forget, it never waits on the pool thread."""
+        self._pool.post(lambda: self.core.integration_status(name, problem))
 
     def snapshot(self) -> PoolSnapshot:
         snap: PoolSnapshot = self._call(self.core.snapshot)

@@ -33,6 +33,7 @@ class PoolState:
     previews: dict[str, tuple[int, float]] = field(default_factory=dict)   # camera -> (width, fps) asked for
     counts: dict[str, dict[str, LineCounts]] = field(default_factory=dict)  # camera -> line -> stored totals
     journals: dict[str, WorkerJournal] = field(default_factory=dict)    # worker -> its log and lease outcomes
+    integrations: dict[str, str] = field(default_factory=dict)          # "mqtt", "metrics" -> its problem ("" = fine)
     events_stored: int = 0
     events_fenced: int = 0
     recently_stored: RateWindow = field(default_factory=lambda: RateWindow(THROUGHPUT_WINDOW_S))

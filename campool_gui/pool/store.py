@@ -486,6 +486,19 @@ class Store:
             (worker_id, int(start // 60), int(-(-end // 60))))
         return [dict(zip(cols, r)) for r in rows]
 
+    def recent_event_keys(self, camera_ids: Iterable[str], received_since: float,
+                          ts_from: float) -> set[tuple[str, int, int]]:
+        """(camera, epoch, seq) of the counted events received since ``received_since`` (wall time) whose
+        own time is ``ts_from`` or later: a reader of today's counts tells by them the events it already
+        has from those whose CountsChanged is still on its way (the integrations, at their start)."""
+        conn = self._reader()
+        out: set[tuple[str, int, int]] = set()
+        for cid in camera_ids:
+            out.update((cid, ep, seq) for ep, seq in conn.execute(
+                "SELECT epoch, seq FROM count_events WHERE camera_id = ? AND ts >= ? AND received_at >= ? "
+                "AND fenced = 0", (cid, ts_from, received_since)))
+        return out
+
     def stored_events(self, camera_id: str, *, include_fenced: bool = False) -> list[CountEvent]:
         """Every stored event of a camera (tests, audits)."""
         sql = ("SELECT camera_id, epoch, seq, line, direction, class_name, track_id, ts, frame_index "

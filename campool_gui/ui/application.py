@@ -24,6 +24,7 @@ from campool_gui.demo import DemoSession, shared_data_dir
 from campool_gui.ui import theme
 
 if TYPE_CHECKING:
+    from campool_gui.integrations.hub import Integrations
     from campool_gui.pool.master import Master
     from campool_gui.ui.bridge import PoolBridge
     from campool_gui.ui.main_window import MainWindow
@@ -129,6 +130,7 @@ class Desktop:
     window: MainWindow
     data_dir: Path
     logfile: Path | None
+    integrations: Integrations | None = None
     demo: DemoSession | None = None
     tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -141,6 +143,8 @@ class Desktop:
     def close(self) -> None:
         self.window.close()
         self.bridge.close()
+        if self.integrations is not None:
+            self.integrations.stop()
         self.master.stop()
         if self.demo is not None:
             self.demo.stop()
@@ -170,9 +174,31 @@ def open_desktop(args: Any, *, demo_mode: bool, tray: bool = True) -> Desktop:
     # A demo browses loopback only: its workers announce there, and nothing of the LAN mixes in.
     master = open_master(data_dir, zeroconf=not args.no_zeroconf, policy=policy,
                          interfaces=["127.0.0.1"] if demo_mode else None)
+    integrations = open_integrations(master, data_dir)
     bridge = PoolBridge(master)
-    window = MainWindow(bridge, settings, data_dir=str(data_dir), shared_data=shared_data_dir(), tray=tray)
-    return Desktop(app, master, bridge, window, data_dir, logfile, tmp=tmp)
+    window = MainWindow(bridge, settings, data_dir=str(data_dir), shared_data=shared_data_dir(), tray=tray,
+                        integrations=integrations)
+    return Desktop(app, master, bridge, window, data_dir, logfile, integrations, tmp=tmp)
+
+
+def open_integrations(master: Master, data_dir: Path) -> Integrations:
+    """MQTT and the metrics endpoint as the Settings view left them (data_dir/integrations.toml); off when
+    the file is unreadable (said in the log, and the Settings view starts from the defaults)."""
+    from campool_gui.integrations.hub import Integrations
+    from campool_gui.integrations.settings import (
+        SETTINGS_FILE,
+        IntegrationConfigError,
+        IntegrationSettings,
+        load_file,
+    )
+    try:
+        settings = load_file(data_dir / SETTINGS_FILE)
+    except IntegrationConfigError as exc:
+        log.warning("integrations are off: %s", exc)
+        settings = IntegrationSettings()
+    hub = Integrations(master, settings)
+    hub.start()
+    return hub
 
 
 def run_gui(args: Any) -> int:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from campool_gui.integrations.hub import Integrations
 from campool_gui.pool.alerts import Alert
 from campool_gui.ui import theme
 from campool_gui.ui.alerts_view import AlertsView
@@ -42,7 +43,8 @@ VIEWS = (("overview", "Overview"), ("workers", "Workers"), ("cameras", "Cameras"
 
 class MainWindow(QMainWindow):
     def __init__(self, bridge: PoolBridge, settings: QSettings, *, data_dir: str = "",
-                 shared_data: Path | None = None, tray: bool = True) -> None:
+                 shared_data: Path | None = None, tray: bool = True,
+                 integrations: Integrations | None = None) -> None:
         super().__init__()
         self.bridge = bridge
         self.settings = settings
@@ -67,7 +69,7 @@ class MainWindow(QMainWindow):
             "live": LiveView(bridge),
             "alerts": AlertsView(bridge),
             "history": HistoryView(bridge),
-            "settings": SettingsView(bridge, settings, data_dir),
+            "settings": SettingsView(bridge, settings, data_dir, integrations=integrations),
         }
         for key, _ in VIEWS:
             self.stack.addWidget(self.pages[key])

@@ -1,5 +1,8 @@
-"""Settings: where data lives, theme, placement policy, about."""
+"""Settings: where data lives, theme, placement policy, integrations (MQTT, metrics), about."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
@@ -8,6 +11,9 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QV
 from campool_gui import __version__
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import Page, button, card, label
+
+if TYPE_CHECKING:
+    from campool_gui.integrations.hub import Integrations
 
 POLICY_HELP = {
     "hybrid": "priority, then GPU capability, then load, then site",
@@ -25,7 +31,8 @@ class SettingsView(Page):
     themeChanged = Signal(str)  # "system" | "dark" | "light"
 
     def __init__(self, bridge: PoolBridge, settings: QSettings, data_dir: str = "",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, integrations: Integrations | None = None,
+                 integrations_file: Path | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.settings = settings
@@ -76,6 +83,13 @@ class SettingsView(Page):
         form.addRow("", self.policy_help)
         lay.addLayout(form)
         self.body.addWidget(box)
+        self.integrations_panel = None
+        if integrations is not None:
+            from campool_gui.integrations.settings import SETTINGS_FILE
+            from campool_gui.ui.integrations_panel import IntegrationsPanel
+            path = integrations_file or Path(data_dir or ".") / SETTINGS_FILE
+            self.integrations_panel = IntegrationsPanel(bridge, integrations, path)
+            self.body.addWidget(self.integrations_panel)
         about = label(f"CamPool control center {__version__} · workers are found on the LAN by zeroconf "
                       "and trusted by key (adoption).", "muted", wrap=True)
         self.body.addWidget(about)

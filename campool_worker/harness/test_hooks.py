@@ -18,16 +18,24 @@ from campool_worker.pipeline.runner import RunnerStatus, State
 class BurstRunner:
     """``test://burst?rate=500&count=N``: one crossing per "frame" at ``rate`` frames a second,
     ``count`` frames in all (0: forever). Honours start_frame/count_from_frame like the real
-    runner, and has its interface (start, stop, status, update_config)."""
+    runner, and has its interface (start, stop, status, update_config).
+
+    ``&occupancy=car:2,person:1`` reports that many objects of each class in every zone of the
+    camera (``on_zones``), as a real pipeline reports its zones after each frame."""
 
     def __init__(self, camera: CameraConfig, on_crossings: Callable[[list[Crossing]], None],
-                 start_frame: int | None, count_from_frame: int | None) -> None:
+                 start_frame: int | None, count_from_frame: int | None, *,
+                 on_zones: Callable[[dict[str, dict[str, int]]], None] | None = None) -> None:
         q = parse_qs(urlsplit(camera.source).query)
         self.camera_id = camera.camera_id
         self.rate = float(q.get("rate", ["200"])[0])
         self.count = int(q.get("count", ["0"])[0])  # 0 = forever
         self.line = camera.lines[0].name if camera.lines else "line"
         self.on_crossings = on_crossings
+        self.on_zones = on_zones
+        self.occupancy = {k: int(v) for k, _, v in (item.partition(":") for item in
+                                                   q.get("occupancy", [""])[0].split(",") if item)}
+        self.zones = [z.name for z in camera.zones]
         self.index = start_frame or 0
         self.count_from = count_from_frame or 0
         self.frames = 0
@@ -41,6 +49,8 @@ class BurstRunner:
 
     def _run(self) -> None:
         self._state = "running"
+        if self.on_zones is not None and self.zones:
+            self.on_zones({z: dict(self.occupancy) for z in self.zones})
         t0 = time.monotonic()
         while not self._stop.is_set():
             if self.count and self.index >= self.count:
@@ -61,6 +71,9 @@ class BurstRunner:
 
     def update_config(self, camera: CameraConfig) -> None:
         self.line = camera.lines[0].name if camera.lines else "line"
+        self.zones = [z.name for z in camera.zones]
+        if self.on_zones is not None:
+            self.on_zones({z: dict(self.occupancy) for z in self.zones})
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()

@@ -11,8 +11,9 @@ from typing import ClassVar, Literal
 from campool_worker.camera import CameraConfig, CountEvent, LineCounts
 from campool_worker.errors import CampoolError
 
-# 2: HelloReply carries the WorkerStatus; WorkerStatus declares heartbeat_s, its masters and its storage;
-#    LineCounts.by_class; PairReply.retry_after_s.
+# 2 (after 1, the first release): HelloReply carries the WorkerStatus; WorkerStatus declares heartbeat_s,
+#    its masters and its storage; LineCounts.by_class; PairReply.retry_after_s; zone occupancy per class,
+#    standby roles and coverage spans in camera telemetry and count batches (PromoteCamera).
 PROTOCOL_VERSION = 2
 SERVICE_TYPE = "_campool._tcp.local."
 
@@ -74,6 +75,7 @@ class CameraTelemetry:
     preview: bool
     detector: str  # the execution provider actually used, or "motion"
     zones: dict[str, int] = field(default_factory=dict)  # zone -> objects in it now (all classes)
+    zone_classes: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> class -> objects in it now
     role: Literal["primary", "standby"] = "primary"
     # Worker-clock time of the last frame processed (a warm standby: the last frame buffered). With
     # last_seq, a heartbeat says "every crossing of frames up to frame_ts is committed with seq <=

@@ -138,7 +138,7 @@ def test_malformed_and_oversized_messages_drop_only_that_message_or_peer(worker,
             return None
         return p.decode(raw.recv_multipart(), kinds=("reply",)).message
 
-    bad = ask([b'{"v":2,"type":"status","id":"1","body":{"x":1}}'])
+    bad = ask([b'{"v":%d,"type":"status","id":"1","body":{"x":1}}' % p.PROTOCOL_VERSION])
     assert isinstance(bad, p.Error) and bad.code == "malformed"
     assert ask([b'{"v":9,"type":"status","id":"2","body":{}}']).code == "version"
     assert ask([b" " * (p.MAX_HEADER_BYTES + 10)]).code == "oversized"

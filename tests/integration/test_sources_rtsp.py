@@ -99,15 +99,19 @@ def test_stalled_camera_is_detected_by_the_read_timeout(rtsp_camera):
             src.read()
         os.killpg(rtsp_camera.proc.pid, signal.SIGSTOP)
         try:
-            t0 = time.monotonic()
+            t0 = last_frame = time.monotonic()
             with pytest.raises(SourceError, match="no frame for 2 s; the stream stalled"):
                 while True:
                     src.read()
-            detected = time.monotonic() - t0
+                    last_frame = time.monotonic()
+            raised = time.monotonic()
         finally:
             os.killpg(rtsp_camera.proc.pid, signal.SIGCONT)
-    print(f"\nRTSP camera stalled: detected after {detected:.2f} s")
-    assert detected < 2 + 2
+    # What the camera had already sent still drains from the socket and decoder after the
+    # SIGSTOP (longer on a loaded box), so the timeout is judged from the last frame.
+    silent = raised - last_frame
+    print(f"\nRTSP camera stalled: {raised - t0:.2f} s after SIGSTOP, {silent:.2f} s after the last frame")
+    assert 2 - 0.1 <= silent < 2 + 1
 
 
 def _runner(url: str, frames: list, **kw) -> CameraRunner:
