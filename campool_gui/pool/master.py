@@ -166,7 +166,8 @@ class Master:
         self._pool = PoolThread(on_tick=self._tick, after_each=self._flush)
         hello = p.Hello(self.master_id, settings.name, __version__)
         self.links = Links(self.keys, hello, post=self._pool.post, on_telemetry=self._telemetry_arrived,
-                           on_hello=self.core.worker_hello, command_timeout_s=settings.command_timeout_s)
+                           on_hello=self.core.worker_hello, on_incompatible=self.core.worker_incompatible,
+                           command_timeout_s=settings.command_timeout_s)
         self._telemetry = TelemetryRouter(self.core, self.store, self.links, self._subscribers, post=self._pool.post)
         dispatcher = ActionDispatcher(self.core, self.links, self.models, self.credentials, post=self._pool.post)
         self._effects = EffectsFlush(self.core, self.store, dispatcher, self._subscribers)
