@@ -19,6 +19,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 from campool_worker.errors import CampoolError
@@ -165,6 +166,15 @@ class OnvifCamera:
         return out
 
 
+def with_user(uri: str, user: str) -> str:
+    """``uri`` with ``user`` as its user name (any user info it had replaced; none when ``user`` is
+    empty). Never a password: that one is kept apart (the camera dialog's field, the keyring)."""
+    parts = urlsplit(uri)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(user, safe='')}@{host}" if user else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _int(text: str | None) -> int:
     try:
         return int(text or 0)
@@ -172,4 +182,4 @@ def _int(text: str | None) -> int:
         return 0
 
 
-__all__ = ["OnvifCamera", "OnvifError", "OnvifStream", "password_digest"]
+__all__ = ["OnvifCamera", "OnvifError", "OnvifStream", "password_digest", "with_user"]
