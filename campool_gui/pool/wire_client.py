@@ -285,6 +285,7 @@ class WorkerClient:
                 if r is not None:
                     _fail(r.future, RequestFailed(f"{r.type}: bad reply: {exc}", p.Error(exc.code, str(exc))))
                 continue
+            self._incompatible = ""  # it speaks our version (again): a later mismatch is news
             r = pending.pop(env.request_id, None)
             if r is None:
                 self.stats["late_replies"] += 1
@@ -310,6 +311,7 @@ class WorkerClient:
                 log.warning("worker %s:%s sent bad telemetry (%s): %s", self.address.host, self.address.pub_port,
                             exc.code, exc)
                 continue
+            self._incompatible = ""
             if self.on_telemetry is not None:
                 try:
                     self.on_telemetry(env)

@@ -81,5 +81,9 @@ def test_an_adopted_worker_that_comes_back_older_is_shown_until_it_is_upgraded(t
         wait_for(lambda: _view(master, wid).state.value in ("online", "busy", "degraded"), 30, "online again")
         wait_for(lambda: _view(master, wid).last_error == "", 10, "the card's line cleared")
         wait_for(lambda: _alert(master, wid) is None, 15, "the alert resolved")
+
+        lw.env = protocol_env(tmp_path / "v-old", OLDER)   # and back to the older release: said again
+        lw.restart()
+        wait_for(lambda: UPGRADE_THE_WORKER in _view(master, wid).last_error, 20, "the card says so again")
     finally:
         lw.stop()
