@@ -19,9 +19,10 @@ debs=(gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
       libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
       iproute2 iptables procps dbus-daemon gnome-keyring
       mosquitto prometheus openssl)
-# Where pip refuses the system's python3 (PEP 668: Debian 12, Ubuntu 24.04), installers/run.py installs
-# into ./.venv, which needs python3's venv module (Debian ships it apart).
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then debs+=(python3-venv); fi
+# python3-venv: where pip refuses the system's python3 (PEP 668: Debian 12, Ubuntu 24.04), installers/run.py
+# installs into ./.venv, which needs the venv module Debian ships apart; tests/integration/test_first_command.py
+# makes one from /usr/bin/python3.
+debs+=(python3-venv)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=()
   for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
