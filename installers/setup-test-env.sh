@@ -3,7 +3,8 @@
 # the Python package with its test extras, Qt's system libraries for offscreen
 # rendering, Debian's gst-rtsp-server (a real RTSP camera for stream tests),
 # iproute2 (network namespaces for partition tests), GNOME Keyring with a D-Bus daemon
-# (a real Secret Service for the camera-credential tests), mosquitto (the MQTT broker),
+# (a real Secret Service for the camera-credential tests), python3-venv (a venv where the
+# system python3 is externally managed), mosquitto (the MQTT broker),
 # prometheus (the server and promtool) and openssl (throwaway TLS certificates)
 # for the integration tests. Those tests start their own broker and Prometheus
 # processes, with their own config files on free loopback ports; the system
