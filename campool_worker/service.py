@@ -62,6 +62,7 @@ from campool_worker.security import (
     load_or_create_keypair,
 )
 from campool_worker.storage_watch import RETRY_CAP_S, HeldCrossings, StorageWatch
+from campool_worker.systemd_notify import ServiceNotifier
 
 if TYPE_CHECKING:
     from campool_worker.discovery import Announcer
@@ -150,6 +151,7 @@ class WorkerService:
         self.pair_port = self.relay.port
         self.pairing = Pairing(self.codes, self.allow, self.keys.public, self.worker_id)
         self.announcer: Announcer | None = None  # imported only when zeroconf is on
+        self.notifier = ServiceNotifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (systemd_notify.py)
         self.commands = CommandHandler(allow=self.allow, assignments=self.assignments, models=self.models,
                                        outbox=self.outbox, service=self)
         if opened.damaged:
@@ -289,6 +291,7 @@ class WorkerService:
                 if time.monotonic() >= next_hb or self._camera_states_changed():
                     self._heartbeat()
                     next_hb = time.monotonic() + s.heartbeat_s
+                self.notifier.loop_turn(self.announcer, self._ready_status)
         finally:
             self._shutdown()
 
@@ -655,8 +658,12 @@ class WorkerService:
 
     # ------------------------------------------------------------------ life cycle
 
+    def _ready_status(self) -> str:
+        return f"serving {self.settings.name} ({self.worker_id}) on port {self.cmd_port}"
+
     def _shutdown(self) -> None:
         log.info("stopping: %d camera(s), then flushing the outbox", len(self.assignments))
+        self.notifier.stopping()
         self._stopping = True
         self._publish(p.Heartbeat(self.status()))
         self.assignments.close()

@@ -72,6 +72,7 @@ class Conditions:
         am.observe("key_conflict", wid, bool(w.key_conflict), message=f"worker {name}: {w.key_conflict}")
         if not w.adopted:
             return
+        am.observe("protocol_mismatch", wid, bool(w.incompatible), message=f"worker {name}: {w.incompatible}")
         if not w.alive:
             known_since = w.known_since if w.known_since is not None else state.started
             if w.last_heartbeat is None and now - known_since >= self.never_heard_grace_s(w):

@@ -328,8 +328,20 @@ class PoolCore:
         # heartbeats (marking it alive here made a restarted worker flap online/offline while
         # its telemetry socket was still reconnecting).
         self._clock_sample(w, status.clock)
+        if w.incompatible:  # it answered in our version: upgraded
+            w.last_error = w.incompatible = ""
         self._declared(w, status)
         self._reconcile(w, w.camera_status)
+        self._note_state(w)
+
+    def worker_incompatible(self, worker_id: str, text: str) -> None:
+        """Its link heard it speak another protocol version (``text`` says which end to upgrade): on its
+        card and in an alert until a hello is answered in ours."""
+        w = self.state.workers.get(worker_id)
+        if w is None or w.incompatible == text:
+            return
+        w.incompatible = w.last_error = text
+        self._note(worker_id, text)
         self._note_state(w)
 
     def heartbeat(self, worker_id: str, status: p.WorkerStatus) -> None:

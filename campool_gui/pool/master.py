@@ -178,7 +178,8 @@ class Master:
                                        seen=self.core.conditions.coverage_seen, post=self._pool.post)
         hello = p.Hello(self.master_id, settings.name, __version__)
         self.links = Links(self.keys, hello, post=self._pool.post, on_telemetry=self._telemetry_arrived,
-                           on_hello=self.core.worker_hello, command_timeout_s=settings.command_timeout_s)
+                           on_hello=self.core.worker_hello, on_incompatible=self.core.worker_incompatible,
+                           command_timeout_s=settings.command_timeout_s)
         self._telemetry = TelemetryRouter(self.core, self.store, self.links, self._subscribers, post=self._pool.post)
         dispatcher = ActionDispatcher(self.core, self.links, self.models, self.credentials, post=self._pool.post)
         self._effects = EffectsFlush(self.core, self.store, dispatcher, self._subscribers,

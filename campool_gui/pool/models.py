@@ -84,6 +84,8 @@ class Worker:
     camera_status: dict[str, p.CameraTelemetry] = field(default_factory=dict)   # as it last reported them
     version: str = ""
     last_error: str = ""
+    # non-empty: it speaks another protocol version; the line says which end to upgrade (protocol/compat.py)
+    incompatible: str = ""
     heartbeat_s: float = p.HEARTBEAT_S_DEFAULT  # the period it declared; its liveness is judged by it
     known_since: float | None = None            # clock.now() when this master run first knew it adopted
     started_wall: float | None = None           # master wall time it started (from its declared uptime)

@@ -133,16 +133,23 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
 
 
+class MigrationFailed(RuntimeError):
+    """A step could not be applied; the file was left at its old version, unchanged. Not a sign of a
+    damaged file (history_file.py moves those aside): an upgrade must never set the history aside."""
+
+
 def version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(db: sqlite_utils.Database, target: int = LATEST) -> int:
-    """Apply the missing steps up to `target`; return the version the file is at."""
+def migrate(db: sqlite_utils.Database, target: int | None = None) -> int:
+    """Apply the missing steps up to `target` (all of them by default); return the version the file is at."""
+    latest = len(MIGRATIONS)  # read now, not at import: the upgrade tests add the next release's step
+    target = latest if target is None else target
     current = version(db)
-    if current > LATEST:
+    if current > latest:
         raise RuntimeError(f"the history database is version {current}, newer than this program knows "
-                           f"({LATEST}); upgrade campool-gui or point it at another data folder")
+                           f"({latest}); upgrade campool-gui or point it at another data folder")
     conn = db.conn
     for step in range(current, target):
         log.info("history database: migrating to version %d", step + 1)
@@ -151,6 +158,11 @@ def migrate(db: sqlite_utils.Database, target: int = LATEST) -> int:
             MIGRATIONS[step](db)
             conn.execute(f"PRAGMA user_version = {step + 1}")
             conn.execute("COMMIT")
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            raise MigrationFailed(f"cannot upgrade the history database from version {step} to {step + 1} "
+                                  f"({exc}); it is unchanged, at version {step}: start the previous campool-gui "
+                                  "on it, or report this") from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise

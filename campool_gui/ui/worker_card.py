@@ -95,6 +95,10 @@ class WorkerCard(_DropFrame):
 
         self.info_label = label("", "muted")
         lay.addWidget(self.info_label)
+        # Shown only when something about the worker needs the operator (e.g. which end to upgrade).
+        self.error_label = label("", "muted", wrap=True)
+        self.error_label.setVisible(False)
+        lay.addWidget(self.error_label)
         # Shown only when the worker's storage is low or failing (counts held in its memory).
         self.storage_label = label("", "muted", wrap=True)
         self.storage_label.setVisible(False)
@@ -177,6 +181,10 @@ class WorkerCard(_DropFrame):
         if status == "offline" and w.last_seen:
             info += f" · last seen {format_duration(time.time() - w.last_seen)} ago"
         self.info_label.setText(info)
+        self.error_label.setVisible(bool(w.last_error))
+        if w.last_error and self.error_label.text() != w.last_error:
+            self.error_label.setText(w.last_error)
+            self.error_label.setStyleSheet(f"color: {t.crit};")
         self._show_storage(w)
         self.adopted_box.setVisible(w.adopted)
         self.discovered_box.setVisible(not w.adopted)

@@ -40,12 +40,15 @@ _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 class ProtocolError(CampoolError):
     """A message that cannot be accepted. ``code`` is one of: malformed, oversized, version,
-    unknown_type, wrong_kind, invalid (a well-formed message with an unusable value)."""
+    unknown_type, wrong_kind, invalid (a well-formed message with an unusable value).
+    ``peer_version``: with code version, the protocol version the other end speaks."""
 
-    def __init__(self, message: str, *, code: str = "malformed", request_id: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "malformed", request_id: str = "",
+                 peer_version: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.request_id = request_id
+        self.peer_version = peer_version
 
 
 @dataclass
