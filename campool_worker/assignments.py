@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig
 from campool_worker.camera_secrets import FILE_NAME, CameraSecrets
 from campool_worker.camera_slot import TEST_SCHEME, CameraSlot
@@ -42,18 +43,12 @@ from campool_worker.url_secrets import MissingSecret
 log = logging.getLogger(__name__)
 
 SlotFactory = Callable[[StoredAssignment], CameraSlot]
-# What a warm standby takes of the worker's capacity, in cameras: it decodes the stream (all of
-# it: H.264 frames depend on each other) and keeps a JPEG of every detection-rate frame, but runs
-# no detector. Measured with harness/standby_bench.py (RTSP highway camera, YOLOX-nano, 10
-# detections/s, the 2-core box): hot 17.8 % of a core and 39 MB per camera, warm 8.7 % and 35 MB
-# (0.49 of hot's CPU; the decode is most of it). The master should count standbys the same way.
-WARM_STANDBY_COST = 0.5
 SpanKey = tuple[str, int]  # (camera_id, epoch)
 
 
 def cost_of(a: StoredAssignment) -> float:
     """What one assignment takes of the capacity (in cameras)."""
-    return WARM_STANDBY_COST if a.warm else 1.0
+    return p.WARM_STANDBY_COST if a.warm else 1.0
 
 
 class Assignments:

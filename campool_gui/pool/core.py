@@ -98,10 +98,10 @@ class CoreSettings:
     fence_resend_s: float = 5.0
     policy: str = DEFAULT_POLICY
     # Live standby (issue #12). What a standby costs its worker, in cameras: a hot one runs the whole
-    # pipeline (one camera); a warm one decodes and keeps frames without the detector. 0.25 until the
-    # live bench measures it (issue #12's note): then this default takes the measured figure.
+    # pipeline (one camera); a warm one decodes and keeps frames without the detector: the measured
+    # figure both ends count by (protocol WARM_STANDBY_COST; a worker refuses past it).
     standby_hot_cost: float = 1.0
-    standby_warm_cost: float = 0.25
+    standby_warm_cost: float = p.WARM_STANDBY_COST
     standby_buffer_s: float = 10.0    # a warm standby keeps this many seconds of recent frames
     # The primary's stream down this long while its standby's runs: the standby takes over (a blip
     # of a second or two is the primary reconnecting, not a reason to move).

@@ -13,7 +13,7 @@ measures its CPU time over ``--seconds`` of wall time and its RSS at the end (th
 then). Per camera: CPU % of one core, and RSS above ``idle`` divided by the cameras. The warm
 child also reports its ring (frames, MB). Printed: one line per mode, or one JSON object with
 ``--json``; ``warm_vs_hot_cpu`` is the fraction a warm standby costs of a hot one, what the
-master's capacity counts (`assignments.WARM_STANDBY_COST`).
+master's capacity counts (`protocol.WARM_STANDBY_COST`).
 
 Also measured, on frames of the same stream: what keeping one frame costs in each form a warm
 ring could hold (``ring_forms``: ms to keep, KiB held, ms to give it back), the figures behind

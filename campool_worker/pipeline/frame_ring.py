@@ -29,7 +29,7 @@ harness/standby_bench.py measures these forms again on a live stream (``ring_for
 1.9 ms, holds 38.8 KiB and gives it back in 3.3 ms; decoded at 640 px 0.6 ms, 675 KiB, 1.8 ms.
 So JPEG costs ~1 % of a core more per camera at 10 detections a second and holds 17 times less
 (10 s: 3.8 MB a camera instead of 66 MB). Keeping the compressed H.264 packets instead would
-save the decode itself (most of what a warm standby costs, see assignments.WARM_STANDBY_COST),
+save the decode itself (most of what a warm standby costs, see protocol.WARM_STANDBY_COST),
 but needs a demuxer and a decoder fed packet by packet (PyAV), which OpenCV does not offer and
 the worker does not ship.
 

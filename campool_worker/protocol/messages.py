@@ -220,6 +220,13 @@ class AssignCamera(Message):
     buffer_s: float = 10.0  # a warm standby: seconds of recent frames to keep
 
 
+# What a warm standby takes of a worker's capacity, in cameras (a hot one: 1). It decodes the
+# stream (all of it: H.264 frames depend on each other) and keeps a JPEG of every detection-rate
+# frame, but runs no detector. Measured with campool_worker/harness/standby_bench.py (RTSP highway
+# camera, YOLOX-nano, 10 detections/s, the 2-core box): hot 17.8 % of a core and 39 MB per
+# camera, warm 8.7 % and 35 MB (0.49 of hot's CPU; the decode is most of it).
+WARM_STANDBY_COST = 0.5
+
 @dataclass
 class PromoteCamera(Message):
     """The standby of ``camera_id`` at ``epoch`` becomes the primary. A warm standby counts its
