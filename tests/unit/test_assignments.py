@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from campool_worker.assignments import WARM_STANDBY_COST, Assignments
+from campool_worker.assignments import Assignments
 from campool_worker.camera import CameraConfig
 from campool_worker.coverage import CoverageTracker
 from campool_worker.outbox import FrameCrossings, Outbox, StoredAssignment
 from campool_worker.pipeline.camera_pipeline import Crossing
 from campool_worker.pipeline.runner import WARMUP_FRAMES, RunnerStatus
+from campool_worker.protocol import WARM_STANDBY_COST
 
 
 class _Slot:
