@@ -29,6 +29,8 @@ Config file (TOML, or JSON with the same shape)::
     zones = ["yard:0,0,640,0,640,360,0,360"]
     priority = "high"
     pin = "gate-box"               # optional worker id or name; plus any CameraConfig field, and target_fps
+    standby = "hot"                # optional: none | warm | hot (unset: hot for a critical camera)
+    standby_worker = "yard-box"    # optional worker id or name for its standby (unset: the balancer's choice)
 
     [alerts.zone_occupancy]        # optional: any rule of pool.alerts.default_rules()
     threshold = 20
@@ -95,6 +97,7 @@ class CameraEntry:
     config: CameraConfig
     pin: str | None = None
     target_fps: float | None = None
+    standby_worker: str | None = None   # worker id or name that should hold its standby
 
 
 @dataclass
@@ -185,10 +188,14 @@ def _camera_entry(path: Path, i: int, c: dict[str, Any]) -> CameraEntry:
     c = dict(c)
     pin = c.pop("pin", None)
     target = c.pop("target_fps", None)
+    standby_worker = c.pop("standby_worker", None)
+    if standby_worker is not None and not isinstance(standby_worker, str):
+        raise HeadlessConfigError(f"{where}: standby_worker must be a worker id or name")
     try:
         c["lines"] = [CountingLine.parse(x).to_dict() if isinstance(x, str) else x for x in c.get("lines", [])]
         c["zones"] = [Zone.parse(x).to_dict() if isinstance(x, str) else x for x in c.get("zones", [])]
-        return CameraEntry(CameraConfig.from_dict(c), pin=pin, target_fps=float(target) if target else None)
+        return CameraEntry(CameraConfig.from_dict(c), pin=pin, target_fps=float(target) if target else None,
+                           standby_worker=standby_worker)
     except (ConfigError, ValueError, TypeError) as exc:
         raise HeadlessConfigError(f"{where}: {exc}") from None
 
@@ -222,6 +229,12 @@ def apply_config(master: Master, cfg: HeadlessConfig) -> list[WorkerEntry]:
         if entry.pin is not None and (cid not in known or known[cid].pin != entry.pin):
             try:
                 master.pin_camera(cid, entry.pin)
+            except ValueError as exc:
+                log.warning("camera %s: %s", cid, exc)
+        standby = names.get(entry.standby_worker, entry.standby_worker) if entry.standby_worker else None
+        if standby is not None and (cid not in known or known[cid].standby_pin != standby):
+            try:
+                master.set_standby(cid, standby)
             except ValueError as exc:
                 log.warning("camera %s: %s", cid, exc)
     return pending

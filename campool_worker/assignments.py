@@ -10,6 +10,13 @@ to `CameraSecrets` (a 0600 file, see camera_secrets.py); the running slot has th
 memory only. An assignment stored by an older worker with its password in the URL is moved
 to that form when it is resumed.
 
+A standby (issue #12) is a slot like any other, with its role kept in the stored assignment, so
+a restarted worker resumes a standby as a standby, and a promoted one as the primary. It takes
+what it really costs of the capacity: a primary or a hot standby one camera, a warm standby
+`WARM_STANDBY_COST` (the stream and its ring, no detector; see harness/standby_bench.py). Each slot's
+`CoverageTracker` is drained by the service loop (`coverage_updates`), the last spans of a
+stopped slot included.
+
 It decides nothing about the wire: the command handler (command_handler.py) applies the fencing rule
 and answers the master; this object carries out what was decided. It runs on the service loop
 thread, like the outbox it writes.
@@ -17,13 +24,16 @@ thread, like the outbox it writes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig
 from campool_worker.camera_secrets import FILE_NAME, CameraSecrets
 from campool_worker.camera_slot import TEST_SCHEME, CameraSlot
+from campool_worker.coverage import SpanUpdate
 from campool_worker.outbox import Outbox, StoredAssignment
 from campool_worker.pipeline.runner import WARMUP_FRAMES
 from campool_worker.pipeline.sources import parse_source, redact_url
@@ -33,6 +43,12 @@ from campool_worker.url_secrets import MissingSecret
 log = logging.getLogger(__name__)
 
 SlotFactory = Callable[[StoredAssignment], CameraSlot]
+SpanKey = tuple[str, int]  # (camera_id, epoch)
+
+
+def cost_of(a: StoredAssignment) -> float:
+    """What one assignment takes of the capacity (in cameras)."""
+    return p.WARM_STANDBY_COST if a.warm else 1.0
 
 
 class Assignments:
@@ -44,6 +60,8 @@ class Assignments:
         self._make_slot = make_slot
         self._slots: dict[str, CameraSlot] = {}
         self._draining = outbox.get_meta("draining") == "1"
+        # The last spans of slots stopped since the last drain (their trackers are gone with them).
+        self._retired: list[tuple[str, int, SpanUpdate]] = []
 
     # ------------------------------------------------------------------ reading
 
@@ -56,7 +74,19 @@ class Assignments:
     @property
     def full(self) -> bool:
         """No room for one more camera."""
-        return len(self._slots) >= self.capacity
+        return not self.has_room(1.0)
+
+    @property
+    def load(self) -> float:
+        """What the running slots take of the capacity, in cameras (a warm standby less than one)."""
+        return sum(cost_of(slot.assignment) for slot in self._slots.values())
+
+    def has_room(self, cost: float, replacing: str | None = None) -> bool:
+        """Whether an assignment of this cost fits (in place of camera ``replacing``'s slot)."""
+        load = self.load
+        if replacing is not None and replacing in self._slots:
+            load -= cost_of(self._slots[replacing].assignment)
+        return load + cost <= self.capacity + 1e-9
 
     @property
     def draining(self) -> bool:
@@ -73,11 +103,36 @@ class Assignments:
         """Each running camera's runner state."""
         return {cid: slot.runner_status().state for cid, slot in list(self._slots.items())}
 
-    def telemetry(self) -> list[CameraTelemetry]:
-        """Every camera's line in the heartbeat, by camera id."""
+    def telemetry(self, commit_queued: Callable[[], Mapping[SpanKey, float]] | None = None) -> list[CameraTelemetry]:
+        """Every camera's line in the heartbeat, by camera id, consistent per camera (see Live
+        standby in protocol/): each runner's status (its ``frame_ts``) is noted first, then
+        ``commit_queued`` commits every crossing the cameras have handed over (a runner hands a
+        frame's crossings over before its status shows the frame), and only then is ``last_seq``
+        read. ``commit_queued`` returns, per (camera, epoch), the time of the oldest crossing the
+        outbox could not take (a full disk): frame_ts stays before it, those frames are not committed."""
+        slots = sorted(self._slots.items())
+        noted = [slot.runner_status() for _, slot in slots]
+        held_from = commit_queued() if commit_queued is not None else {}
         backlog = self._outbox.backlog()
-        return [slot.telemetry(self._outbox.last_seq(cid, slot.epoch), backlog.get(cid, 0))
-                for cid, slot in sorted(self._slots.items())]
+        out = []
+        for (cid, slot), st in zip(slots, noted, strict=True):
+            held = held_from.get((cid, slot.epoch))
+            if held is not None and st.frame_ts >= held:
+                st = replace(st, frame_ts=math.nextafter(held, -math.inf))
+            out.append(slot.telemetry(self._outbox.last_seq(cid, slot.epoch), backlog.get(cid, 0), st))
+        return out
+
+    def coverage_updates(self) -> list[tuple[str, int, SpanUpdate]]:
+        """What every camera watched since the last call (stopped ones' last spans first), for the
+        outbox's spans. The caller must store them or hand them back (`coverage_retry`)."""
+        out, self._retired = self._retired, []
+        for cid, slot in sorted(self._slots.items()):
+            out.extend((cid, slot.epoch, u) for u in slot.coverage.drain())
+        return out
+
+    def coverage_retry(self, updates: list[tuple[str, int, SpanUpdate]]) -> None:
+        """Updates the outbox could not store (a full disk): told again, before newer ones, next time."""
+        self._retired = updates + self._retired
 
     # ------------------------------------------------------------------ changing
 
@@ -108,6 +163,15 @@ class Assignments:
         log.info("%s: settings updated", slot.ctx)
         return slot
 
+    def promote(self, camera_id: str, count_from_ts: float) -> bool:
+        """The standby of this camera becomes its epoch's primary, kept so a restart resumes it as
+        the primary. False when it was the primary already (nothing changes)."""
+        slot = self._slots[camera_id]
+        if not slot.promote(count_from_ts):
+            return False
+        self._save(slot.assignment)
+        return True
+
     def set_preview(self, camera_id: str, enabled: bool, width: int, fps: float) -> bool:
         """False when the camera does not run here."""
         slot = self._slots.get(camera_id)
@@ -120,6 +184,7 @@ class Assignments:
         """Stop a camera; ``forget``: it is not ours any more (not resumed after a restart)."""
         slot = self._slots.pop(camera_id)
         slot.stop()
+        self._retired.extend((camera_id, slot.epoch, u) for u in slot.coverage.drain())
         if forget:
             self._outbox.delete_assignment(camera_id)
             self._secrets.forget(camera_id)
@@ -160,13 +225,15 @@ class Assignments:
                 kind = parse_source(a.camera.source)[0]
             except Exception:  # noqa: BLE001 - test:// and invalid sources: the slot reports them
                 kind = "file" if a.camera.source.startswith(TEST_SCHEME) else "other"
+            # replace(): the role (a standby, hot or warm, or a promoted one) is resumed as it was.
             if kind == "file" and last is not None:
                 count_from = max(last + 1, a.count_from_frame or 0)
-                a = StoredAssignment(a.camera, a.epoch, max(a.start_frame or 0, count_from - WARMUP_FRAMES), count_from,
-                                     a.count_from_ts)
+                a = replace(a, start_frame=max(a.start_frame or 0, count_from - WARMUP_FRAMES),
+                            count_from_frame=count_from)
             elif kind != "file":  # a live stream restarts where it is now; the time cut still holds
-                a = StoredAssignment(a.camera, a.epoch, None, None, a.count_from_ts)
-            log.info("resuming camera %s at epoch %d", a.camera.camera_id, a.epoch)
+                a = replace(a, start_frame=None, count_from_frame=None)
+            log.info("resuming camera %s at epoch %d%s", a.camera.camera_id, a.epoch,
+                     f" as a {a.standby} standby" if a.role == "standby" else "")
             self._run(a)
 
     def _run(self, a: StoredAssignment) -> CameraSlot:

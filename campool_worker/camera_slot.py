@@ -7,6 +7,12 @@ whose model would not load) or, for a ``test://`` source with the test hooks on,
 `ModelStore` each time the runner builds a pipeline, so a model pushed after the assignment is
 picked up by the runner's next rebuild.
 
+A slot also holds its camera's role (issue #12): a primary, or a standby beside another
+worker's primary, hot (the whole pipeline, its crossings reported as usual) or warm (the runner
+buffers frames and runs no detector). `promote` makes it the primary of its epoch. What it
+watched goes to its `CoverageTracker` (coverage.py), which the service loop drains into the
+outbox's coverage spans.
+
 Crossings, previews and alerts go to an `EventSink` (the service loop), never to sockets or
 SQLite directly: the service thread is the only one that writes the outbox and the PUB socket.
 """
@@ -15,10 +21,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from campool_worker.camera import CameraConfig
+from campool_worker.coverage import CoverageTracker, Role
 from campool_worker.model_store import ModelStore
 from campool_worker.outbox import FrameCrossings, StoredAssignment
 from campool_worker.pipeline.runner import CameraRunner, RunnerStatus
@@ -49,6 +56,7 @@ class Runner(Protocol):
     def stop(self, timeout_s: float = ...) -> None: ...
     def status(self) -> RunnerStatus: ...
     def update_config(self, config: CameraConfig) -> None: ...
+    def promote(self, count_from_ts: float | None) -> None: ...
 
 
 @dataclass
@@ -83,7 +91,9 @@ class CameraSlot:
         self._zone_occupancy: dict[str, dict[str, int]] = {}   # zone -> class -> objects in it now
         self._runner: Runner | None = None
         self._error: str | None = None  # why there is no runner at all
-        self.ctx = f"camera {assignment.camera.camera_id} epoch {assignment.epoch}"
+        self.coverage = CoverageTracker(assignment.role)
+        self.ctx = f"camera {assignment.camera.camera_id} epoch {assignment.epoch}" + (
+            f" ({assignment.standby} standby)" if assignment.role == "standby" else "")
         # last_error goes into heartbeats, alerts and the master's history: never with a password
 
     @property
@@ -93,6 +103,10 @@ class CameraSlot:
     @property
     def epoch(self) -> int:
         return self.assignment.epoch
+
+    @property
+    def role(self) -> Role:
+        return self.assignment.role
 
     # ------------------------------------------------------------------ control
 
@@ -116,10 +130,27 @@ class CameraSlot:
 
     def update(self, camera: CameraConfig) -> None:
         """New lines, zones, model... under the same epoch, applied between two frames."""
-        self.assignment = StoredAssignment(camera, self.epoch, self.assignment.start_frame,
-                                           self.assignment.count_from_frame, self.assignment.count_from_ts)
+        self.assignment = replace(self.assignment, camera=camera)
         if self._runner is not None:
             self._runner.update_config(camera)
+
+    def promote(self, count_from_ts: float | None) -> bool:
+        """Become the primary of this epoch. A warm standby counts its buffered frames from
+        ``count_from_ts`` (this worker's clock) on; a hot one only changes its role. False when it
+        was the primary already (a repeat changes nothing)."""
+        if self.assignment.role == "primary":
+            return False
+        a = self.assignment
+        cut = count_from_ts if a.warm else a.count_from_ts
+        self.assignment = replace(a, role="primary", count_from_ts=cut)
+        log.info("%s: promoted to primary%s", self.ctx,
+                 f"; counting its buffered frames from {count_from_ts!r}" if a.warm else "")
+        self.ctx = f"camera {a.camera.camera_id} epoch {a.epoch}"
+        if self._runner is not None:
+            self._runner.promote(count_from_ts if a.warm else None)
+        else:
+            self.coverage.set_role("primary")
+        return True
 
     def set_preview(self, enabled: bool, width: int, fps: float) -> None:
         self.preview.enabled, self.preview.width, self.preview.fps = enabled, width, fps
@@ -136,15 +167,19 @@ class CameraSlot:
         except Exception as exc:  # noqa: BLE001 - a broken runner shows as failed, not as a crash
             return RunnerStatus(self.camera.camera_id, "failed", last_error=f"status unavailable: {exc}")
 
-    def telemetry(self, last_seq: int, backlog: int) -> CameraTelemetry:
-        st = self.runner_status()
+    def telemetry(self, last_seq: int, backlog: int, status: RunnerStatus | None = None) -> CameraTelemetry:
+        """The camera's line in a heartbeat. ``status``: the runner's status noted before the
+        crossings were committed and ``last_seq`` read (see `Assignments.telemetry`)."""
+        st = status or self.runner_status()
         error = redact_text(st.last_error) if st.last_error else st.last_error
         return CameraTelemetry(
             camera_id=self.camera.camera_id, epoch=self.epoch, state=st.state, fps=_finite(st.fps),
             latency_ms=_finite(st.latency_ms), frames=int(st.frames), frame_index=max(int(st.frame_index), 0),
             last_error=error, last_seq=last_seq, backlog=backlog, preview=self.preview.enabled,
-            detector=self.detector_name, zones={z: sum(occ.values()) for z, occ in self._zone_occupancy.items()},
-            zone_classes={z: dict(occ) for z, occ in self._zone_occupancy.items()})
+            detector=self.detector_name if not st.warm else "",
+            zones={z: sum(occ.values()) for z, occ in self._zone_occupancy.items()},
+            zone_classes={z: dict(occ) for z, occ in self._zone_occupancy.items()}, role=self.role,
+            frame_ts=_finite(st.frame_ts), buffered_s=_finite(st.buffered_s))
 
     # ------------------------------------------------------------------ the runner
 
@@ -157,11 +192,12 @@ class CameraSlot:
 
             self.detector_name = "test"
             return BurstRunner(a.camera, self._on_crossings, a.start_frame, a.count_from_frame,
-                               on_zones=self._zones_seen)
+                               on_zones=self._zones_seen, watch=self.coverage)
         return CameraRunner(a.camera, self._make_pipeline, start_frame=a.start_frame,
                             count_from_frame=a.count_from_frame, count_from_ts=a.count_from_ts,
                             on_crossings=self._on_crossings, on_result=self._on_result,
-                            log_context=f"epoch {a.epoch}")
+                            log_context=f"epoch {a.epoch}" + (" warm standby" if a.warm else ""),
+                            warm_buffer_s=a.buffer_s if a.warm else None, watch=self.coverage)
 
     def _make_pipeline(self, camera: CameraConfig) -> CameraPipeline:
         """The runner's pipeline factory (its thread): raises ModelError while a pushed model is

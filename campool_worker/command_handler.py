@@ -5,17 +5,22 @@ up in one table (`CommandHandler.__init__`: ``p.AssignCamera -> assign`` ...) an
 a reply message. It runs on the service loop thread, so it may use the outbox freely. It
 changes nothing itself: the cameras belong to `Assignments`, the models to `ModelStore`, the
 counts to the `Outbox`, the sockets to the service (reached through `ServiceLoop`).
+
+Live standby (issue #12, see protocol/): an `AssignCamera` with ``role="standby"`` runs a hot or
+warm standby slot under its own epoch, fenced and replaced by a newer epoch like any assignment;
+`PromoteCamera` makes it the primary of that epoch (a repeat is answered Ok and changes nothing).
 """
 from __future__ import annotations
 
 import errno
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from campool_worker import protocol as p
-from campool_worker.assignments import Assignments
+from campool_worker.assignments import Assignments, cost_of
 from campool_worker.camera import CameraConfig
 from campool_worker.camera_slot import CameraSlot
 from campool_worker.errors import ModelError
@@ -28,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_REFUSED_KEYS = 1000  # revoked keys remembered for "log once"; past that they are refused unlogged
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})  # the disk refused a write
 STORAGE_REFUSED_LOG_EVERY_S = 30.0  # commands refused for a full disk: one line at most this often
+MAX_BUFFER_S = 120.0  # a warm standby's ring: ~0.4 MB of JPEGs a second at 10 detections/s
 
 
 class ServiceLoop(Protocol):
@@ -60,6 +66,7 @@ class CommandHandler:
             p.Hello: self.hello,
             p.GetStatus: self.status,
             p.AssignCamera: self.assign,
+            p.PromoteCamera: self.promote,
             p.UpdateCamera: self.update,
             p.UnassignCamera: self.unassign,
             p.FenceCamera: self.fence,
@@ -134,7 +141,15 @@ class CommandHandler:
         cam = msg.camera
         slot = self._assignments.get(cam.camera_id)
         seen = self._assignments.epoch_seen(cam.camera_id)
+        wanted = StoredAssignment(cam, msg.epoch, msg.start_frame, msg.count_from_frame, msg.count_from_ts,
+                                  msg.role, msg.standby, msg.buffer_s)
+        if wanted.warm and not (math.isfinite(msg.buffer_s) and 0 < msg.buffer_s <= MAX_BUFFER_S):
+            return p.Error("invalid", f"camera {cam.camera_id}: a warm standby keeps 0 < buffer_s <= {MAX_BUFFER_S:g} "
+                           f"seconds of frames, not {msg.buffer_s}")
         if slot is not None and msg.epoch == slot.epoch:
+            refused = self._same_epoch_role(slot, msg)
+            if refused is not None:
+                return refused
             if cam == slot.camera:
                 return p.Ok("already running at this epoch")
             return self._update(slot, cam)
@@ -144,17 +159,59 @@ class CommandHandler:
             return p.Fenced(cam.camera_id, msg.epoch, seen)
         if self._assignments.draining:
             return p.Error("draining", "this worker is draining; send Drain(enabled=False) first")
-        if slot is None and self._assignments.full:
-            return p.Error("capacity", f"this worker runs {len(self._assignments)} camera(s), its capacity")
+        if not self._assignments.has_room(cost_of(wanted), replacing=cam.camera_id):
+            what = f"a {msg.standby} standby of camera" if msg.role == "standby" else "camera"
+            return p.Error("capacity", f"this worker runs {self._assignments.load:g} camera(s), its capacity is "
+                           f"{self._assignments.capacity} (a warm standby counts as a fraction); no room for "
+                           f"{what} {cam.camera_id}")
         refused = self._check_model(cam)
         if refused:
             return refused
         if slot is not None:
             log.info("camera %s: epoch %d replaces epoch %d", cam.camera_id, msg.epoch, slot.epoch)
             self._assignments.stop(cam.camera_id)
-        self._assignments.start(StoredAssignment(cam, msg.epoch, msg.start_frame, msg.count_from_frame,
-                                                 msg.count_from_ts))
-        return p.Ok(f"camera {cam.camera_id} assigned at epoch {msg.epoch}")
+        self._assignments.start(wanted)
+        role = f" as a {msg.standby} standby" if msg.role == "standby" else ""
+        return p.Ok(f"camera {cam.camera_id} assigned at epoch {msg.epoch}{role}")
+
+    def _same_epoch_role(self, slot: CameraSlot, msg: p.AssignCamera) -> p.Message | None:
+        """An assignment under the epoch a slot already runs, in another role: a primary asserted
+        over its standby is a promotion (a master re-asserting after a restart); anything else
+        needs a new epoch. None: the roles agree, go on as for any same-epoch assignment."""
+        a = slot.assignment
+        if msg.role == a.role and (msg.role == "primary" or (msg.standby, msg.buffer_s) == (a.standby, a.buffer_s)):
+            return None
+        if msg.role == "primary" and a.role == "standby":
+            self._assignments.promote(slot.camera.camera_id, msg.count_from_ts if msg.count_from_ts is not None
+                                      else time.time())
+            return p.Ok(f"camera {slot.camera.camera_id} epoch {slot.epoch}: promoted to primary")
+        now = f"a {a.standby} standby" if a.role == "standby" else "the primary"
+        return p.Error("invalid", f"camera {slot.camera.camera_id} runs epoch {slot.epoch} as {now}; another role or "
+                       "standby mode needs a new epoch")
+
+    def promote(self, msg: p.PromoteCamera, master_key: str) -> p.Message:
+        """The standby at ``msg.epoch`` becomes the primary (see the module doc): Ok, also for a
+        repeat; Fenced when this worker runs the camera under another epoch; Error otherwise."""
+        slot = self._assignments.get(msg.camera_id)
+        if slot is None:
+            seen = self._assignments.epoch_seen(msg.camera_id)
+            if msg.epoch < seen:
+                return p.Fenced(msg.camera_id, msg.epoch, seen)
+            return p.Error("unknown_camera", f"camera {msg.camera_id} is not assigned to this worker (no standby at "
+                           f"epoch {msg.epoch} to promote); assign it first")
+        if msg.epoch != slot.epoch:
+            log.warning("%s: refused promotion of epoch %d", slot.ctx, msg.epoch)
+            return p.Fenced(msg.camera_id, msg.epoch, slot.epoch)
+        if not msg.count_from_ts > 0:
+            return p.Error("invalid", f"camera {msg.camera_id}: count_from_ts must be a time on the worker's clock "
+                           f"(seconds since 1970), not {msg.count_from_ts}")
+        if slot.role == "primary":
+            return p.Ok(f"camera {msg.camera_id} epoch {msg.epoch} is the primary already")
+        warm = slot.assignment.warm
+        self._assignments.promote(msg.camera_id, msg.count_from_ts)
+        behind = time.time() - msg.count_from_ts
+        return p.Ok(f"camera {msg.camera_id} epoch {msg.epoch} promoted to primary" + (
+            f"; counting its buffered frames from {behind:.1f} s ago" if warm else ""))
 
     def update(self, msg: p.UpdateCamera, master_key: str) -> p.Message:
         slot = self._assignments.get(msg.camera.camera_id)
@@ -219,6 +276,8 @@ class CommandHandler:
 
     def ack(self, msg: p.AckCounts, master_key: str) -> p.Message:
         deleted = self._outbox.ack(msg.camera_id, msg.epoch, msg.up_to_seq)
+        if msg.spans_up_to > 0:  # the coverage spans go with the counts, acked with them
+            self._outbox.ack_spans(msg.camera_id, msg.epoch, msg.spans_up_to)
         return p.AckReply(msg.camera_id, msg.epoch, msg.up_to_seq, deleted,
                           self._outbox.backlog().get(msg.camera_id, 0))
 

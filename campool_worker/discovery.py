@@ -72,6 +72,16 @@ class Announcer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.registered = threading.Event()
+        self._settled = threading.Event()  # registered, or given up on (said in the log)
+
+    @property
+    def settled(self) -> bool:
+        """The announcement is done: the record is up, or it failed (masters add the worker by address)."""
+        return self._settled.is_set()
+
+    @property
+    def announced(self) -> bool:
+        return self.registered.is_set()
 
     @property
     def instance(self) -> str:
@@ -99,6 +109,8 @@ class Announcer:
             self.registered.set()
         except Exception as exc:  # noqa: BLE001 - no multicast is a degraded worker, not a dead one
             log.error("mDNS announcement failed (%s): masters must add this worker by address", exc)
+        finally:
+            self._settled.set()
 
     def update(self, **properties: str) -> None:
         """Change TXT values (e.g. capacity, gpu) and re-announce."""

@@ -16,6 +16,16 @@ The WAL is kept small (`WAL_AUTOCHECKPOINT_PAGES`, `WAL_SIZE_LIMIT`) because on 
 it is the file that grows first: SQLite's default (1000 pages, and a WAL file that never shrinks)
 would take 4 MB of a disk the events themselves barely need.
 
+Coverage spans (coverage.py) are kept beside the events, in a table of their own with a seq per
+(camera_id, epoch) (``span_seqs`` keeps the last one): `record_spans` stores what the cameras'
+trackers told (a new span gets the next seq, an open one is updated in place under its seq),
+`ack_spans` deletes what the master stored *and* will not change any more (closed spans), and a
+start after a SIGKILL closes the span that was open then (`close_open_spans`): its end is the
+last commit. An assignment keeps its role (a standby, hot or warm, is resumed as one).
+
+Schema 2 (issue #12) added the spans tables and the assignments' role columns; a version-1 file
+is upgraded in place when it is opened.
+
 Opening a file that may be damaged, and the worker id kept beside it, are outbox_file.py's job.
 """
 from __future__ import annotations
@@ -27,19 +37,21 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from campool_worker.camera import CameraConfig, CountEvent
+from campool_worker.coverage import Role, SpanUpdate
 from campool_worker.errors import CampoolError
+from campool_worker.protocol.messages import CoverageSpan
 
 if TYPE_CHECKING:
     from campool_worker.pipeline.camera_pipeline import Crossing
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 WAL_AUTOCHECKPOINT_PAGES = 256  # ~1 MiB of WAL between checkpoints (SQLite's default: 1000 pages)
 WAL_SIZE_LIMIT = 1 << 20  # a WAL grown past this by one big transaction is cut back at the next reset
 _SCHEMA = """
@@ -57,10 +69,28 @@ CREATE TABLE IF NOT EXISTS seqs (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS assignments (
     camera_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL, config TEXT NOT NULL,
-    start_frame INTEGER, count_from_frame INTEGER, count_from_ts REAL, assigned_at REAL NOT NULL
+    start_frame INTEGER, count_from_frame INTEGER, count_from_ts REAL, assigned_at REAL NOT NULL,
+    role TEXT NOT NULL DEFAULT 'primary', standby TEXT NOT NULL DEFAULT 'hot', buffer_s REAL NOT NULL DEFAULT 10.0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS spans (
+    camera_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+    start_ts REAL NOT NULL, end_ts REAL NOT NULL, role TEXT NOT NULL, closed INTEGER NOT NULL,
+    committed_at REAL NOT NULL, sent_at REAL,
+    PRIMARY KEY (camera_id, epoch, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS span_seqs (
+    camera_id TEXT NOT NULL, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    PRIMARY KEY (camera_id, epoch)
+) WITHOUT ROWID;
 """
+# Columns added since schema 1, added to a version-1 file when it is opened.
+_ADDED_COLUMNS = {
+    "assignments": [("role", "TEXT NOT NULL DEFAULT 'primary'"), ("standby", "TEXT NOT NULL DEFAULT 'hot'"),
+                    ("buffer_s", "REAL NOT NULL DEFAULT 10.0")],
+}
+Standby = Literal["hot", "warm"]
+SpanKey = tuple[str, int]  # (camera_id, epoch)
 
 
 class OutboxError(CampoolError):
@@ -123,6 +153,14 @@ class StoredAssignment:
     start_frame: int | None
     count_from_frame: int | None
     count_from_ts: float | None = None
+    role: Role = "primary"  # "standby": a shadow lease beside another worker's primary (see protocol)
+    standby: Standby = "hot"  # a standby: the whole pipeline, or the stream and its recent frames
+    buffer_s: float = 10.0  # a warm standby: seconds of frames it keeps
+
+    @property
+    def warm(self) -> bool:
+        """A warm standby: it buffers frames and counts nothing until it is promoted."""
+        return self.role == "standby" and self.standby == "warm"
 
 
 class Outbox:
@@ -154,18 +192,35 @@ class Outbox:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        row = self._db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if row is not None:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                raise OutboxError(f"outbox {self.path} was written by a newer campool-worker (schema {row[0]}); "
+                                  "upgrade this worker")
         self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise OutboxError(f"outbox {self.path} was written by a newer campool-worker (schema {row[0]}); "
-                              "upgrade this worker")
+        self._upgrade()
+        if row is None or int(row[0]) < SCHEMA_VERSION:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE SET "
+                             "value=excluded.value", (str(SCHEMA_VERSION),))
         self._last_seq: dict[tuple[str, int], int] = {}
         self._last_frame: dict[tuple[str, int], int] = {}
         for cam, ep, last, frame in self._db.execute("SELECT camera_id, epoch, last_seq, last_frame FROM seqs"):
             self._last_seq[(cam, ep)] = last
             self._last_frame[(cam, ep)] = frame
+        self._span_seq: dict[SpanKey, int] = dict(
+            ((cam, ep), last) for cam, ep, last in self._db.execute("SELECT camera_id, epoch, last_seq FROM span_seqs"))
+        # The open span of each (camera, epoch) and its start: a tracker's update with that start
+        # extends it. Spans left open by an earlier run are not here: close_open_spans ends them.
+        self._open_spans: dict[SpanKey, tuple[int, float]] = {}
+
+    def _upgrade(self) -> None:
+        """Give a version-1 file the columns added since (its new tables CREATE made already)."""
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
@@ -326,17 +381,134 @@ class Outbox:
         frame = self._last_frame.get((camera_id, epoch), -1)
         return None if frame < 0 else frame
 
+    # ------------------------------------------------------------------ coverage spans
+
+    def record_spans(self, updates: Iterable[tuple[str, int, SpanUpdate]], now: float | None = None,
+                     sent: bool = True) -> list[CoverageSpan]:
+        """Store what the cameras' trackers told, in one transaction: an update with the start of
+        its (camera, epoch)'s open span extends (or closes) that span under its seq; any other gets
+        the next seq (and ends a span still open there). Returns the spans as stored now, to send.
+        Raises OutboxWriteError, and then nothing of it is stored and no seq used."""
+        now = time.time() if now is None else now
+        open_spans = dict(self._open_spans)
+        seqs: dict[SpanKey, int] = {}
+        rows: dict[tuple[str, int, int], CoverageSpan] = {}
+        for camera_id, epoch, u in updates:
+            key = (camera_id, epoch)
+            current = open_spans.get(key)
+            if current is not None and current[1] == u.start_ts:
+                seq = current[0]
+            else:
+                if current is not None:  # ended without being told so: keep it as last stored
+                    self._closed_row(camera_id, epoch, current[0], rows)
+                seq = seqs.get(key, self._span_seq.get(key, 0)) + 1
+                seqs[key] = seq
+            rows[(camera_id, epoch, seq)] = CoverageSpan(camera_id, epoch, seq, float(u.start_ts), float(u.end_ts),
+                                                         u.role, u.closed)
+            if u.closed:
+                open_spans.pop(key, None)
+            else:
+                open_spans[key] = (seq, u.start_ts)
+        if not rows:
+            return []
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO spans VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(camera_id, epoch, seq) DO UPDATE SET "
+                "end_ts=max(end_ts, excluded.end_ts), closed=excluded.closed, sent_at=excluded.sent_at",
+                [(sp.camera_id, sp.epoch, sp.seq, sp.start_ts, sp.end_ts, sp.role, int(sp.closed), now,
+                  now if sent else None) for sp in rows.values()])
+            self._db.executemany(
+                "INSERT INTO span_seqs VALUES (?,?,?) ON CONFLICT(camera_id, epoch) DO UPDATE SET "
+                "last_seq=excluded.last_seq", [(cam, ep, seq) for (cam, ep), seq in seqs.items()])
+        self._span_seq.update(seqs)  # only after the commit: a failed one uses no seq
+        self._open_spans = open_spans
+        return list(rows.values())
+
+    def _closed_row(self, camera_id: str, epoch: int, seq: int, rows: dict[tuple[str, int, int], CoverageSpan]) -> None:
+        """The stored span (camera, epoch, seq), closed, into ``rows`` (unless it is there already)."""
+        if (camera_id, epoch, seq) in rows:
+            rows[(camera_id, epoch, seq)] = replace(rows[(camera_id, epoch, seq)], closed=True)
+            return
+        row = self._db.execute("SELECT start_ts, end_ts, role FROM spans WHERE camera_id=? AND epoch=? AND seq=?",
+                               (camera_id, epoch, seq)).fetchone()
+        if row is not None:
+            rows[(camera_id, epoch, seq)] = CoverageSpan(camera_id, epoch, seq, row[0], row[1], row[2], True)
+
+    def close_open_spans(self) -> list[CoverageSpan]:
+        """Close every span an earlier run left open (a SIGKILL, a power cut): its end is its last
+        commit. Returns them, closed, to send. Raises OutboxWriteError (tried again later)."""
+        rows = self._db.execute("SELECT camera_id, epoch, seq, start_ts, end_ts, role FROM spans WHERE closed=0 "
+                                "ORDER BY camera_id, epoch, seq").fetchall()
+        mine = {(cam, ep, seq) for (cam, ep), (seq, _) in self._open_spans.items()}
+        stale = [CoverageSpan(cam, ep, seq, start, end, role, True) for cam, ep, seq, start, end, role in rows
+                 if (cam, ep, seq) not in mine]
+        if not stale:
+            return []
+        with self._tx():
+            self._db.executemany("UPDATE spans SET closed=1, sent_at=NULL WHERE camera_id=? AND epoch=? AND seq=?",
+                                 [(sp.camera_id, sp.epoch, sp.seq) for sp in stale])
+        return stale
+
+    def pending_spans(self, *, camera_id: str | None = None, after: tuple[str, int, int] | None = None,
+                      sent_before: float | None = None, limit: int = 500) -> list[CoverageSpan]:
+        """Spans the master has not acked for good (closed and acked are gone), by (camera, epoch,
+        seq), a page at a time (``after``: the key of the previous page's last); ``sent_before``
+        keeps only those not sent since."""
+        sql = "SELECT camera_id, epoch, seq, start_ts, end_ts, role, closed FROM spans"
+        where: list[str] = []
+        args: list[str | int | float] = []
+        if camera_id is not None:
+            where.append("camera_id=?")
+            args.append(camera_id)
+        if after is not None:
+            where.append("(camera_id, epoch, seq) > (?, ?, ?)")
+            args.extend(after)
+        if sent_before is not None:
+            where.append("(sent_at IS NULL OR sent_at < ?)")
+            args.append(sent_before)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY camera_id, epoch, seq LIMIT ?"
+        args.append(limit)
+        return [CoverageSpan(cam, ep, seq, start, end, role, bool(closed))
+                for cam, ep, seq, start, end, role, closed in self._db.execute(sql, args)]
+
+    def mark_spans_sent(self, spans: list[CoverageSpan], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._tx():
+            self._db.executemany("UPDATE spans SET sent_at=? WHERE camera_id=? AND epoch=? AND seq=?",
+                                 [(now, sp.camera_id, sp.epoch, sp.seq) for sp in spans])
+
+    def ack_spans(self, camera_id: str, epoch: int, up_to_seq: int) -> int:
+        """Delete the closed spans of (camera, epoch) the master has stored (seq <= up_to_seq); an
+        open one stays, it will grow. Returns how many went."""
+        with self._tx():
+            cur = self._db.execute("DELETE FROM spans WHERE camera_id=? AND epoch=? AND seq<=? AND closed=1",
+                                   (camera_id, epoch, up_to_seq))
+            self._db.execute(
+                "DELETE FROM span_seqs WHERE camera_id=? AND epoch<? AND NOT EXISTS "
+                "(SELECT 1 FROM spans s WHERE s.camera_id=span_seqs.camera_id AND s.epoch=span_seqs.epoch)",
+                (camera_id, epoch))
+        return cur.rowcount
+
+    def span_backlog(self) -> int:
+        """Spans not acked for good (open ones included)."""
+        return int(self._db.execute("SELECT count(*) FROM spans").fetchone()[0])
+
     # ------------------------------------------------------------------ assignments
 
     def save_assignment(self, a: StoredAssignment) -> None:
         with self._tx():
             self._db.execute(
-                "INSERT INTO assignments VALUES (?,?,?,?,?,?,?) ON CONFLICT(camera_id) DO UPDATE SET "
+                "INSERT INTO assignments (camera_id, epoch, config, start_frame, count_from_frame, count_from_ts, "
+                "assigned_at, role, standby, buffer_s) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(camera_id) DO UPDATE SET "
                 "epoch=excluded.epoch, config=excluded.config, start_frame=excluded.start_frame, "
                 "count_from_frame=excluded.count_from_frame, count_from_ts=excluded.count_from_ts, "
-                "assigned_at=excluded.assigned_at",
+                "assigned_at=excluded.assigned_at, role=excluded.role, standby=excluded.standby, "
+                "buffer_s=excluded.buffer_s",
                 (a.camera.camera_id, a.epoch, json.dumps(a.camera.to_dict()), a.start_frame, a.count_from_frame,
-                 a.count_from_ts, time.time()))
+                 a.count_from_ts, time.time(), a.role, a.standby, a.buffer_s))
 
     def delete_assignment(self, camera_id: str) -> None:
         with self._tx():
@@ -344,12 +516,14 @@ class Outbox:
 
     def assignments(self) -> list[StoredAssignment]:
         out = []
-        for cam_id, epoch, config, start, count_from, from_ts in self._db.execute(
-                "SELECT camera_id, epoch, config, start_frame, count_from_frame, count_from_ts FROM assignments "
-                "ORDER BY camera_id"):
+        for cam_id, epoch, config, start, count_from, from_ts, role, standby, buffer_s in self._db.execute(
+                "SELECT camera_id, epoch, config, start_frame, count_from_frame, count_from_ts, role, standby, "
+                "buffer_s FROM assignments ORDER BY camera_id"):
             try:
+                if role not in ("primary", "standby") or standby not in ("hot", "warm"):
+                    raise ValueError(f"role {role!r} / standby {standby!r}")
                 out.append(StoredAssignment(CameraConfig.from_dict(json.loads(config)), epoch, start, count_from,
-                                            from_ts))
+                                            from_ts, role, standby, float(buffer_s)))
             except (ValueError, TypeError) as exc:
                 log.error("stored assignment of camera %s (epoch %s) cannot be read (%s); dropping it", cam_id,
                           epoch, exc)

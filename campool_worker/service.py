@@ -8,6 +8,13 @@ crossings wait in memory, unpublished, and are retried (`HeldCrossings`, storage
 every heartbeat says how the storage is (`StorageWatch`). The cameras are `Assignments`'
 (assignments.py); their threads talk to the loop through queues and a wake-up pipe. See
 protocol/ for the messages and the epoch fencing rule, security.py for who may connect.
+
+Coverage spans (coverage.py) take the same road as the counts: about once a second the loop
+takes what the cameras watched, commits the crossings already handed over, then the spans (so a
+span never covers a frame whose crossings are not committed), and only then publishes them in a
+`CountBatch`; unacked ones are resent with the events. Spans a SIGKILL left open are closed at
+start. Each heartbeat is consistent per camera (``frame_ts`` noted, crossings committed, then
+``last_seq`` read: see `Assignments.telemetry`).
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from campool_worker.camera import CountEvent
 from campool_worker.camera_slot import CameraSlot, DetectorOptions
 from campool_worker.command_handler import CommandHandler
 from campool_worker.config import Settings, load_settings
+from campool_worker.coverage import SPAN_EXTEND_S
 from campool_worker.errors import CampoolError
 from campool_worker.metrics import MetricsSampler
 from campool_worker.model_store import ModelStore
@@ -54,6 +62,7 @@ from campool_worker.security import (
     load_or_create_keypair,
 )
 from campool_worker.storage_watch import RETRY_CAP_S, HeldCrossings, StorageWatch
+from campool_worker.systemd_notify import ServiceNotifier
 
 if TYPE_CHECKING:
     from campool_worker.discovery import Announcer
@@ -116,6 +125,9 @@ class WorkerService:
         self._resend_after: tuple[str, int, int] | None = None
         self._resend_active = False
         self._resend_camera: str | None = None
+        self._spans_due = 0.0  # monotonic time of the next commit of the coverage spans
+        self._stale_spans_closed = False  # spans a SIGKILL left open are closed (retried until it works)
+        self._spans_failing = False
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -139,6 +151,7 @@ class WorkerService:
         self.pair_port = self.relay.port
         self.pairing = Pairing(self.codes, self.allow, self.keys.public, self.worker_id)
         self.announcer: Announcer | None = None  # imported only when zeroconf is on
+        self.notifier = ServiceNotifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (systemd_notify.py)
         self.commands = CommandHandler(allow=self.allow, assignments=self.assignments, models=self.models,
                                        outbox=self.outbox, service=self)
         if opened.damaged:
@@ -241,6 +254,7 @@ class WorkerService:
             self.announcer = Announcer(s.name, self.cmd_port, self._txt(), interfaces=s.zeroconf_interfaces,
                                        host_label=f"campool-{self.worker_id}")
             self.announcer.start()
+        self._close_stale_spans()  # before any camera runs: what is open now was left by a killed run
         self.assignments.resume()
         poller = zmq.Poller()
         for sock in (self.cmd, self.pair, self._wake_r):
@@ -256,6 +270,7 @@ class WorkerService:
                     timeout = 0
                 if self.held:  # the next retry of held crossings, or at once once commits work
                     timeout = min(timeout, self.held.wait_s())
+                timeout = min(timeout, self._spans_due - now)
                 # Camera state changes are looked for ten times a second and announced at once, so
                 # a master learns a failover camera runs (or a stream died) without waiting a full beat.
                 timeout = min(timeout, STATE_POLL_S)
@@ -268,11 +283,15 @@ class WorkerService:
                     self._serve(self.pair, ("pair",), self._handle_pair, limit=10)
                 self.pairing.tick()
                 self._flush_crossings()
+                if time.monotonic() >= self._spans_due:
+                    self._commit_spans()
+                    self._spans_due = time.monotonic() + SPAN_EXTEND_S
                 self._publish_side_channels()
                 self._resend_step()
                 if time.monotonic() >= next_hb or self._camera_states_changed():
                     self._heartbeat()
                     next_hb = time.monotonic() + s.heartbeat_s
+                self.notifier.loop_turn(self.announcer, self._ready_status)
         finally:
             self._shutdown()
 
@@ -435,8 +454,80 @@ class WorkerService:
         for i in range(0, len(events), p.MAX_COUNT_BATCH):
             self._publish(p.CountBatch(self.worker_id, events[i:i + p.MAX_COUNT_BATCH]))
 
+    def _publish_spans(self, spans: list[p.CoverageSpan]) -> None:
+        for i in range(0, len(spans), p.MAX_COUNT_BATCH):
+            self._publish(p.CountBatch(self.worker_id, [], spans[i:i + p.MAX_COUNT_BATCH]))
+
     def start_resend(self, camera_id: str | None) -> None:
         self._resend_active, self._resend_after, self._resend_camera = True, None, camera_id
+        self._resend_spans(camera_id)
+
+    # ------------------------------------------------------------------ coverage spans
+
+    def _close_stale_spans(self) -> None:
+        """Close the spans an earlier run left open (a SIGKILL): their end is their last commit.
+        They are sent on the next Hello (nobody listens yet); a full disk tries again later."""
+        try:
+            closed = self.outbox.close_open_spans()
+        except OutboxWriteError as exc:
+            if not self._spans_failing:
+                log.warning("cannot close the coverage spans the last run left open (%s); trying again every %g s",
+                            exc.reason, SPAN_EXTEND_S)
+            self._spans_failing = True
+            return
+        self._stale_spans_closed = True
+        if closed:
+            log.info("closed %d coverage span(s) the last run left open (it was killed); their end is their last "
+                     "commit", len(closed))
+            self._publish_spans(closed)
+
+    def _commit_spans(self) -> None:
+        """Commit and publish what the cameras watched since the last time (see the module doc)."""
+        if not self._stale_spans_closed:
+            self._close_stale_spans()
+            if not self._stale_spans_closed:
+                return
+        updates = self.assignments.coverage_updates()  # first: every frame told has its crossings queued
+        if not updates:
+            return
+        self._flush_crossings(force=not self.held)
+        if self.held:  # crossings wait in memory: no span may claim their frames as watched and counted
+            self.assignments.coverage_retry(updates)
+            return
+        try:
+            spans = self.outbox.record_spans(updates)
+        except OutboxWriteError as exc:
+            self.assignments.coverage_retry(updates)
+            if not self._spans_failing:
+                log.warning("cannot commit coverage spans to the outbox (%s); kept in memory and retried every %g s",
+                            exc.reason, SPAN_EXTEND_S)
+            self._spans_failing = True
+            return
+        self._spans_failing = False
+        self._publish_spans(spans)
+
+    def _resend_spans(self, camera_id: str | None, sent_before: float | None = None) -> None:
+        after: tuple[str, int, int] | None = None
+        while True:
+            page = self.outbox.pending_spans(camera_id=camera_id, after=after, sent_before=sent_before,
+                                             limit=RESEND_PAGE)
+            if not page:
+                return
+            self._publish_spans(page)
+            try:
+                self.outbox.mark_spans_sent(page)
+            except OutboxWriteError:
+                pass  # sent again by the resend timer; the master stores each span once
+            if len(page) < RESEND_PAGE:
+                return
+            last = page[-1]
+            after = (last.camera_id, last.epoch, last.seq)
+
+    def _commit_for_heartbeat(self) -> dict[tuple[str, int], float]:
+        """Commit every crossing already handed over (a heartbeat's step 2, see `Assignments.telemetry`);
+        returns per (camera, epoch) the time of the oldest crossing still held in memory."""
+        self._flush_crossings(force=not self.held)  # held: only a due retry, a full disk is not hammered
+        return {key: ts for key, (ts, _) in self.held.oldest().items()}
 
     def _resend_step(self) -> None:
         """One page per loop turn, so a big backlog never stalls commands."""
@@ -452,10 +543,12 @@ class WorkerService:
             self._resend_active = False
 
     def _resend_overdue(self) -> None:
-        page = self.outbox.pending(sent_before=time.time() - self.settings.resend_after_s, limit=RESEND_PAGE)
+        sent_before = time.time() - self.settings.resend_after_s
+        page = self.outbox.pending(sent_before=sent_before, limit=RESEND_PAGE)
         if page:
             self._publish_counts(page)
             self._mark_sent(page)
+        self._resend_spans(None, sent_before)
 
     def _mark_sent(self, page: list[CountEvent]) -> None:
         """Note a page as sent; when the disk refuses even that, it is simply sent again by the
@@ -491,8 +584,8 @@ class WorkerService:
                 return
 
     def status(self) -> p.WorkerStatus:
+        cameras = self.assignments.telemetry(self._commit_for_heartbeat)
         pending, oldest = self.outbox.counts()
-        cameras = self.assignments.telemetry()
         return p.WorkerStatus(
             worker_id=self.worker_id, name=self.settings.name, version=__version__, seq=self._hb_seq,
             boot_id=self.boot_id, clock=time.time(), uptime_s=time.monotonic() - self.started, state=self.state,
@@ -565,12 +658,17 @@ class WorkerService:
 
     # ------------------------------------------------------------------ life cycle
 
+    def _ready_status(self) -> str:
+        return f"serving {self.settings.name} ({self.worker_id}) on port {self.cmd_port}"
+
     def _shutdown(self) -> None:
         log.info("stopping: %d camera(s), then flushing the outbox", len(self.assignments))
+        self.notifier.stopping()
         self._stopping = True
         self._publish(p.Heartbeat(self.status()))
         self.assignments.close()
         self._flush_crossings(force=True)
+        self._commit_spans()  # the stopped cameras' spans, closed
         if self.held:
             log.error("stopping with %d crossing(s) the outbox could not take (%s): they are lost; free space on "
                       "%s before starting the worker again", self.held.crossings, self.held.reason, self.data_dir)

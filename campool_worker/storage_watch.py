@@ -132,6 +132,17 @@ class HeldCrossings:
             n += len(frame.crossings)
         return out
 
+    def oldest(self) -> dict[tuple[str, int], tuple[float, int]]:
+        """Per (camera, epoch), (ts, frame index) of its oldest held crossing: a heartbeat must not
+        claim that camera's frames from there on as committed (see Live standby in protocol/)."""
+        out: dict[tuple[str, int], tuple[float, int]] = {}
+        for frame in self._frames:
+            key = (frame.camera_id, frame.epoch)
+            if key not in out and frame.crossings:
+                first = frame.crossings[0]
+                out[key] = (float(first.ts), int(first.frame_index))
+        return out
+
     def committed_front(self, frames: int) -> int:
         """The oldest ``frames`` frames were committed: let them go. Returns their crossings."""
         n = 0

@@ -3,7 +3,8 @@
 # the Python package with its test extras, Qt's system libraries for offscreen
 # rendering, Debian's gst-rtsp-server (a real RTSP camera for stream tests),
 # iproute2 (network namespaces for partition tests), GNOME Keyring with a D-Bus daemon
-# (a real Secret Service for the camera-credential tests), mosquitto (the MQTT broker),
+# (a real Secret Service for the camera-credential tests), python3-venv (a venv where the
+# system python3 is externally managed), mosquitto (the MQTT broker),
 # prometheus (the server and promtool) and openssl (throwaway TLS certificates)
 # for the integration tests. Those tests start their own broker and Prometheus
 # processes, with their own config files on free loopback ports; the system
@@ -19,6 +20,10 @@ debs=(gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
       libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
       iproute2 iptables procps dbus-daemon gnome-keyring
       mosquitto prometheus openssl)
+# python3-venv: where pip refuses the system's python3 (PEP 668: Debian 12, Ubuntu 24.04), installers/run.py
+# installs into ./.venv, which needs the venv module Debian ships apart; tests/integration/test_first_command.py
+# makes one from /usr/bin/python3.
+debs+=(python3-venv)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=()
   for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
@@ -39,4 +44,6 @@ else
 fi
 
 echo "setup: installing campool with its test extras"
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+# Into python3 where pip may install (CI's, a venv's), else into ./.venv (installers/run.py says which);
+# `python3 installers/run.py pytest` then runs the tests with that interpreter.
+python3 installers/run.py --install-only test

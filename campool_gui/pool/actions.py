@@ -22,6 +22,9 @@ class SendAssign:
     start_frame: int | None
     count_from_frame: int | None
     count_from_ts: float | None = None   # live sources: the cut in this worker's clock (see protocol)
+    role: str = "primary"                # "standby": a shadow lease beside the primary (issue #12)
+    standby: str = "hot"                 # a standby: hot | warm
+    buffer_s: float = 10.0               # a warm standby: seconds of recent frames to keep
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,24 @@ class SendUpdate:
 
 
 @dataclass(frozen=True)
+class SendPromote:
+    """The standby at ``epoch`` becomes the camera's primary, counting from ``count_from_ts`` (its clock)."""
+
+    worker_id: str
+    camera_id: str
+    epoch: int
+    count_from_ts: float
+
+
+@dataclass(frozen=True)
+class SendResend:
+    """Republish the camera's unacked count events now (a promoted standby's held ones)."""
+
+    worker_id: str
+    camera_id: str
+
+
+@dataclass(frozen=True)
 class SendDrain:
     worker_id: str
     enabled: bool
@@ -61,7 +82,7 @@ class SendPreview:
     fps: float
 
 
-Action = SendAssign | SendUnassign | SendFence | SendUpdate | SendDrain | SendPreview
+Action = SendAssign | SendUnassign | SendFence | SendUpdate | SendDrain | SendPreview | SendPromote | SendResend
 
 
 # ------------------------------------------------------------------ records (to the store)
@@ -78,6 +99,17 @@ class LeaseEnded:
     epoch: int
     ended_wall: float
     cut: Cut
+
+
+@dataclass(frozen=True)
+class StandbyPromoted:
+    """The standby epoch of a camera became its current epoch: its events (and its coverage) count
+    from ``count_from_ts`` (the promotion's cut, in the standby worker's clock)."""
+
+    camera_id: str
+    epoch: int
+    count_from_ts: float
+    promoted_wall: float
 
 
 @dataclass(frozen=True)
@@ -111,5 +143,5 @@ class AlertSaved:
     alert: Alert    # a copy the pool thread no longer changes
 
 
-Record = (LeaseStarted | LeaseEnded | CameraSaved | CameraDeleted | WorkerSaved | WorkerDeleted | SettingSaved
-          | AlertSaved)
+Record = (LeaseStarted | LeaseEnded | StandbyPromoted | CameraSaved | CameraDeleted | WorkerSaved | WorkerDeleted
+          | SettingSaved | AlertSaved)

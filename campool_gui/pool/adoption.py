@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from campool_gui.pool.wire_client import (
     PairingFailed,
+    RequestFailed,
     RequestTimeout,
     WorkerAddress,
     WorkerClient,
@@ -29,6 +30,7 @@ from campool_gui.pool.wire_client import (
 from campool_worker import protocol as p
 from campool_worker.discovery import DiscoveredWorker
 from campool_worker.errors import CampoolError
+from campool_worker.protocol.compat import version_mismatch
 from campool_worker.security import KeyPair
 
 from .core import PoolCore
@@ -87,6 +89,9 @@ class Adoption:
         if rec is None:
             raise MasterError(f"worker {worker_id!r} is not among the discovered workers; check it runs and is on "
                               "this network, or add it by address")
+        if rec.protocol != p.PROTOCOL_VERSION:  # its record says so: no pairing code spent on it
+            raise MasterError(f"cannot adopt {rec.instance}: "
+                              f"{version_mismatch(rec.protocol, p.PROTOCOL_VERSION, 'master')}")
         return self.add_worker(rec.host, rec.cmd_port, rec.pub_port, rec.pair_port, rec.key, code=pairing_code)
 
     def add_worker(self, host: str, cmd_port: int, pub_port: int, pair_port: int, key: str, *,
@@ -101,6 +106,11 @@ class Adoption:
         client = WorkerClient(addr, self._keys)
         try:
             hello = client.call(self._hello, timeout=timeout, expect=p.HelloReply)
+        except RequestFailed as exc:
+            client.close()
+            if isinstance(exc.reply, p.Error) and exc.reply.code == "version":
+                raise MasterError(f"cannot adopt the worker at {host}:{cmd_port}: {exc.reply.message}") from None
+            raise MasterError(f"worker {host}:{cmd_port} refused this master ({exc})") from None
         except (RequestTimeout, CampoolError) as exc:
             client.close()
             raise MasterError(f"worker {host}:{cmd_port} did not answer ({exc}); check the address and that it "

@@ -51,6 +51,9 @@ def default_rules() -> dict[str, AlertRule]:
         AlertRule("line_rate", "line rate above limit (per minute)", threshold=None, for_s=0.0, clear_for_s=60.0),
         AlertRule("dead_letter", "camera failed on every worker", for_s=0.0, severity="error"),
         AlertRule("key_conflict", "worker key mismatch", for_s=0.0, severity="critical"),
+        # the worker and this master speak different protocol versions (one was upgraded): the message
+        # names the end to upgrade
+        AlertRule("protocol_mismatch", "master and worker protocol versions differ", for_s=0.0, severity="error"),
         # a master key this master did not know of appeared on a worker it manages
         AlertRule("other_master", "worker adopted by another master", for_s=0.0, severity="warning"),
         AlertRule("history_damaged", "history database damaged", for_s=0.0, severity="error"),
@@ -62,6 +65,9 @@ def default_rules() -> dict[str, AlertRule]:
         AlertRule("outbox_damaged", "worker outbox damaged", for_s=0.0, severity="error"),
         # an integration (subject "mqtt", "metrics") reports a problem: counting and storing go on
         AlertRule("integration_down", "integration not working", for_s=10.0, clear_for_s=5.0),
+        # threshold: the fraction of the last hour a camera was watched (its coverage spans; cameras
+        # without span data are never judged). Judged about once a minute (coverage_watch.py).
+        AlertRule("coverage_low", "camera not watched enough", threshold=0.95, for_s=60.0, clear_for_s=60.0),
     ]
     return {r.kind: r for r in rules}
 

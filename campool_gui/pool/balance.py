@@ -123,13 +123,15 @@ class LoadWatch:
 def rebalance(cameras: dict[str, Camera], workers: dict[str, Worker], placement: dict[str, str],
               policy: Policy, watch: LoadWatch, now: float,
               blocked: Callable[[str, str], bool] = lambda c, w: False,
-              settled: set[str] | None = None) -> list[Move]:
+              settled: set[str] | None = None, reserved: dict[str, float] | None = None) -> list[Move]:
     """At most `max_moves` moves that relieve an overloaded worker or even out camera counts.
 
     settled: cameras whose lease is active (confirmed running) — only those may move.
+    reserved: worker -> capacity its standby leases take (they count like the cameras they cost).
     """
     s = watch.settings
-    cands = {wid: Candidate(w) for wid, w in workers.items() if w.usable}
+    res = reserved or {}
+    cands = {wid: Candidate(w, reserved=res.get(wid, 0.0)) for wid, w in workers.items() if w.usable}
     for cid, wid in placement.items():
         if wid in cands:
             cands[wid].cameras.append(cid)
@@ -142,7 +144,7 @@ def rebalance(cameras: dict[str, Camera], workers: dict[str, Worker], placement:
         return cam.last_moved is None or now - cam.last_moved >= s.dwell_s
 
     def fits(cam: Camera, dst: Candidate) -> bool:
-        return dst.free > 0 and can_run(cam, dst.worker) and not blocked(cam.camera_id, dst.worker_id)
+        return dst.has_room and can_run(cam, dst.worker) and not blocked(cam.camera_id, dst.worker_id)
 
     # 1. Shed from overloaded workers to healthy ones.
     for src in sorted(cands.values(), key=lambda c: c.worker_id):
@@ -172,12 +174,12 @@ def rebalance(cameras: dict[str, Camera], workers: dict[str, Worker], placement:
             break
 
         def fill(c: Candidate) -> float:
-            return len(c.cameras) / max(1, c.worker.capabilities.capacity)
+            return (len(c.cameras) + c.reserved) / max(1, c.worker.capabilities.capacity)
 
         src = max(healthy, key=lambda c: (fill(c), c.worker_id))
         dst = min(healthy, key=lambda c: (fill(c), c.worker_id))
         cs, cd = max(1, src.worker.capabilities.capacity), max(1, dst.worker.capabilities.capacity)
-        ns, nd = len(src.cameras), len(dst.cameras)
+        ns, nd = len(src.cameras) + src.reserved, len(dst.cameras) + dst.reserved
         if src is dst or not (ns / cs > nd / cd and (ns - 1) / cs >= (nd + 1) / cd):
             break
         order = sorted((cameras[c] for c in src.cameras if movable(c, src.worker_id)),
@@ -188,6 +190,6 @@ def rebalance(cameras: dict[str, Camera], workers: dict[str, Worker], placement:
         src.cameras.remove(pick.camera_id)
         dst.cameras.append(pick.camera_id)
         moves.append(Move(pick.camera_id, src.worker_id, dst.worker_id, "rebalance"))
-        log.info("camera %s moves from worker %s (%d cameras) to %s (%d) to even the load",
+        log.info("camera %s moves from worker %s (%g cameras) to %s (%g) to even the load",
                  pick.camera_id, src.worker_id, ns, dst.worker_id, nd)
     return moves

@@ -3,7 +3,7 @@
 One table, `COMMANDS`, says per action type (actions.py) which protocol message carries it, how
 often it is retried after a timeout, and what it does to the link's preview subscriptions:
 
-* idempotent commands (unassign, fence, update, drain, preview) are retried by the link; an
+* idempotent commands (unassign, fence, update, drain, preview, promote, resend) are retried by the link; an
   assignment is not: the pool core decides a retry, with a fresh epoch;
 * stopping a camera (unassign, preview off) drops its preview topic; preview on subscribes it.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from campool_worker import protocol as p
 
@@ -26,6 +26,8 @@ from .actions import (
     SendDrain,
     SendFence,
     SendPreview,
+    SendPromote,
+    SendResend,
     SendUnassign,
     SendUpdate,
 )
@@ -74,7 +76,19 @@ _REPLIES: dict[type[Any], Callable[[Any], Outcome]] = {
 
 
 def _assign(a: SendAssign) -> Command:
-    return Command(p.AssignCamera(a.camera, a.epoch, a.start_frame, a.count_from_frame, a.count_from_ts))
+    role: Literal["primary", "standby"] = "standby" if a.role == "standby" else "primary"
+    mode: Literal["hot", "warm"] = "warm" if a.standby == "warm" else "hot"
+    return Command(p.AssignCamera(a.camera, a.epoch, a.start_frame, a.count_from_frame, a.count_from_ts,
+                                  role=role, standby=mode, buffer_s=a.buffer_s))
+
+
+def _promote(a: SendPromote) -> Command:
+    # idempotent on the worker (a repeat is answered Ok and changes nothing), so retried
+    return Command(p.PromoteCamera(a.camera_id, a.epoch, a.count_from_ts), retries=3)
+
+
+def _resend(a: SendResend) -> Command:
+    return Command(p.ResendCounts(a.camera_id), retries=2)
 
 
 def _unassign(a: SendUnassign) -> Command:
@@ -105,6 +119,8 @@ COMMANDS: dict[type[Any], Callable[[Any], Command]] = {
     SendUpdate: _update,
     SendDrain: _drain,
     SendPreview: _preview,
+    SendPromote: _promote,
+    SendResend: _resend,
 }
 
 

@@ -1,8 +1,9 @@
 """Alert conditions: turn the pool state into observations for the alert rules, once per tick.
 
 `Conditions` owns the history some conditions need (each worker's outbox backlog over the last
-two minutes, each counting line's hits over the last minute) and reads everything else from
-the `PoolState` it is given; the rules, hold times and lifecycle live in alerts.py.
+two minutes, each counting line's hits over the last minute, each camera's watched fraction of the
+last hour as `CoverageWatch` last read it from the store) and reads everything else from the
+`PoolState` it is given; the rules, hold times and lifecycle live in alerts.py.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Conditions:
         self.startup_grace_s = startup_grace_s
         self._backlog: dict[str, deque[tuple[float, int]]] = {}     # worker -> (now, events waiting)
         self._line_hits: dict[tuple[str, str], RateWindow] = {}     # (camera, line) -> its crossings
+        self._coverage: dict[str, float | None] = {}                # camera -> watched fraction, last hour
 
     # ------------------------------------------------------------- what they remember
 
@@ -36,12 +38,17 @@ class Conditions:
     def line_hit(self, camera_id: str, line: str, now: float) -> None:
         self._line_hits.setdefault((camera_id, line), RateWindow(LINE_RATE_WINDOW_S)).add(now)
 
+    def coverage_seen(self, fractions: dict[str, float | None]) -> None:
+        """Each camera's watched fraction of the last hour (None: no span data, not judged)."""
+        self._coverage = dict(fractions)
+
     def forget_worker(self, worker_id: str) -> None:
         self._backlog.pop(worker_id, None)
 
     def forget_camera(self, camera_id: str) -> None:
         for key in [k for k in self._line_hits if k[0] == camera_id]:
             del self._line_hits[key]
+        self._coverage.pop(camera_id, None)
 
     def never_heard_grace_s(self, w: Worker) -> float:
         """How long an adopted worker may stay silent after the master first knew it before it
@@ -65,6 +72,7 @@ class Conditions:
         am.observe("key_conflict", wid, bool(w.key_conflict), message=f"worker {name}: {w.key_conflict}")
         if not w.adopted:
             return
+        am.observe("protocol_mismatch", wid, bool(w.incompatible), message=f"worker {name}: {w.incompatible}")
         if not w.alive:
             known_since = w.known_since if w.known_since is not None else state.started
             if w.last_heartbeat is None and now - known_since >= self.never_heard_grace_s(w):
@@ -120,6 +128,11 @@ class Conditions:
             am.observe("zone_occupancy", subject, thr is not None and occ is not None and occ > thr,
                        value=float(occ) if occ is not None else None,
                        message=f"camera {name}: zone {zone} holds {occ} (limit {thr})")
+        watched = self._coverage.get(cid)
+        low_cov = am.threshold("coverage_low", cid)
+        am.observe("coverage_low", cid, watched is not None and low_cov is not None and watched < low_cov,
+                   value=watched, message=f"camera {name}: watched {100 * (watched or 0):.1f} % of the last hour "
+                                          f"(alert below {100 * (low_cov or 0):.0f} %); see the gaps in History")
         for line in [ln.name for ln in cam.config.lines]:
             subject = f"{cid}/{line}"
             hits = self._line_hits.get((cid, line))

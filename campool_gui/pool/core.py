@@ -10,6 +10,14 @@ are queued and taken by the caller:
 master.py runs it on one pool thread and wires the queues to links and the store; the
 unit tests drive it with a FakeClock.
 
+Live standby (issue #12): a live camera whose standby is hot or warm (CameraConfig.standby; unset:
+hot for a critical camera when a second worker can run it) gets a second lease on another worker
+under its own epoch, counted against that worker's capacity by its cost. `Shadows` (standby.py)
+judges its events (shadowed or held while the primary counts) and keeps the primary's watermark;
+when the primary is lost (dead, failed or fenced, its stream down while the standby's runs, its
+worker draining) and the standby is watching, the standby is promoted at the cut (`_promote`).
+`take_replay()` hands back events the core held in memory, to be judged and stored like new ones.
+
 Who owns what: `PoolState` (state.py) is the picture, `Effects` (effects.py) the queues,
 `Conditions` (conditions.py) the alert conditions and their rate windows, `AlertManager`
 the alerts, `BreakerBoard` the per-pair failures, `LoadWatch` the overload hysteresis. The
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from campool_worker import protocol as p
@@ -36,9 +45,12 @@ from .actions import (
     SendDrain,
     SendFence,
     SendPreview,
+    SendPromote,
+    SendResend,
     SendUnassign,
     SendUpdate,
     SettingSaved,
+    StandbyPromoted,
     WorkerDeleted,
     WorkerSaved,
 )
@@ -50,8 +62,9 @@ from .effects import Effects
 from .failover import BreakerBoard, DeadLetter, RetrySettings
 from .fencing import EpochFence, Verdict
 from .models import Assignment, Camera, Cut, Worker, WorkerCapabilities, WorkerMetrics
-from .scheduler import DEFAULT_POLICY, Move, make_policy, plan
+from .scheduler import DEFAULT_POLICY, ROOM_EPSILON, Move, can_run, capability_penalty, make_policy, plan, site_penalty
 from .snapshot import build_snapshot, camera_view, worker_view
+from .standby import Shadows, effective_standby
 from .state import PoolState
 from .views import (
     AlertChanged,
@@ -71,6 +84,8 @@ __all__ = ["Action", "AlertSaved", "CameraDeleted", "CameraSaved", "CoreSettings
 log = logging.getLogger(__name__)
 
 MASTERS_SEEN = "masters_seen."   # + worker id: the setting that keeps a worker's known master keys
+# + camera id: the operator's standby worker for it (a setting like masters_seen: no schema change)
+STANDBY_PIN = "standby_pin."
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,15 @@ class CoreSettings:
     stream_fail_s: float = 30.0       # reconnecting this long on one worker counts as a failure
     fence_resend_s: float = 5.0
     policy: str = DEFAULT_POLICY
+    # Live standby (issue #12). What a standby costs its worker, in cameras: a hot one runs the whole
+    # pipeline (one camera); a warm one decodes and keeps frames without the detector: the measured
+    # figure both ends count by (protocol WARM_STANDBY_COST; a worker refuses past it).
+    standby_hot_cost: float = 1.0
+    standby_warm_cost: float = p.WARM_STANDBY_COST
+    standby_buffer_s: float = 10.0    # a warm standby keeps this many seconds of recent frames
+    # The primary's stream down this long while its standby's runs: the standby takes over (a blip
+    # of a second or two is the primary reconnecting, not a reason to move).
+    standby_stream_s: float = 3.0
 
 
 class PoolCore:
@@ -115,6 +139,10 @@ class PoolCore:
         self._fence_sent: dict[tuple[str, str, int], float] = {}
         self._offset_seeded: set[str] = set()                    # workers whose clock offset has a sample
         self._fresh: set[str] = set()                            # next lease starts from scratch
+        self.shadows = Shadows()                                 # standby events, watermarks, the cut
+        self._primary_down: dict[str, float] = {}                # camera -> since its primary's stream is down
+        self._replay: list[tuple[str, list[CountEvent]]] = []    # (worker, events) to judge and store again
+        self._standby_hold: dict[tuple[str, str], float] = {}    # (camera, worker) -> no standby there before
         self._last_balance = self.state.started
 
     # ------------------------------------------------------------- read access
@@ -140,6 +168,12 @@ class PoolCore:
         self._flush_alerts()
         return self.effects.take_records()
 
+    def take_replay(self) -> list[tuple[str, list[CountEvent]]]:
+        """Count events to judge and store as if ``worker`` had just sent them: a promoted standby's
+        held events (the master holds them in memory, not stored nor acked, until the promotion)."""
+        out, self._replay = self._replay, []
+        return out
+
     def take_events(self) -> list[PoolEvent]:
         """Deltas since the last call; worker and camera changes are coalesced here."""
         self._flush_alerts()
@@ -148,15 +182,18 @@ class PoolCore:
         if workers:
             held = st.cameras_by_worker()
             now, wall = self.clock.now(), self.clock.wall()
-            out.extend(WorkerChanged(worker_view(st, wid, now=now, wall=wall, held=held, own_key=self.own_key))
+            out.extend(WorkerChanged(worker_view(st, wid, now=now, wall=wall, held=held, own_key=self.own_key,
+                                                 shadows=self.shadows))
                        for wid in workers if wid in st.workers)
-        out.extend(CameraChanged(camera_view(st, cid, self.breakers.errors)) for cid in cameras if cid in st.cameras)
+        out.extend(CameraChanged(camera_view(st, cid, self.breakers.errors, self.shadows))
+                   for cid in cameras if cid in st.cameras)
         return out
 
     def snapshot(self) -> PoolSnapshot:
         return build_snapshot(self.state, now=self.clock.now(), wall=self.clock.wall(), policy=self.policy.name,
                               errors_of=self.breakers.errors, open_alerts=self.alerts.open_alerts(),
-                              all_alerts=list(self.alerts.alerts.values()), own_key=self.own_key)
+                              all_alerts=list(self.alerts.alerts.values()), own_key=self.own_key,
+                              shadows=self.shadows)
 
     def _flush_alerts(self) -> None:
         for a in self.alerts.take_changed():
@@ -186,8 +223,12 @@ class PoolCore:
     def restore(self, *, workers: list[Worker], cameras: list[Camera], leases: list[Assignment],
                 epochs: dict[str, int], cuts: list[Cut], last_frames: dict[tuple[str, int], int],
                 counts: dict[str, dict[str, LineCounts]], alerts: list[Alert] | None = None,
-                settings: dict[str, str] | None = None) -> None:
-        """Load what the store remembers; workers start offline until they heartbeat."""
+                settings: dict[str, str] | None = None, standbys: list[Assignment] | None = None,
+                issued: dict[str, int] | None = None, floors: dict[tuple[str, int], float] | None = None) -> None:
+        """Load what the store remembers; workers start offline until they heartbeat.
+
+        epochs: camera -> its primary's epoch; issued: camera -> the highest epoch issued (a standby's
+        may be above the primary's); floors: (camera, epoch) -> the cut of a promoted standby."""
         st = self.state
         now = self.clock.now()
         for w in workers:
@@ -200,8 +241,15 @@ class PoolCore:
         for cut in cuts:
             st.fence.close(cut)
         st.fence.last_frame.update(last_frames)
+        st.fence.issued.update(issued or {})
+        st.fence.floors.update(floors or {})
         for a in leases:
             st.leases[a.camera_id] = a
+            self.shadows.primary_is(a.camera_id, a.epoch)
+        for a in standbys or []:
+            if a.camera_id in st.leases and a.epoch > st.leases[a.camera_id].epoch:
+                st.standbys[a.camera_id] = a
+                self.shadows.standby_is(a.camera_id, a.epoch)
         st.counts = counts
         if alerts:
             self.alerts.load(alerts)
@@ -213,6 +261,8 @@ class PoolCore:
                 except (ValueError, TypeError):
                     log.warning("stored master keys of worker %s are unreadable; its next status is the new "
                                 "baseline", known.worker_id)
+            if key.startswith(STANDBY_PIN) and value and key[len(STANDBY_PIN):] in st.cameras:
+                st.cameras[key[len(STANDBY_PIN):]].standby_pin = value
         policy = (settings or {}).get("policy")
         if policy:
             try:
@@ -259,6 +309,9 @@ class PoolCore:
             if cam.pin == worker_id:
                 cam.pin = None
                 self.effects.record(CameraSaved(replace(cam)))
+            if cam.standby_pin == worker_id:
+                cam.standby_pin = None
+                self.effects.record(SettingSaved(STANDBY_PIN + cam.camera_id, ""))
         self.alerts.forget_subject(worker_id)
         if w.adopted:
             self.effects.record(WorkerDeleted(worker_id))
@@ -275,8 +328,20 @@ class PoolCore:
         # heartbeats (marking it alive here made a restarted worker flap online/offline while
         # its telemetry socket was still reconnecting).
         self._clock_sample(w, status.clock)
+        if w.incompatible:  # it answered in our version: upgraded
+            w.last_error = w.incompatible = ""
         self._declared(w, status)
         self._reconcile(w, w.camera_status)
+        self._note_state(w)
+
+    def worker_incompatible(self, worker_id: str, text: str) -> None:
+        """Its link heard it speak another protocol version (``text`` says which end to upgrade): on its
+        card and in an alert until a hello is answered in ours."""
+        w = self.state.workers.get(worker_id)
+        if w is None or w.incompatible == text:
+            return
+        w.incompatible = w.last_error = text
+        self._note(worker_id, text)
         self._note_state(w)
 
     def heartbeat(self, worker_id: str, status: p.WorkerStatus) -> None:
@@ -372,12 +437,24 @@ class PoolCore:
                 if lease.state != "failed":
                     self._own_status(cam, lease, tel, now)
                 continue  # a failed lease is superseded by its retry or its move
+            sb = st.standbys.get(cid)
+            if cam is not None and sb is not None and sb.worker_id == w.worker_id and tel.epoch == sb.epoch:
+                if sb.state != "failed":
+                    self._standby_status(cam, sb, tel)
+                continue
             if tel.state in ("fenced", "stopped", "draining"):
                 continue
             if cam is None:
                 self._fence(w.worker_id, cid, tel.epoch, tel.epoch, now, unassign=True)
                 continue
             cur = st.fence.epoch_of(cid)
+            if sb is not None and sb.worker_id == w.worker_id and now - sb.since < self.settings.confirm_grace_s:
+                continue  # our newer standby assignment is on its way to it
+            if cur < tel.epoch <= st.fence.issued_of(cid):
+                # a standby epoch that is no longer live (it ended, or was replaced): stop it; its
+                # events are never counted
+                self._fence(w.worker_id, cid, tel.epoch, tel.epoch, now, unassign=True)
+                continue
             if tel.epoch > cur:
                 # The worker holds an epoch the master never issued (its record was lost):
                 # jump past it so the next lease outranks it, and fence this one.
@@ -397,11 +474,22 @@ class PoolCore:
                 continue
             if now - lease.since >= self.settings.confirm_grace_s:
                 self._lease_failed(lease, f"worker {w.worker_id} does not run camera {cid}")
+        for cid, sb in list(st.standbys.items()):
+            if sb.worker_id != w.worker_id or sb.state == "failed":
+                continue
+            seen = statuses.get(cid)
+            if (seen is None or seen.epoch != sb.epoch) and now - sb.since >= self.settings.confirm_grace_s:
+                self._standby_failed(sb, f"worker {w.worker_id} does not run the standby of camera {cid}")
 
     def _own_status(self, cam: Camera, lease: Assignment, tel: p.CameraTelemetry, now: float) -> None:
         cid = cam.camera_id
         before = cam.status
         cam.status = tel
+        w = self.state.workers.get(lease.worker_id)
+        offset = w.clock_offset if w is not None else 0.0
+        self.shadows.primary_heartbeat(cid, tel.epoch, tel.last_seq, tel.frame_ts - offset if tel.frame_ts else 0.0,
+                                       tel.backlog)
+        self._release_held(cid)
         if tel.frame_index >= 0:
             prog = self._progress.get(cid)
             if prog is None or prog[0] != tel.epoch:
@@ -457,6 +545,14 @@ class PoolCore:
 
     def assign_result(self, camera_id: str, worker_id: str, epoch: int, ok: bool, error: str = "",
                       current_epoch: int | None = None) -> None:
+        sb = self.state.standbys.get(camera_id)
+        if sb is not None and sb.epoch == epoch and sb.worker_id == worker_id:
+            if not ok and sb.state != "failed" and self.state.worker_alive(worker_id):
+                if current_epoch is not None:   # it holds a newer epoch: the next standby outranks it
+                    fence = self.state.fence
+                    fence.issued[camera_id] = max(fence.issued_of(camera_id), current_epoch)
+                self._standby_failed(sb, error or "standby assignment refused")
+            return
         lease = self.state.leases.get(camera_id)
         if lease is None or lease.epoch != epoch or lease.worker_id != worker_id:
             return  # a reply to an assignment that is already history
@@ -493,10 +589,327 @@ class PoolCore:
         self.state.reasons[lease.camera_id] = reason
         self.effects.touch_camera(lease.camera_id)
 
+    # ------------------------------------------------------------- live standby (issue #12)
+    # A camera whose effective standby is hot or warm gets a second lease, on another worker, under
+    # its own epoch; its events are judged by `Shadows`. When the primary is lost and the standby is
+    # watching, the standby is promoted at the cut C = the primary's watermark (standby.py).
+
+    def _standby_cost(self, mode: str) -> float:
+        return self.settings.standby_warm_cost if mode == "warm" else self.settings.standby_hot_cost
+
+    def _reserved(self) -> dict[str, float]:
+        """worker -> the capacity its live standby leases take."""
+        out: dict[str, float] = {}
+        for sb in self.state.standbys.values():
+            if sb.state != "failed":
+                out[sb.worker_id] = out.get(sb.worker_id, 0.0) + self._standby_cost(sb.mode)
+        return out
+
+    def _yield_standbys(self, unplaced: dict[str, str]) -> bool:
+        """A camera waits for capacity that a standby holds: end that standby (of the least important
+        camera first), one per waiting camera, where ending it makes room the waiting camera can use.
+        True when any was ended."""
+        st = self.state
+        ended = False
+        for cid, why in sorted(unplaced.items(), key=lambda kv: (st.cameras[kv[0]].priority_rank, kv[0])):
+            if "free capacity" not in why:
+                continue
+            waiting = st.cameras[cid]
+            primaries = self._primaries()
+            reserved = self._reserved()
+            choices = [sb for sb in st.standbys.values()
+                       if (w := st.workers.get(sb.worker_id)) is not None and w.usable and can_run(waiting, w)
+                       and not self.breakers.blocked(cid, w.worker_id)
+                       and w.capabilities.capacity - primaries.get(w.worker_id, 0) - reserved.get(w.worker_id, 0.0)
+                       + (self._standby_cost(sb.mode) if sb.state != "failed" else 0.0) >= 1.0 - ROOM_EPSILON]
+            if not choices:
+                continue
+            sb = max(choices, key=lambda s: (st.cameras[s.camera_id].priority_rank, s.camera_id))
+            self._end_standby(st.cameras[sb.camera_id], sb, f"camera {cid} needs its room")
+            ended = True
+        return ended
+
+    def _primaries(self) -> dict[str, int]:
+        """worker -> the cameras whose live lease it holds."""
+        out: dict[str, int] = {}
+        for wid in self.state.placement().values():
+            out[wid] = out.get(wid, 0) + 1
+        return out
+
+    def _standby_status(self, cam: Camera, sb: Assignment, tel: p.CameraTelemetry) -> None:
+        cid = cam.camera_id
+        before = self.state.standby_status.get(cid)
+        self.state.standby_status[cid] = tel
+        if tel.state == "running":
+            if sb.state != "active":
+                sb.state = "active"
+                log.info("camera %s: %s standby running on worker %s (epoch %d)", cid, sb.mode, sb.worker_id,
+                         sb.epoch)
+            self.breakers.success(cid, sb.worker_id)
+            self._standby_hold.pop((cid, sb.worker_id), None)
+        elif tel.state == "failed":
+            self._standby_failed(sb, tel.last_error or "the standby failed on the worker")
+        if before != tel:
+            self.effects.touch_camera(cid)
+            self.effects.touch_worker(sb.worker_id)
+
+    def _standby_failed(self, sb: Assignment, error: str) -> None:
+        """The standby cannot run there: the pair's breaker learns it, the next tick places it elsewhere."""
+        sb.state = "failed"
+        self._note(sb.worker_id, f"standby of camera {sb.camera_id} failed here: {error}")
+        delay = self.breakers.failure(sb.camera_id, sb.worker_id, error)
+        if delay is not None:   # (None: the breaker is open, the pair is blocked anyway)
+            self._standby_hold[(sb.camera_id, sb.worker_id)] = self.clock.now() + delay
+        self.effects.touch_camera(sb.camera_id)
+
+    def _end_standby(self, cam: Camera, sb: Assignment, reason: str) -> None:
+        """End a standby lease that was never promoted: its epoch is cut with no point to count
+        before (every event of it is fenced) and its worker stops it."""
+        st = self.state
+        cid = cam.camera_id
+        st.standbys.pop(cid, None)
+        st.standby_status.pop(cid, None)
+        cut = Cut(cid, sb.epoch, wall=self.clock.wall())
+        st.fence.close(cut)
+        self.effects.record(LeaseEnded(cid, sb.epoch, self.clock.wall(), cut))
+        if st.worker_alive(sb.worker_id):
+            self.effects.send(SendUnassign(sb.worker_id, cid, sb.epoch))
+        self.shadows.standby_is(cid, None)
+        log.info("camera %s: standby epoch %d on worker %s ends (%s)", cid, sb.epoch, sb.worker_id, reason)
+        self._note(sb.worker_id, f"standby of camera {cid} ended ({reason})")
+        self.effects.touch_camera(cid)
+        self.effects.touch_worker(sb.worker_id)
+
+    def _start_standby(self, cam: Camera, worker_id: str, mode: str) -> None:
+        st = self.state
+        cid = cam.camera_id
+        epoch = st.fence.allocate(cid)   # above the primary's: a promotion makes it current
+        sb = Assignment(cid, worker_id, epoch, since=self.clock.now(), started_wall=self.clock.wall(),
+                        role="standby", mode=mode, buffer_s=self.settings.standby_buffer_s)
+        st.standbys[cid] = sb
+        st.standby_waiting.pop(cid, None)
+        self.shadows.standby_is(cid, epoch)
+        self.effects.record(LeaseStarted(replace(sb), f"{mode} standby"))
+        self.effects.send(SendAssign(worker_id, cam.config, epoch, None, None, None, role="standby", standby=mode,
+                                     buffer_s=sb.buffer_s))
+        log.info("camera %s: %s standby -> worker %s, epoch %d", cid, mode, worker_id, epoch)
+        self._note(worker_id, f"{mode} standby of camera {cid} assigned")
+        self.effects.touch_camera(cid)
+        self.effects.touch_worker(worker_id)
+
+    def _place_standbys(self, now: float) -> None:
+        """Give each camera that should have a standby one, on another worker with room for its cost;
+        end the standbys that should not be (mode none, a dead or draining worker, the operator's
+        choice of worker, the primary's own worker)."""
+        st = self.state
+        if self._in_grace(now):
+            return  # the workers have not all spoken yet
+        reserved = self._reserved()
+        primaries = self._primaries()
+        # a camera waiting for room comes before any standby: none is placed where it could run
+        waiting = [st.cameras[cid] for cid, why in st.unplaced.items() if "free capacity" in why and cid in st.cameras]
+        for cam in sorted(st.cameras.values(), key=lambda c: (c.priority_rank, c.camera_id)):
+            cid = cam.camera_id
+            mode = effective_standby(cam, st.workers.values())
+            sb = st.standbys.get(cid)
+            lease = st.leases.get(cid)
+            if mode == "none" or lease is None:
+                st.standby_waiting.pop(cid, None)
+                if sb is not None:
+                    self._end_standby(cam, sb, "no standby wanted" if mode == "none" else "the camera has no worker")
+                    reserved[sb.worker_id] = reserved.get(sb.worker_id, 0.0) - self._standby_cost(sb.mode)
+                continue
+            if lease.state == "failed" or not st.worker_alive(lease.worker_id):
+                continue  # a promotion or a failover comes first
+            cost = self._standby_cost(mode)
+
+            def room(w: Worker) -> float:
+                return w.capabilities.capacity - primaries.get(w.worker_id, 0) - reserved.get(w.worker_id, 0.0)
+
+            def fits_there(w: Worker, need: float = cost) -> bool:
+                return room(w) >= need - ROOM_EPSILON
+
+            if sb is not None:
+                why = self._standby_misplaced(cam, sb, lease, mode, fits_there)
+                if why is None:
+                    continue
+                self._end_standby(cam, sb, why)
+                if sb.state != "failed":
+                    reserved[sb.worker_id] = reserved.get(sb.worker_id, 0.0) - self._standby_cost(sb.mode)
+
+            fits = [w for w in st.workers.values()
+                    if w.usable and w.worker_id != lease.worker_id and can_run(cam, w)
+                    and not self.breakers.blocked(cid, w.worker_id) and room(w) >= cost - ROOM_EPSILON
+                    and now >= self._standby_hold.get((cid, w.worker_id), now)
+                    and not any(can_run(c, w) for c in waiting)]
+            if not fits:
+                why = (f"no second worker has room for a {mode} standby" if any(
+                    w.usable and w.worker_id != lease.worker_id for w in st.workers.values())
+                       else f"a {mode} standby needs a second online worker")
+                if st.standby_waiting.get(cid) != why:
+                    st.standby_waiting[cid] = why
+                    self.effects.touch_camera(cid)
+                continue
+            pinned = [w for w in fits if w.worker_id == cam.standby_pin]
+            target = pinned[0] if pinned else min(fits, key=lambda w: (
+                capability_penalty(cam, w), site_penalty(cam, w), -room(w), w.worker_id))
+            self._start_standby(cam, target.worker_id, mode)
+            reserved[target.worker_id] = reserved.get(target.worker_id, 0.0) + cost
+
+    def _standby_misplaced(self, cam: Camera, sb: Assignment, lease: Assignment, mode: str,
+                           has_room: Callable[[Worker], bool]) -> str | None:
+        """Why a standby lease must be placed again, or None when it is where it should be.
+        has_room(worker): a new standby of this camera fits there."""
+        st = self.state
+        w = st.workers.get(sb.worker_id)
+        if sb.state == "failed":
+            return "it failed there"
+        if w is None or not w.usable:
+            return f"worker {sb.worker_id} is {'gone' if w is None else w.state.value}"
+        if sb.worker_id == lease.worker_id:
+            return "it is the primary's worker"
+        if sb.mode != mode:
+            return f"the camera now wants a {mode} standby"
+        pin = st.workers.get(cam.standby_pin) if cam.standby_pin else None
+        if pin is not None and pin.worker_id != sb.worker_id and pin.usable and pin.worker_id != lease.worker_id \
+                and can_run(cam, pin) and not self.breakers.blocked(cam.camera_id, pin.worker_id) and has_room(pin):
+            return f"the operator chose worker {pin.worker_id}"
+        return None
+
+    def _promote_ready(self, now: float) -> None:
+        """Promote every standby whose primary is lost while the standby itself is watching."""
+        st = self.state
+        if self._in_grace(now):
+            return
+        for cid, sb in list(st.standbys.items()):
+            cam, lease = st.cameras.get(cid), st.leases.get(cid)
+            if cam is None or lease is None or sb.state != "active" or not st.worker_alive(sb.worker_id):
+                continue
+            why = self._primary_lost(cid, lease, now)
+            if why is None:
+                continue
+            tel = st.standby_status.get(cid)
+            if tel is None or tel.epoch != sb.epoch or tel.state != "running":
+                # down for everyone (the stream itself is down): nobody is watching; not promoted
+                continue
+            self._promote(cam, lease, sb, why)
+
+    def _primary_lost(self, cid: str, lease: Assignment, now: float) -> str | None:
+        """Why the camera's primary no longer counts it, or None while it does."""
+        if not self.state.worker_alive(lease.worker_id):
+            return f"worker {lease.worker_id} is down"
+        w = self.state.workers.get(lease.worker_id)
+        if w is not None and w.draining:
+            # the camera must leave it: through its standby nothing is lost, a handover would lose
+            # what passes between the old worker's last frame and the new one's first
+            return f"worker {lease.worker_id} is draining"
+        if lease.state == "failed":
+            return f"its lease on worker {lease.worker_id} failed ({self.state.reasons.get(cid, 'fenced')})"
+        since = self._reconnecting.get(cid)
+        if since is not None and now - since >= self.settings.standby_stream_s:
+            return f"the stream is down on worker {lease.worker_id} for {now - since:.0f} s"
+        return None
+
+    def _promote(self, cam: Camera, lease: Assignment, sb: Assignment, why: str) -> None:
+        """The standby becomes the primary at the cut C = W (see standby.py): the old epoch is cut at C
+        in its worker's clock, the standby's epoch becomes current, counting from C in its clock."""
+        st = self.state
+        cid = cam.camera_id
+        old_w, new_w = st.workers.get(lease.worker_id), st.workers[sb.worker_id]
+        cut_at = self.shadows.watermark(cid)
+        if cut_at is None:
+            # The primary never reported a frame time whose events were all stored (it died at its
+            # start, or its worker predates frame_ts): cut after its last stored crossing (or at the
+            # standby's start); the matching pairs the primary's stored crossings near it with the
+            # standby's, so what the standby saw after is taken once.
+            latest = self.shadows.latest_primary(cid)
+            cut_at = max(sb.started_wall, latest if latest is not None else sb.started_wall)
+        wall = self.clock.wall()
+        cut = Cut(cid, lease.epoch, ts=cut_at + (old_w.clock_offset if old_w is not None else 0.0), wall=wall)
+        st.fence.close(cut)
+        self.effects.record(LeaseEnded(cid, lease.epoch, wall, cut))
+        if st.worker_alive(lease.worker_id):
+            self.effects.send(SendUnassign(lease.worker_id, cid, lease.epoch))
+        # a worker that was stopped or cut off is fenced when it is heard again (its stale epoch)
+        count_from_ts = cut_at + new_w.clock_offset
+        st.fence.begin(cid, sb.epoch)
+        del st.standbys[cid]
+        sb.role, sb.count_from_ts = "primary", count_from_ts
+        st.leases[cid] = sb
+        cam.status = st.standby_status.pop(cid, None)
+        cam.last_moved = self.clock.now()
+        st.reasons[cid] = f"standby promoted: {why}"
+        st.retries.drop(cid)
+        st.unplaced.pop(cid, None)
+        self._progress.pop(cid, None)
+        self._reconnecting.pop(cid, None)
+        self.effects.record(StandbyPromoted(cid, sb.epoch, count_from_ts, self.clock.wall()))
+        # A warm standby counts its buffer from what it is told, so it is told the start of the
+        # matching window: each crossing the old primary counted near the cut then has its twin
+        # there to be paired with, and cannot pair with another object instead (standby.py).
+        self.effects.send(SendPromote(sb.worker_id, cid, sb.epoch, count_from_ts - self.shadows.match_window_s))
+        held = self.shadows.promote(cid, sb.epoch, cut_at)
+        if held:
+            self._replay.append((sb.worker_id, held))
+        # and what memory did not hold (beyond its bound, or never received) comes again from its outbox
+        self.effects.send(SendResend(sb.worker_id, cid))
+        if cid in st.previews:
+            width, fps = st.previews[cid]
+            self.effects.send(SendPreview(sb.worker_id, cid, True, width, fps))
+        log.warning("camera %s: %s; its %s standby on worker %s takes over (epoch %d after %d, cut at %.3f)",
+                    cid, why, sb.mode, sb.worker_id, sb.epoch, lease.epoch, cut_at)
+        self._note(lease.worker_id, f"camera {cid} moved off ({why})")
+        self._note(sb.worker_id, f"standby of camera {cid} promoted ({why})")
+        self.effects.touch_camera(cid)
+        self.effects.touch_worker(sb.worker_id)
+        self.effects.touch_worker(lease.worker_id)
+
+    def promote_result(self, camera_id: str, worker_id: str, epoch: int, ok: bool, error: str = "") -> None:
+        """The answer to a PromoteCamera: refused, the promoted lease fails and the camera moves on."""
+        lease = self.state.leases.get(camera_id)
+        if ok or lease is None or lease.epoch != epoch or lease.worker_id != worker_id:
+            return
+        if self.state.worker_alive(worker_id):
+            self._lease_failed(lease, f"promotion refused: {error or 'no reason given'}")
+
     # ------------------------------------------------------------- count events
 
     def judge(self, events: list[CountEvent]) -> list[Verdict]:
-        return [self.state.fence.judge(ev) for ev in events]
+        """Per event: accept (store and count), fenced or shadowed (store flagged, ack, do not count),
+        or held (a standby's event the primary may not have covered: neither stored nor acked)."""
+        out = []
+        for ev in events:
+            verdict = self.shadows.judge(ev, self._master_ts(ev))
+            if verdict is None or verdict is Verdict.ACCEPT:
+                # a promoted standby's event after its cut still answers to the fence (a later cut of its own)
+                verdict = self.state.fence.judge(ev)
+            out.append(verdict)
+        return out
+
+    def _master_ts(self, ev: CountEvent) -> float:
+        """The event's time in the master's clock, through the offset of the worker holding its epoch."""
+        st = self.state
+        for lease in (st.leases.get(ev.camera_id), st.standbys.get(ev.camera_id)):
+            if lease is not None and lease.epoch == ev.epoch:
+                w = st.workers.get(lease.worker_id)
+                return ev.ts - (w.clock_offset if w is not None else 0.0)
+        return ev.ts
+
+    def acked(self, camera_id: str, epoch: int, up_to_seq: int) -> None:
+        """Every event of (camera, epoch) up to ``up_to_seq`` is stored (the store's figure, acked to
+        the worker): the primary's watermark may advance."""
+        self.shadows.acked(camera_id, epoch, up_to_seq)
+        self._release_held(camera_id)
+
+    def _release_held(self, camera_id: str) -> None:
+        """Held standby events the primary's watermark has passed go to be stored (shadowed) and
+        acked now, so the standby's outbox keeps only the last moments, not a resend period's worth."""
+        sb = self.state.standbys.get(camera_id)
+        if sb is None:
+            return
+        released = self.shadows.release(camera_id)
+        if released:
+            self._replay.append((sb.worker_id, released))
 
     def stored(self, events: list[CountEvent], verdicts: list[Verdict], inserted: list[bool]) -> None:
         """The store inserted these (inserted[i] False: a duplicate it already had)."""
@@ -506,7 +919,14 @@ class PoolCore:
         for ev, verdict, new in zip(events, verdicts, inserted):
             if not new:
                 continue
-            if verdict is Verdict.FENCED:
+            if verdict is Verdict.SHADOWED:
+                st.events_shadowed += 1
+                cam = st.cameras.get(ev.camera_id)
+                if cam is not None:
+                    cam.shadowed += 1
+                    self.effects.touch_camera(ev.camera_id)
+                continue
+            if verdict is not Verdict.ACCEPT:
                 st.events_fenced += 1
                 cam = st.cameras.get(ev.camera_id)
                 if cam is not None:
@@ -515,6 +935,7 @@ class PoolCore:
                 continue
             st.events_stored += 1
             st.recently_stored.add(now)
+            self.shadows.primary_stored(ev, self._master_ts(ev))
             st.counts.setdefault(ev.camera_id, {}).setdefault(ev.line, LineCounts()).add(ev.direction, ev.class_name)
             self.conditions.line_hit(ev.camera_id, ev.line, now)
             by_cam.setdefault(ev.camera_id, []).append(ev)
@@ -541,6 +962,7 @@ class PoolCore:
                     if lease.worker_id == w.worker_id:
                         self.effects.touch_camera(lease.camera_id)
             self._note_state(w)
+        self._promote_ready(now)
         for cid, wid in st.retries.ready(now):
             cam, target = st.cameras.get(cid), st.workers.get(wid)
             waiting = st.leases.get(cid)
@@ -551,11 +973,12 @@ class PoolCore:
             else:
                 self._release(waiting, "worker gone before the retry")
         self._place(now)
+        self._place_standbys(now)
         if now - self._last_balance >= self.watch.settings.interval_s and not self._in_grace(now):
             self._last_balance = now
             settled = {cid for cid, a in st.leases.items() if a.state == "active"}
             for mv in rebalance(st.cameras, st.workers, st.placement(), self.policy, self.watch, now,
-                                self.breakers.blocked, settled):
+                                self.breakers.blocked, settled, self._reserved()):
                 self._apply(mv)
         self.conditions.evaluate(st, now)
 
@@ -571,7 +994,11 @@ class PoolCore:
             held |= {cid for cid, a in st.leases.items()
                      if a.state != "failed" and not st.worker_alive(a.worker_id)}
         result = plan(st.cameras.values(), st.workers.values(), st.placement(), self.policy,
-                      self.breakers.blocked, held)
+                      self.breakers.blocked, held, self._reserved())
+        if self._yield_standbys(result.unplaced):
+            # a camera's primary comes before any standby: the planner tries again with that room
+            result = plan(st.cameras.values(), st.workers.values(), st.placement(), self.policy,
+                          self.breakers.blocked, held, self._reserved())
         for mv in result.moves:
             self._apply(mv)
         for cid in list(st.unplaced):
@@ -640,6 +1067,13 @@ class PoolCore:
         cid = cam.camera_id
         now = self.clock.now()
         old = st.leases.pop(cid, None)
+        sb = st.standbys.get(cid)
+        if sb is not None:
+            # a standby's epoch must stay above its primary's (a promotion makes it current): it
+            # starts again beside the new primary, with a fresh epoch
+            self._end_standby(cam, sb, "its primary moved")
+            if sb.worker_id == worker_id:
+                self.effects.withdraw_unassign(cid, sb.epoch)
         if old is not None:
             cut: Cut | None = self._end_lease(cam, old, reason, successor=worker_id)
         else:
@@ -658,8 +1092,9 @@ class PoolCore:
             # the same instant in the new worker's clock: it reports nothing from before the cut
             target = st.workers.get(worker_id)
             count_from_ts = cut.wall + (target.clock_offset if target is not None else 0.0)
-        epoch = st.fence.epoch_of(cid) + 1
+        epoch = st.fence.allocate(cid)
         st.fence.begin(cid, epoch)
+        self.shadows.primary_is(cid, epoch)
         lease = Assignment(cid, worker_id, epoch, since=now, start_frame=start, count_from_frame=count_from,
                            count_from_ts=count_from_ts, started_wall=self.clock.wall())
         st.leases[cid] = lease
@@ -700,15 +1135,21 @@ class PoolCore:
         cid = config.camera_id
         cam = self._camera(cid)
         lease = self.state.leases.get(cid)
+        sb = self.state.standbys.get(cid)
         if cam.config.source != config.source:
             # another stream: end the lease where the old one got to; the next starts afresh
+            if sb is not None:
+                self._end_standby(cam, sb, "source changed")
             if lease is not None:
                 del self.state.leases[cid]
                 self._end_lease(cam, lease, "source changed")
             self._fresh.add(cid)
             self.state.reasons[cid] = "source changed"
-        elif lease is not None and lease.state != "failed":
-            self.effects.send(SendUpdate(lease.worker_id, config, lease.epoch))
+        else:
+            if lease is not None and lease.state != "failed":
+                self.effects.send(SendUpdate(lease.worker_id, config, lease.epoch))
+            if sb is not None and sb.state != "failed":
+                self.effects.send(SendUpdate(sb.worker_id, config, sb.epoch))
         cam.config = config
         if target_fps is not None:
             cam.target_fps = target_fps
@@ -718,6 +1159,9 @@ class PoolCore:
     def remove_camera(self, camera_id: str) -> None:
         st = self.state
         cam = self._camera(camera_id)
+        sb = st.standbys.get(camera_id)
+        if sb is not None:
+            self._end_standby(cam, sb, "camera removed")
         lease = st.leases.pop(camera_id, None)
         if lease is not None:
             # the counts it made before the cut still arrive and are kept; the epoch counter
@@ -730,6 +1174,12 @@ class PoolCore:
         st.unplaced.pop(camera_id, None)
         st.previews.pop(camera_id, None)
         st.preparing.pop(camera_id, None)
+        st.standby_waiting.pop(camera_id, None)
+        self.shadows.forget(camera_id)
+        for key in [k for k in self._standby_hold if k[0] == camera_id]:
+            del self._standby_hold[key]
+        if cam.standby_pin is not None:
+            self.effects.record(SettingSaved(STANDBY_PIN + camera_id, ""))
         self._progress.pop(camera_id, None)
         self._reconnecting.pop(camera_id, None)
         self.conditions.forget_camera(camera_id)
@@ -743,6 +1193,20 @@ class PoolCore:
             raise ValueError(f"no worker {worker_id!r}; pin to a known worker or None for auto")
         cam.pin, cam.pin_return = worker_id, pin_return
         self.effects.record(CameraSaved(replace(cam)))
+        self.effects.touch_camera(camera_id)
+
+    def set_standby(self, camera_id: str, worker_id: str | None) -> None:
+        """Operator: the worker that should hold this camera's standby (None: chosen automatically).
+        It takes effect when the camera has a standby (its setting, or hot for a critical camera)."""
+        cam = self._camera(camera_id)
+        if worker_id is not None and worker_id not in self.state.workers:
+            raise ValueError(f"no worker {worker_id!r}; choose a known worker or None for auto")
+        lease = self.state.live_lease(camera_id)
+        if worker_id is not None and lease is not None and lease.worker_id == worker_id:
+            raise ValueError(f"worker {worker_id!r} is the primary of camera {camera_id!r}; its standby must "
+                             "run on another worker")
+        cam.standby_pin = worker_id
+        self.effects.record(SettingSaved(STANDBY_PIN + camera_id, worker_id or ""))
         self.effects.touch_camera(camera_id)
 
     def drain(self, worker_id: str, on: bool = True) -> None:

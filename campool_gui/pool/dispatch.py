@@ -8,7 +8,8 @@ Each action goes to its worker's link (`WorkerLink.execute`). Two things happen 
 * the camera's credentials are joined into its URL here, and only here, right before the
   command leaves inside the CURVE-encrypted session (credentials.py): the core and its
   records hold the URL masked, ``rtsp://admin:•••@host/…``, and never see the password;
-* the outcome of an assignment goes back to `PoolCore.assign_result`: ok, the worker's error,
+* the outcome of an assignment goes back to `PoolCore.assign_result`, of a promotion to
+  `PoolCore.promote_result`: ok, the worker's error,
   or the newer epoch a `Fenced` reply names. Other commands are idempotent and retried by the
   link; their failure is healed by the core's next heartbeat check, so it is only logged.
 
@@ -23,7 +24,7 @@ from typing import Protocol
 
 from campool_worker.url_secrets import redact_text
 
-from .actions import Action, SendAssign
+from .actions import Action, SendAssign, SendPromote
 from .commands import CameraAction, Outcome, camera_action, with_model, with_source
 from .core import PoolCore
 from .link import WorkerLink
@@ -93,5 +94,7 @@ class ActionDispatcher:
         if isinstance(action, SendAssign):
             self._core.assign_result(action.camera.camera_id, action.worker_id, action.epoch, outcome.ok,
                                      outcome.error, current_epoch=outcome.current_epoch)
+        elif isinstance(action, SendPromote):
+            self._core.promote_result(action.camera_id, action.worker_id, action.epoch, outcome.ok, outcome.error)
         elif not outcome.ok:
             log.debug("worker %s: %s not applied: %s", action.worker_id, type(action).__name__, outcome.error)

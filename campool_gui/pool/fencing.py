@@ -10,6 +10,13 @@ The rule (see campool_worker/protocol.py for the worker's half):
 - events of the current epoch are all accepted.
 The master also stores events idempotently on (camera_id, epoch, seq), so a resend is
 harmless; this module only decides accept / fence.
+
+Live standby (issue #12) adds epochs that are issued but not current: a standby's epoch E_s is
+allocated like any other (`allocate`), above every earlier one, while the primary's E_p stays
+current. Its events are judged by standby.Shadows while it is a standby (shadowed or held); an
+issued epoch that never became current (an ended standby) is fenced here. A promoted standby's
+epoch may carry a floor (its cut in its own clock): after a master restart, its resent events from
+before the cut, which the primary counted, are fenced.
 """
 from __future__ import annotations
 
@@ -27,6 +34,13 @@ log = logging.getLogger(__name__)
 class Verdict(str, Enum):
     ACCEPT = "accept"
     FENCED = "fenced"     # acked, not stored: after the cut of a superseded epoch
+    SHADOWED = "shadowed"  # acked, not counted: a standby's event of time the primary already counted
+    HELD = "held"         # neither stored nor acked yet: a standby's event the primary may not have covered
+
+    @property
+    def acked(self) -> bool:
+        """Stored (counted or flagged) and so acked: everything but a held event."""
+        return self is not Verdict.HELD
 
 
 @dataclass
@@ -36,9 +50,22 @@ class EpochFence:
     # highest frame index accepted per (camera, epoch): a handover cut never drops an
     # event the master already stored
     last_frame: dict[tuple[str, int], int] = field(default_factory=dict)
+    # camera -> the highest epoch ever issued (a standby's epoch is issued before it is current)
+    issued: dict[str, int] = field(default_factory=dict)
+    # (camera, epoch) -> worker-clock time before which its events are fenced (a promoted standby)
+    floors: dict[tuple[str, int], float] = field(default_factory=dict)
 
     def epoch_of(self, camera_id: str) -> int:
         return self.current.get(camera_id, 0)
+
+    def issued_of(self, camera_id: str) -> int:
+        return max(self.issued.get(camera_id, 0), self.epoch_of(camera_id))
+
+    def allocate(self, camera_id: str) -> int:
+        """A fresh epoch for a new lease (primary or standby): above every epoch issued so far."""
+        epoch = self.issued_of(camera_id) + 1
+        self.issued[camera_id] = epoch
+        return epoch
 
     def begin(self, camera_id: str, epoch: int) -> None:
         """Start `epoch` for a camera (the previous one must have been closed with a cut)."""
@@ -64,10 +91,16 @@ class EpochFence:
             log.warning("camera %s: count event of epoch %d for an unknown camera is dropped",
                         ev.camera_id, ev.epoch)
             return Verdict.FENCED
+        floor = self.floors.get((ev.camera_id, ev.epoch))
+        if floor is not None and ev.ts < floor:
+            return Verdict.FENCED   # the old primary counted this time (a promoted standby, after a restart)
         cut = self.cuts.get((ev.camera_id, ev.epoch))
         if cut is None:
             if ev.epoch < cur:
                 log.info("camera %s: event of epoch %d has no recorded cut; fenced", ev.camera_id, ev.epoch)
+                return Verdict.FENCED
+            if cur < ev.epoch <= self.issued.get(ev.camera_id, 0):
+                # a standby's epoch that never became current (the standby ended): not counted
                 return Verdict.FENCED
             if ev.epoch > cur:
                 # Only possible if the master lost its own epoch record; keep the count

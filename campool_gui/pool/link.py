@@ -9,7 +9,8 @@ libzmq reconnects the sockets by itself, 200 ms doubling to 5 s). On top of it:
 * `send(msg, retries=n)`: idempotent commands are resent after a timeout with backoff 0.5 s,
   1 s, 2 s... (`campool_worker.supervision.Backoff`); assignments are not (the pool core
   decides retries, with a fresh epoch);
-* `ack(camera, epoch, up_to_seq)`: acks only what is newer than the last ack of that epoch;
+* `ack(camera, epoch, up_to_seq, spans_up_to)`: acks only what is newer than the last ack of that
+  epoch (count events and coverage spans have a seq each; one `AckCounts` carries both);
 * hello: due when the link opens, when a silent worker speaks again and when its boot id
   changes (it restarted; `heard`); retried with backoff 1 s doubling to 30 s until answered.
   Hello makes the worker republish every unacked count event, so the acks start over.
@@ -58,6 +59,7 @@ class WorkerLink:
         self._next_hello_at = 0.0
         self._hello_backoff = Backoff(HELLO_RETRY_S, HELLO_RETRY_MAX_S, clock=clock)
         self._acked: dict[tuple[str, int], int] = {}
+        self._spans_acked: dict[tuple[str, int], int] = {}
         self._previews: set[str] = set()
         self._timers: set[threading.Timer] = set()
         self._closed = False
@@ -113,12 +115,18 @@ class WorkerLink:
         self._timers.add(timer)
         timer.start()
 
-    def ack(self, camera_id: str, epoch: int, up_to_seq: int) -> None:
-        """Tell the worker every event of (camera, epoch) up to ``up_to_seq`` is stored, once per advance."""
+    def ack(self, camera_id: str, epoch: int, up_to_seq: int | None = None, spans_up_to: int | None = None) -> None:
+        """Tell the worker every event of (camera, epoch) up to ``up_to_seq`` is stored, and every closed
+        coverage span up to ``spans_up_to``; once per advance of either (None: no news of that one).
+        The message carries the other one as last acked: acking it again deletes nothing more."""
         key = (camera_id, epoch)
-        if up_to_seq > self._acked.get(key, 0):
-            self._acked[key] = up_to_seq
-            self.send(p.AckCounts(camera_id, epoch, up_to_seq))
+        seq, spans = self._acked.get(key, 0), self._spans_acked.get(key, 0)
+        news = (up_to_seq is not None and up_to_seq > seq) or (spans_up_to is not None and spans_up_to > spans)
+        if not news:
+            return
+        seq, spans = max(seq, up_to_seq or 0), max(spans, spans_up_to or 0)
+        self._acked[key], self._spans_acked[key] = seq, spans
+        self.send(p.AckCounts(camera_id, epoch, seq, spans))
 
     def set_preview(self, camera_id: str, on: bool) -> None:
         """Subscribe to (or drop) the camera's preview topic."""
@@ -176,6 +184,7 @@ class WorkerLink:
         self._hello_ok = False
         self._next_hello_at = 0.0
         self._acked.clear()      # the hello makes it resend its backlog: ack it again
+        self._spans_acked.clear()
 
     # ------------------------------------------------------------- life cycle
 

@@ -2,7 +2,8 @@
 
 Every tick the pool thread asks `say_hellos`: each link whose hello is due (link.py says when)
 sends the master's `Hello`; the answer comes back on the pool thread, where the worker's status
-goes to the pool core (`on_hello`, i.e. `PoolCore.worker_hello`). An answer for a link that was
+goes to the pool core (`on_hello`, i.e. `PoolCore.worker_hello`). A worker heard speaking another
+protocol version goes there too (`on_incompatible`: `PoolCore.worker_incompatible`). An answer for a link that was
 replaced or closed in the meantime is dropped.
 
 Pool thread only (and the master's start and stop, before and after that thread runs).
@@ -29,12 +30,14 @@ class Links:
     def __init__(self, keys: KeyPair, hello: p.Hello, *, post: Callable[[Callable[[], None]], None],
                  on_telemetry: Callable[[str, p.Envelope], None],
                  on_hello: Callable[[str, p.WorkerStatus], None], command_timeout_s: float = 5.0,
+                 on_incompatible: Callable[[str, str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._keys = keys
         self._hello = hello
         self._post = post
         self._on_telemetry = on_telemetry
         self._on_hello = on_hello
+        self._on_incompatible = on_incompatible
         self._command_timeout_s = command_timeout_s
         self._clock = clock
         self._links: dict[str, WorkerLink] = {}
@@ -45,8 +48,17 @@ class Links:
         addr = WorkerAddress(w.address, w.cmd_port, w.pub_port, w.pair_port, w.public_key)
         link = WorkerLink(w.worker_id, addr, self._keys, command_timeout_s=self._command_timeout_s, client=client,
                           on_telemetry=self._on_telemetry, clock=self._clock)
+        if self._on_incompatible is not None:  # it speaks another protocol version (after an upgrade of one end)
+            link.client.on_incompatible = partial(self._incompatible_arrived, w.worker_id, link)
         self._links[w.worker_id] = link
         return link
+
+    def _incompatible_arrived(self, worker_id: str, link: WorkerLink, text: str) -> None:
+        """The link's I/O thread: to the pool thread, unless the link was replaced in the meantime."""
+        def deliver() -> None:
+            if self._links.get(worker_id) is link and self._on_incompatible is not None:
+                self._on_incompatible(worker_id, text)
+        self._post(deliver)
 
     def get(self, worker_id: str) -> WorkerLink | None:
         return self._links.get(worker_id)

@@ -21,6 +21,10 @@ Intents: callable from any thread; they run on the pool thread and return when a
         These block on the keyring: call them off the UI thread.
     camera_source(camera_id, source) -> str                  # the full URL, to open it from this PC
     pin_camera(camera_id, worker_id | None, *, pin_return=True)   # None = back to auto placement
+    set_standby(camera_id, worker_id | None)                 # the worker for its standby; None = auto.
+        # The standby itself (none | warm | hot, unset = hot for a critical camera when a second worker
+        # can run it) is CameraConfig.standby, set with add/update_camera. CameraView.standby and
+        # WorkerView.standbys (StandbyView) say where each standby is and how it is.
     retry_camera(camera_id)                                  # clear its failures / dead letter
     set_preview(camera_id, on: bool, width=320, fps=2.0)     # frames arrive as PreviewFrame events
     set_policy(name)                                         # one of scheduler.POLICIES
@@ -52,6 +56,10 @@ History (any thread; reads never block the pool):
         rows {bucket_ts, camera_id, line, direction ("in"/"out"), class_name ("all" if not
         by_class), count}; bucket: minute | hour | day (local midnight). Zone occupancy:
         zone_history(camera_id, start, end) -> rows with direction "occupancy" (peak per minute).
+    coverage(start, end, bucket="hour", camera_id=None) -> coverage.Coverage: per bucket the seconds
+        watched of those known (None before the camera's first coverage span: unknown, not 0 %), and
+        the gaps nobody watched (master time); coverage_by_camera(start, end, bucket, camera_ids=None)
+        -> {camera_id: Coverage}; gap_reasons(camera_id, gaps) -> why each was not watched, in words
     export_csv(path_or_file, start, end, bucket="hour", camera_id=None, line=None, by_class=False) -> rows
     assignment_history(camera_id=None, limit=200), worker_metrics(worker_id, start, end)
     store -> store.Store (the same queries, and stored_events for audits)
@@ -84,7 +92,7 @@ How it is put together (each part in the module named for its job; this class on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -102,6 +110,8 @@ from .alerts import AlertRule
 from .balance import BalanceSettings
 from .clock import Clock, SystemClock
 from .core import CoreSettings, PoolCore
+from .coverage import Coverage
+from .coverage_watch import COVERAGE_TAIL_S, CoverageWatch
 from .credentials import CredentialsError, CredentialStore
 from .dispatch import ActionDispatcher
 from .errors import MasterError
@@ -164,12 +174,16 @@ class Master:
         self._subscribers = Subscribers()
         self._retention = RetentionSchedule(self.store)
         self._pool = PoolThread(on_tick=self._tick, after_each=self._flush)
+        self._coverage = CoverageWatch(self.store, self.clock, cameras=lambda: list(self.core.state.cameras),
+                                       seen=self.core.conditions.coverage_seen, post=self._pool.post)
         hello = p.Hello(self.master_id, settings.name, __version__)
         self.links = Links(self.keys, hello, post=self._pool.post, on_telemetry=self._telemetry_arrived,
-                           on_hello=self.core.worker_hello, command_timeout_s=settings.command_timeout_s)
+                           on_hello=self.core.worker_hello, on_incompatible=self.core.worker_incompatible,
+                           command_timeout_s=settings.command_timeout_s)
         self._telemetry = TelemetryRouter(self.core, self.store, self.links, self._subscribers, post=self._pool.post)
         dispatcher = ActionDispatcher(self.core, self.links, self.models, self.credentials, post=self._pool.post)
-        self._effects = EffectsFlush(self.core, self.store, dispatcher, self._subscribers)
+        self._effects = EffectsFlush(self.core, self.store, dispatcher, self._subscribers,
+                                     replay=self._telemetry.replay)
         self._adoption = Adoption(self.core, Registry(), self.links, self._pool, self.keys, hello)
         self._browser: Any = None
         self._stopped = False
@@ -234,6 +248,7 @@ class Master:
         if self._browser is not None:
             self._browser.close()
         self._pool.stop()
+        self._coverage.close()
         self.models.close()
         self.links.close_all()
         self.store.close()
@@ -256,6 +271,7 @@ class Master:
         self.core.tick()
         self.links.say_hellos()
         self._retention.tick()
+        self._coverage.tick()
 
     def _flush(self) -> None:
         self._effects.flush()
@@ -306,6 +322,9 @@ class Master:
 
     def pin_camera(self, camera_id: str, worker_id: str | None, *, pin_return: bool = True) -> None:
         self._call(lambda: self.core.pin_camera(camera_id, worker_id, pin_return=pin_return))
+
+    def set_standby(self, camera_id: str, worker_id: str | None) -> None:
+        self._call(lambda: self.core.set_standby(camera_id, worker_id))
 
     def retry_camera(self, camera_id: str) -> None:
         self._call(lambda: self.core.retry_camera(camera_id))
@@ -369,6 +388,17 @@ class Master:
 
     def zone_history(self, camera_id: str, start: float, end: float) -> list[dict[str, Any]]:
         return self.store.zone_series(camera_id, start, end)
+
+    def coverage(self, start: float, end: float, bucket: str = "hour", camera_id: str | None = None) -> Coverage:
+        # the newest seconds are not known yet (an open span grows about once a second): not a gap
+        return self.store.coverage(start, end, bucket, camera_id, now=self.clock.wall() - COVERAGE_TAIL_S)
+
+    def gap_reasons(self, camera_id: str, gaps: Iterable[tuple[float, float]]) -> list[str]:
+        return self.store.gap_reasons(camera_id, gaps)
+
+    def coverage_by_camera(self, start: float, end: float, bucket: str = "hour",
+                           camera_ids: Iterable[str] | None = None) -> dict[str, Coverage]:
+        return self.store.coverage_by_camera(start, end, bucket, camera_ids, now=self.clock.wall() - COVERAGE_TAIL_S)
 
     def export_csv(self, out: IO[str] | str | Path, start: float, end: float, bucket: str = "hour",
                    camera_id: str | None = None, line: str | None = None, by_class: bool = False) -> int:

@@ -84,6 +84,8 @@ class Worker:
     camera_status: dict[str, p.CameraTelemetry] = field(default_factory=dict)   # as it last reported them
     version: str = ""
     last_error: str = ""
+    # non-empty: it speaks another protocol version; the line says which end to upgrade (protocol/compat.py)
+    incompatible: str = ""
     heartbeat_s: float = p.HEARTBEAT_S_DEFAULT  # the period it declared; its liveness is judged by it
     known_since: float | None = None            # clock.now() when this master run first knew it adopted
     started_wall: float | None = None           # master wall time it started (from its declared uptime)
@@ -128,6 +130,8 @@ class Camera:
     status: p.CameraTelemetry | None = None   # as its lease holder last reported it
     last_moved: float | None = None  # clock.now() of the last placement (rebalance dwell)
     fenced: int = 0                  # events acked but dropped by epoch fencing
+    standby_pin: str | None = None   # operator's choice of standby worker; None = auto (issue #12)
+    shadowed: int = 0                # standby events acked but not counted (the primary covered them)
 
     @property
     def camera_id(self) -> str:
@@ -163,7 +167,11 @@ def source_kind(source: str) -> str:
 
 @dataclass
 class Assignment:
-    """A lease: camera on worker under epoch. The epoch grows on every (re)assignment."""
+    """A lease: camera on worker under epoch. The epoch grows on every (re)assignment.
+
+    role "standby" (issue #12): a shadow lease beside the camera's primary, on another worker,
+    under an epoch of its own; ``mode`` says what it runs (hot: the whole pipeline, warm: the
+    stream and its last ``buffer_s`` seconds of frames). A promotion makes it the primary."""
 
     camera_id: str
     worker_id: str
@@ -175,6 +183,9 @@ class Assignment:
     state: str = "pending"           # pending (sent) | active (worker confirmed) | failed
     started_wall: float = 0.0        # master wall time when issued (stored history)
     ran: bool = False                # reached "running" in this master run (a job that ran on its worker)
+    role: str = "primary"            # primary | standby
+    mode: str = "hot"                # a standby: hot | warm
+    buffer_s: float = 10.0           # a warm standby: seconds of recent frames it keeps
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from campool_worker import protocol as p
 from campool_worker.discovery import DiscoveredWorker
+from campool_worker.protocol.compat import version_mismatch
 
 from .models import Worker, WorkerCapabilities
 
@@ -36,9 +38,12 @@ class RegistryChange:
 
 
 def discovered_worker(rec: DiscoveredWorker, *, worker_id: str | None = None, conflict: str = "") -> Worker:
+    # Its record's protocol version: a worker of another one shows, before adoption, which end to upgrade.
+    incompatible = "" if rec.protocol == p.PROTOCOL_VERSION else \
+        version_mismatch(rec.protocol, p.PROTOCOL_VERSION, "master")
     return Worker(worker_id or rec.worker_id, rec.instance, address=rec.host, cmd_port=rec.cmd_port,
                   pub_port=rec.pub_port, pair_port=rec.pair_port, public_key=rec.key, adopted=False,
-                  key_conflict=conflict, version=rec.version,
+                  key_conflict=conflict, version=rec.version, incompatible=incompatible, last_error=incompatible,
                   capabilities=WorkerCapabilities(capacity=rec.capacity or 4, gpu=bool(rec.gpu), gpu_name=rec.gpu))
 
 

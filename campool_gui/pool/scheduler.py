@@ -19,20 +19,29 @@ from .models import Camera, Worker
 log = logging.getLogger(__name__)
 
 
+ROOM_EPSILON = 1e-6   # fractional standby costs add up in floating point
+
+
 @dataclass
 class Candidate:
     """A usable worker during one planning round, with the cameras planned on it so far."""
 
     worker: Worker
     cameras: list[str] = field(default_factory=list)
+    reserved: float = 0.0    # capacity its standby leases take (issue #12: hot ~1 camera, warm a fraction)
 
     @property
     def worker_id(self) -> str:
         return self.worker.worker_id
 
     @property
-    def free(self) -> int:
-        return self.worker.capabilities.capacity - len(self.cameras)
+    def free(self) -> float:
+        return self.worker.capabilities.capacity - len(self.cameras) - self.reserved
+
+    @property
+    def has_room(self) -> bool:
+        """Room for one more camera (a standby's fractional cost may leave less than one)."""
+        return self.free > 1.0 - ROOM_EPSILON
 
     def load(self) -> float:
         """Projected utilisation (0..1, may exceed 1) from measured CPU/GPU.
@@ -219,16 +228,17 @@ PREEMPT_GAP = 2
 
 def plan(cameras: Iterable[Camera], workers: Iterable[Worker], placement: dict[str, str],
          policy: Policy, blocked: Callable[[str, str], bool] = lambda c, w: False,
-         held: Iterable[str] = ()) -> Plan:
+         held: Iterable[str] = (), reserved: dict[str, float] | None = None) -> Plan:
     """Place every camera that has no usable worker; honour pins; never exceed capacity.
 
     placement: camera -> worker currently holding its lease. blocked(camera, worker): the
     pair may not be used now (breaker open). held: cameras the planner must leave alone
-    (waiting for a retry on their worker).
+    (waiting for a retry on their worker). reserved: worker -> capacity its standby leases take.
     """
     cams = {c.camera_id: c for c in cameras}
     workers = list(workers)
-    cands = {w.worker_id: Candidate(w) for w in workers if w.usable}
+    res = reserved or {}
+    cands = {w.worker_id: Candidate(w, reserved=res.get(w.worker_id, 0.0)) for w in workers if w.usable}
     held_set = set(held)
     result = Plan()
     need: list[Camera] = []
@@ -255,7 +265,7 @@ def plan(cameras: Iterable[Camera], workers: Iterable[Worker], placement: dict[s
         if not can_run(cam, target.worker):
             result.unplaced[cam.camera_id] = f"pinned worker {pin} cannot open {cam.source_kind} sources"
             continue
-        if target.free <= 0 and not _evict_auto(target, cams, result):
+        if not target.has_room and not _evict_auto(target, cams, result):
             continue  # full of pinned cameras: it runs by policy meanwhile
         if current in cands:
             cands[current].cameras.remove(cam.camera_id)
@@ -275,7 +285,7 @@ def plan(cameras: Iterable[Camera], workers: Iterable[Worker], placement: dict[s
         cam = queue.pop(0)
         cid = cam.camera_id
         fits = [c for c in cands.values()
-                if c.free > 0 and can_run(cam, c.worker) and not blocked(cid, c.worker_id)]
+                if c.has_room and can_run(cam, c.worker) and not blocked(cid, c.worker_id)]
         src = _source_of(cid, placement, result)
         if fits:
             best = policy.rank(cam, fits)[0]

@@ -96,20 +96,60 @@ def _v2(db: sqlite_utils.Database) -> None:
         ) WITHOUT ROWID""")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Coverage (issue #12): the spans of time each (camera, epoch) was watched, as the workers tell
+    them, and the cut from which a promoted standby's epoch counts.
+
+    A span is kept as it arrived (worker clock) with the clock offset the master estimated then, and
+    its master-time bounds (``start_wall`` / ``end_wall``) for the range scans of the history charts:
+    spans last at most about a minute, so (camera_id, end_wall) >= start finds those of a range.
+    ``closed`` 0: still growing (updated in place under its seq until it is closed)."""
+    db.execute("""
+        CREATE TABLE coverage_spans (
+            camera_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+            start_ts REAL NOT NULL, end_ts REAL NOT NULL, role TEXT NOT NULL, closed INTEGER NOT NULL,
+            worker_id TEXT, clock_offset REAL NOT NULL DEFAULT 0, start_wall REAL NOT NULL, end_wall REAL NOT NULL,
+            received_at REAL,
+            PRIMARY KEY (camera_id, epoch, seq)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE INDEX coverage_spans_end ON coverage_spans(camera_id, end_wall)")
+    db.execute("CREATE INDEX coverage_spans_start ON coverage_spans(camera_id, start_wall)")
+    # A standby epoch counts from its promotion's cut (count_from_ts: the standby's clock); a
+    # standby never promoted has no row and its spans never count.
+    db.execute("""
+        CREATE TABLE promotions (
+            camera_id TEXT NOT NULL, epoch INTEGER NOT NULL, count_from_ts REAL NOT NULL, promoted_at REAL,
+            PRIMARY KEY (camera_id, epoch)
+        ) WITHOUT ROWID""")
+
+
+def _v4(db: sqlite_utils.Database) -> None:
+    """Live standby (issue #12): a lease's role. A standby's epoch is issued (and kept, so no lease
+    reuses it) before it is current; a promotion makes it the primary (its cut is in promotions)."""
+    db.execute("ALTER TABLE assignments ADD COLUMN role TEXT NOT NULL DEFAULT 'primary'")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
+
+
+class MigrationFailed(RuntimeError):
+    """A step could not be applied; the file was left at its old version, unchanged. Not a sign of a
+    damaged file (history_file.py moves those aside): an upgrade must never set the history aside."""
 
 
 def version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(db: sqlite_utils.Database, target: int = LATEST) -> int:
-    """Apply the missing steps up to `target`; return the version the file is at."""
+def migrate(db: sqlite_utils.Database, target: int | None = None) -> int:
+    """Apply the missing steps up to `target` (all of them by default); return the version the file is at."""
+    latest = len(MIGRATIONS)  # read now, not at import: the upgrade tests add the next release's step
+    target = latest if target is None else target
     current = version(db)
-    if current > LATEST:
+    if current > latest:
         raise RuntimeError(f"the history database is version {current}, newer than this program knows "
-                           f"({LATEST}); upgrade campool-gui or point it at another data folder")
+                           f"({latest}); upgrade campool-gui or point it at another data folder")
     conn = db.conn
     for step in range(current, target):
         log.info("history database: migrating to version %d", step + 1)
@@ -118,6 +158,11 @@ def migrate(db: sqlite_utils.Database, target: int = LATEST) -> int:
             MIGRATIONS[step](db)
             conn.execute(f"PRAGMA user_version = {step + 1}")
             conn.execute("COMMIT")
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            raise MigrationFailed(f"cannot upgrade the history database from version {step} to {step + 1} "
+                                  f"({exc}); it is unchanged, at version {step}: start the previous campool-gui "
+                                  "on it, or report this") from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from campool_worker import protocol as p
 from campool_worker.camera import LineCounts
 
 from .failover import DeadLetter, RetryQueue
@@ -24,6 +25,9 @@ class PoolState:
     workers: dict[str, Worker] = field(default_factory=dict)
     cameras: dict[str, Camera] = field(default_factory=dict)
     leases: dict[str, Assignment] = field(default_factory=dict)        # camera -> its lease
+    standbys: dict[str, Assignment] = field(default_factory=dict)      # camera -> its standby lease (issue #12)
+    standby_status: dict[str, p.CameraTelemetry] = field(default_factory=dict)  # as its standby last reported
+    standby_waiting: dict[str, str] = field(default_factory=dict)      # camera -> why it has no standby
     fence: EpochFence = field(default_factory=EpochFence)
     retries: RetryQueue = field(default_factory=RetryQueue)             # cameras waiting for a backoff
     dead: dict[str, DeadLetter] = field(default_factory=dict)           # cameras that failed everywhere
@@ -36,6 +40,7 @@ class PoolState:
     integrations: dict[str, str] = field(default_factory=dict)          # "mqtt", "metrics" -> its problem ("" = fine)
     events_stored: int = 0
     events_fenced: int = 0
+    events_shadowed: int = 0        # standby events acked but not counted (the primary covered them)
     recently_stored: RateWindow = field(default_factory=lambda: RateWindow(THROUGHPUT_WINDOW_S))
     started: float = 0.0            # clock.now() when this master run started (or restored its state)
 
@@ -55,6 +60,14 @@ class PoolState:
         """worker -> the cameras it holds a live lease for, sorted; one pass over the leases."""
         held: dict[str, list[str]] = {}
         for cid, lease in self.leases.items():
+            if lease.state != "failed":
+                held.setdefault(lease.worker_id, []).append(cid)
+        return {wid: tuple(sorted(cids)) for wid, cids in held.items()}
+
+    def standbys_by_worker(self) -> dict[str, tuple[str, ...]]:
+        """worker -> the cameras it is the standby for, sorted."""
+        held: dict[str, list[str]] = {}
+        for cid, lease in self.standbys.items():
             if lease.state != "failed":
                 held.setdefault(lease.worker_id, []).append(cid)
         return {wid: tuple(sorted(cids)) for wid, cids in held.items()}

@@ -28,8 +28,10 @@ from typing import IO, Any, TypeVar
 
 import sqlite_utils
 
+from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig, CountEvent, LineCounts
 
+from . import coverage as cov
 from . import schema
 from .actions import (
     AlertSaved,
@@ -38,6 +40,7 @@ from .actions import (
     LeaseEnded,
     LeaseStarted,
     SettingSaved,
+    StandbyPromoted,
     WorkerDeleted,
     WorkerSaved,
 )
@@ -74,6 +77,11 @@ class EventsResult:
     acks: dict[tuple[str, int], int]          # (camera, epoch) -> every seq <= this is stored
 
 
+@dataclass(frozen=True)
+class SpansResult:
+    acks: dict[tuple[str, int], int]          # (camera, epoch) -> every span seq <= this is stored closed
+
+
 _STOP = object()
 
 
@@ -92,6 +100,7 @@ class Store:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._local = threading.local()
         self._hw: dict[tuple[str, int], int] = {}
+        self._span_hw: dict[tuple[str, int], int] = {}
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.stats = {"batches": 0, "jobs": 0, "failed_jobs": 0}
@@ -183,6 +192,7 @@ class Store:
             except sqlite3.Error:
                 pass
             self._hw.clear()   # the cache may hold seqs that were rolled back
+            self._span_hw.clear()
             for _, fut in batch:
                 fut.set_exception(StoreError(f"history database write failed: {exc}"))
             return
@@ -237,13 +247,14 @@ class Store:
 
     def add_events(self, events: list[CountEvent], verdicts: list[Verdict],
                    worker_id: str = "") -> concurrent.futures.Future[EventsResult]:
-        """Store idempotently on (camera, epoch, seq); fenced ones are kept (flagged) but never counted.
+        """Store idempotently on (camera, epoch, seq); fenced and shadowed ones are kept (flagged) but never
+        counted. Held ones (a standby's, not judged yet) must not be given: they are neither stored nor acked.
 
         The result's `acks` says, per (camera, epoch) touched, the highest seq up to which every
         event is stored: what the master may ack to the worker.
         """
         rows = [(e.camera_id, e.epoch, e.seq, e.line, e.direction, e.class_name, e.track_id, e.ts, e.frame_index,
-                 worker_id, 1 if v is Verdict.FENCED else 0, time.time()) for e, v in zip(events, verdicts)]
+                 worker_id, 0 if v is Verdict.ACCEPT else 1, time.time()) for e, v in zip(events, verdicts)]
 
         def job(conn: sqlite3.Connection) -> EventsResult:
             inserted = []
@@ -269,6 +280,126 @@ class Store:
             if len(seqs) < 1000:
                 self._hw[key] = hw
                 return hw
+
+    # ------------------------------------------------------------- coverage spans
+
+    def add_spans(self, spans: list[p.CoverageSpan], worker_id: str = "",
+                  clock_offset: float = 0.0) -> concurrent.futures.Future[SpansResult]:
+        """Store coverage spans idempotently on (camera, epoch, seq): a new seq is inserted; an open
+        span is updated in place as it grows and when it closes; a closed one never changes again
+        (a stale resend of its open self is ignored). ``clock_offset``: the worker's clock minus the
+        master's as estimated now, kept with the span (at its first arrival) to put it in master time.
+
+        The result's `acks` says, per (camera, epoch) touched, the highest seq up to which every
+        span is stored *and closed*: what the master may ack (``AckCounts.spans_up_to``); the worker
+        then forgets them, and an open span is never acked (it will still grow).
+        """
+        now = time.time()
+        rows = []
+        for sp in spans:
+            end = max(sp.end_ts, sp.start_ts)   # a span that ends before it starts watched nothing
+            rows.append((sp.camera_id, sp.epoch, sp.seq, sp.start_ts, end, sp.role, 1 if sp.closed else 0, worker_id,
+                         clock_offset, sp.start_ts - clock_offset, end - clock_offset, now))
+
+        def job(conn: sqlite3.Connection) -> SpansResult:
+            conn.executemany("""
+                INSERT INTO coverage_spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                ON CONFLICT (camera_id, epoch, seq) DO UPDATE SET
+                    end_ts = excluded.end_ts, end_wall = excluded.end_ts - coverage_spans.clock_offset,
+                    closed = excluded.closed, role = excluded.role, received_at = excluded.received_at
+                WHERE coverage_spans.closed = 0
+                    AND (excluded.closed = 1 OR excluded.end_ts >= coverage_spans.end_ts)""", rows)
+            keys = {(r[0], r[1]) for r in rows}
+            return SpansResult({k: self._advance_span_hw(conn, k) for k in keys})
+
+        return self.submit(job)
+
+    def _advance_span_hw(self, conn: sqlite3.Connection, key: tuple[str, int]) -> int:
+        hw = self._span_hw.get(key, 0)
+        for seq, closed in conn.execute(
+                "SELECT seq, closed FROM coverage_spans WHERE camera_id=? AND epoch=? AND seq>? ORDER BY seq",
+                (key[0], key[1], hw)):
+            if seq != hw + 1 or not closed:
+                break
+            hw = seq
+        self._span_hw[key] = hw
+        return hw
+
+    def counted_spans(self, camera_id: str, start: float, end: float) -> list[cov.StoredSpan]:
+        """The spans of a camera that touch [start, end) (master time), with their epochs' cuts and
+        promotions: what `coverage.StoredSpan.counted` needs to say how much of each counts."""
+        conn = self._reader()
+        # a camera has a few epochs and tens of thousands of spans a month: their bounds are read once
+        bounds: dict[int, tuple[float | None, float | None, float | None]] = {}
+        for ep, cut_ts, ended, promoted in conn.execute("""
+                SELECT e.epoch, a.cut_ts, a.ended_at, pr.count_from_ts
+                FROM (SELECT DISTINCT epoch FROM coverage_spans WHERE camera_id = ?) e
+                LEFT JOIN assignments a ON a.camera_id = ? AND a.epoch = e.epoch
+                LEFT JOIN promotions pr ON pr.camera_id = ? AND pr.epoch = e.epoch""",
+                                                        (camera_id, camera_id, camera_id)):
+            bounds[int(ep)] = (cut_ts, ended, promoted)
+        rows = conn.execute(
+            "SELECT epoch, seq, start_ts, end_ts, role, clock_offset FROM coverage_spans "
+            "WHERE camera_id = ? AND end_wall >= ? AND start_wall < ? ORDER BY start_wall", (camera_id, start, end))
+        none = (None, None, None)
+        return [cov.StoredSpan(camera_id, ep, seq, a, b, role, off, *bounds.get(ep, none))
+                for ep, seq, a, b, role, off in rows]
+
+    def gap_reasons(self, camera_id: str, gaps: Iterable[cov.Interval]) -> list[str]:
+        """Why nobody watched each gap of a camera (coverage.gap_reason), in the order given."""
+        gaps = list(gaps)
+        if not gaps:
+            return []
+        conn = self._reader()
+        leases = []
+        for ep, wid, started, ended, cut_ts, raw_end in conn.execute("""
+                SELECT a.epoch, a.worker_id, a.started_at, a.ended_at, a.cut_ts,
+                       (SELECT MAX(end_ts) FROM coverage_spans s WHERE s.camera_id = a.camera_id
+                        AND s.epoch = a.epoch)
+                FROM assignments a WHERE a.camera_id = ? AND a.started_at < ? AND (a.ended_at IS NULL OR a.ended_at > ?)
+                ORDER BY a.epoch""", (camera_id, max(b for _, b in gaps) + 60, min(a for a, _ in gaps) - 60)):
+            after_cut = cut_ts is not None and raw_end is not None and raw_end > cut_ts
+            leases.append(cov.Lease(int(ep), str(wid), float(started), ended, after_cut))
+        return [cov.gap_reason(g, leases) for g in gaps]
+
+    def coverage_since(self, camera_id: str) -> float | None:
+        """Master time of the camera's first stored span: before it, whether it was watched is unknown."""
+        row = self._reader().execute("SELECT MIN(start_wall) FROM coverage_spans WHERE camera_id = ?",
+                                     (camera_id,)).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def coverage(self, start: float, end: float, bucket: str = "hour", camera_id: str | None = None, *,
+                 now: float | None = None, tz_offset_s: float | None = None, clip: bool = False) -> cov.Coverage:
+        """Watched seconds per bucket of [start, end) and the gaps nobody watched, for one camera or for
+        all of them (camera-seconds; the gaps are where no camera with span data was watched).
+        ``now`` (default: the wall clock) ends what is known; day buckets start at local midnight.
+        The buckets are whole, like the counts' (a range from 10:03:27 has the whole 10:03 minute);
+        ``clip`` judges [start, end) only."""
+        per = self.coverage_by_camera(start, end, bucket, None if camera_id is None else [camera_id], now=now,
+                                      tz_offset_s=tz_offset_s, clip=clip)
+        if camera_id is not None:
+            return per[camera_id]
+        return cov.pool_coverage(list(per.values()))
+
+    def coverage_by_camera(self, start: float, end: float, bucket: str = "hour",
+                           camera_ids: Iterable[str] | None = None, *, now: float | None = None,
+                           tz_offset_s: float | None = None, clip: bool = False) -> dict[str, cov.Coverage]:
+        """`coverage` of each camera (default: every camera the master has; a removed one is not judged
+        after it was removed, so it is left out of "all cameras"), by camera id."""
+        if bucket not in BUCKETS:
+            raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, not {bucket!r}")
+        if end <= start:
+            raise ValueError("the end of a history range must be after its start")
+        now = time.time() if now is None else now
+        size = BUCKETS[bucket]
+        off = (_local_offset(start) if tz_offset_s is None else tz_offset_s) if bucket == "day" else 0.0
+        starts = cov.bucket_starts(start, end, size, off)
+        if camera_ids is None:
+            camera_ids = [str(r[0]) for r in self._reader().execute("SELECT camera_id FROM cameras ORDER BY 1")]
+        # the buckets' own edges bound the spans read: a partial first/last bucket still gets its whole
+        lo, hi = (starts[0], starts[-1] + size) if starts and not clip else (start, end)
+        return {cid: cov.camera_coverage(cid, self.counted_spans(cid, lo, hi), self.coverage_since(cid), lo, hi, now,
+                                         starts, size) for cid in camera_ids}
 
     # ------------------------------------------------------------- pool records
 
@@ -353,9 +484,14 @@ class Store:
                  int((now - r.metrics_days * day) // 60)),
                 ("alerts", "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?",
                  now - r.alerts_days * day),
+                # coverage lives as long as the minute rollups; the spans of a camera's newest epoch stay
+                # (still acked by contiguous seq: deleting its first seqs would stall its acks)
+                ("coverage_spans", "DELETE FROM coverage_spans WHERE end_wall < ? AND epoch < (SELECT MAX(epoch) "
+                 "FROM coverage_spans c WHERE c.camera_id = coverage_spans.camera_id)", now - r.minute_days * day),
             ):
                 out[table] = conn.execute(sql, (arg,)).rowcount
             self._hw.clear()   # events of old epochs may be gone: recompute from the table
+            self._span_hw.clear()
             return out
 
         return self.submit(job)
@@ -378,17 +514,28 @@ class Store:
                 "SELECT config, pin, pin_return, target_fps FROM cameras ORDER BY camera_id"):
             cameras.append(Camera(CameraConfig.from_dict(json.loads(cfg)), pin=pin, pin_return=bool(pin_return),
                                   target_fps=target))
+        # the primary's epoch is current; a standby's epoch is issued above it (issue #12)
         epochs = {cid: ep for cid, ep in conn.execute(
+            "SELECT camera_id, MAX(epoch) FROM assignments WHERE role = 'primary' GROUP BY camera_id")}
+        issued = {cid: ep for cid, ep in conn.execute(
             "SELECT camera_id, MAX(epoch) FROM assignments GROUP BY camera_id")}
-        leases, cuts = [], []
-        for cid, ep, wid, started, ended, start, count_from, cut_frame, cut_ts in conn.execute(
-                "SELECT camera_id, epoch, worker_id, started_at, ended_at, start_frame, count_from_frame, cut_frame, "
-                "cut_ts FROM assignments a WHERE epoch > (SELECT MAX(epoch) FROM assignments b "
-                "WHERE b.camera_id = a.camera_id) - 16"):
-            if ended is None and ep == epochs.get(cid):
+        leases, standbys, cuts = [], [], []
+        floors: dict[tuple[str, int], float] = {}
+        for cid, ep, wid, reason, started, ended, start, count_from, cut_frame, cut_ts, role, from_ts in conn.execute(
+                "SELECT a.camera_id, a.epoch, a.worker_id, a.reason, a.started_at, a.ended_at, a.start_frame, "
+                "a.count_from_frame, a.cut_frame, a.cut_ts, a.role, pr.count_from_ts FROM assignments a "
+                "LEFT JOIN promotions pr ON pr.camera_id = a.camera_id AND pr.epoch = a.epoch "
+                "WHERE a.epoch > (SELECT MAX(epoch) FROM assignments b WHERE b.camera_id = a.camera_id) - 16"):
+            if ended is None and role == "primary" and ep == epochs.get(cid):
                 leases.append(Assignment(cid, wid, ep, since=0.0, start_frame=start, count_from_frame=count_from,
-                                         state="active", started_wall=started))
-            if cut_frame is not None or cut_ts is not None:
+                                         count_from_ts=from_ts, state="active", started_wall=started))
+            elif ended is None and role == "standby":
+                mode = "warm" if str(reason or "").startswith("warm") else "hot"
+                standbys.append(Assignment(cid, wid, ep, since=0.0, state="active", started_wall=started,
+                                           role="standby", mode=mode))
+            if from_ts is not None:
+                floors[(cid, ep)] = float(from_ts)
+            if cut_frame is not None or cut_ts is not None or (ended is not None and role == "standby"):
                 cuts.append(Cut(cid, ep, frame=cut_frame, ts=cut_ts, wall=ended))
         last_frames = {}
         for cid, ep in epochs.items():
@@ -408,7 +555,8 @@ class Store:
         settings = {k[len("setting."):]: v for k, v in conn.execute(
             "SELECT key, value FROM meta WHERE key LIKE 'setting.%'")}
         return {"workers": workers, "cameras": cameras, "leases": leases, "epochs": epochs, "cuts": cuts,
-                "last_frames": last_frames, "counts": counts, "alerts": alerts, "settings": settings}
+                "last_frames": last_frames, "counts": counts, "alerts": alerts, "settings": settings,
+                "standbys": standbys, "issued": issued, "floors": floors}
 
     def counts_series(self, start: float, end: float, bucket: str = "hour", camera_id: str | None = None,
                       line: str | None = None, by_class: bool = True, tz_offset_s: float | None = None
@@ -548,13 +696,22 @@ def _local_offset(ts: float) -> float:
 
 def _save_lease_started(conn: sqlite3.Connection, r: LeaseStarted, now: float) -> None:
     a: Assignment = r.assignment
-    conn.execute("INSERT OR REPLACE INTO assignments VALUES (?,?,?,?,?,NULL,?,?,NULL,NULL)",
-                 (a.camera_id, a.epoch, a.worker_id, r.reason, a.started_wall, a.start_frame, a.count_from_frame))
+    conn.execute("INSERT OR REPLACE INTO assignments (camera_id, epoch, worker_id, reason, started_at, ended_at, "
+                 "start_frame, count_from_frame, cut_frame, cut_ts, role) VALUES (?,?,?,?,?,NULL,?,?,NULL,NULL,?)",
+                 (a.camera_id, a.epoch, a.worker_id, r.reason, a.started_wall, a.start_frame, a.count_from_frame,
+                  a.role))
 
 
 def _save_lease_ended(conn: sqlite3.Connection, r: LeaseEnded, now: float) -> None:
     conn.execute("UPDATE assignments SET ended_at = ?, cut_frame = ?, cut_ts = ? WHERE camera_id = ? AND epoch = ?",
                  (r.ended_wall, r.cut.frame, r.cut.ts, r.camera_id, r.epoch))
+
+
+def _save_standby_promoted(conn: sqlite3.Connection, r: StandbyPromoted, now: float) -> None:
+    conn.execute("INSERT OR REPLACE INTO promotions VALUES (?,?,?,?)",
+                 (r.camera_id, r.epoch, r.count_from_ts, r.promoted_wall))
+    # its lease is the camera's primary from now on (load_state: the current epoch is the primary's)
+    conn.execute("UPDATE assignments SET role = 'primary' WHERE camera_id = ? AND epoch = ?", (r.camera_id, r.epoch))
 
 
 def _save_camera(conn: sqlite3.Connection, r: CameraSaved, now: float) -> None:
@@ -608,6 +765,7 @@ def _save_alert(conn: sqlite3.Connection, r: AlertSaved, now: float) -> None:
 _SAVERS: dict[type[Any], Callable[[sqlite3.Connection, Any, float], None]] = {
     LeaseStarted: _save_lease_started,
     LeaseEnded: _save_lease_ended,
+    StandbyPromoted: _save_standby_promoted,
     CameraSaved: _save_camera,
     CameraDeleted: _delete_camera,
     WorkerSaved: _save_worker,

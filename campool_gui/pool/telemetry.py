@@ -2,9 +2,15 @@
 
 * heartbeat: the link hears it first (a restart or a silence means hello again), then the pool
   core (`PoolCore.heartbeat`); the worker's metrics go to the store, one row per minute;
-* count batch: the core judges each event (epoch fencing), the store keeps them idempotently,
-  then, on the pool thread again, the core counts what was new (`PoolCore.stored`) and the link
-  acks what is on disk. An event is acked only after its commit;
+* count batch: the core judges each event (epoch fencing, and a standby's shadowing), the store
+  keeps them idempotently, then, on the pool thread again, the core counts what was new
+  (`PoolCore.stored`), hears what is on disk (`PoolCore.acked`: the primary's watermark) and the
+  link acks it. An event is acked only after its commit; a *held* one (a standby's event the
+  primary may not have counted) is neither stored nor acked, so its worker keeps and resends it.
+  `replay` takes events the core held in memory (a promoted standby's) the same way. The batch's
+  coverage spans go to the store as they are (all of them, whatever their epoch or role: what
+  counts as watched is judged when the history is read, coverage.py), with the worker's clock
+  offset as the core estimates it now, and are acked (``spans_up_to``) after their commit too;
 * preview frame: to the subscribers as the wire `PreviewFrame` itself; its zone occupancy to the store
   (peak per minute);
 * alert: to the log, at the worker's level; the codes in `WORKER_TOLD_ALERTS` (what only the
@@ -29,7 +35,7 @@ from .core import PoolCore
 from .fencing import Verdict
 from .link import WorkerLink
 from .links import Links
-from .store import EventsResult, Store
+from .store import EventsResult, SpansResult, Store
 from .subscribers import Subscribers
 
 log = logging.getLogger(__name__)
@@ -71,10 +77,18 @@ class TelemetryRouter:
             self._store.add_metrics(wid, w.metrics)
 
     def _counts(self, wid: str, link: WorkerLink, msg: p.CountBatch) -> None:
-        if not msg.events:
-            return
-        events = list(msg.events)
+        if msg.spans:
+            self._spans(wid, list(msg.spans))
+        if msg.events:
+            self.replay(wid, list(msg.events))
+
+    def replay(self, wid: str, events: list[CountEvent]) -> None:
+        """Pool thread: judge ``events`` of worker ``wid``, store what is not held, ack what is stored."""
         verdicts = self._core.judge(events)
+        kept = [(ev, v) for ev, v in zip(events, verdicts) if v.acked]
+        if not kept:
+            return
+        events, verdicts = [ev for ev, _ in kept], [v for _, v in kept]
         fut = self._store.add_events(events, verdicts, wid)
         fut.add_done_callback(lambda f: self._post(lambda: self._stored(wid, events, verdicts, f)))
 
@@ -89,9 +103,28 @@ class TelemetryRouter:
         self._core.stored(events, verdicts, result.inserted)
         link = self._links.get(wid)
         if link is None:
+            for (cid, epoch), up_to_seq in result.acks.items():
+                self._core.acked(cid, epoch, up_to_seq)
             return
         for (cid, epoch), up_to_seq in result.acks.items():
+            self._core.acked(cid, epoch, up_to_seq)
             link.ack(cid, epoch, up_to_seq)
+
+    def _spans(self, wid: str, spans: list[p.CoverageSpan]) -> None:
+        w = self._core.workers.get(wid)
+        fut = self._store.add_spans(spans, wid, w.clock_offset if w is not None else 0.0)
+        fut.add_done_callback(lambda f: self._post(lambda: self._spans_stored(wid, len(spans), f)))
+
+    def _spans_stored(self, wid: str, n: int, fut: concurrent.futures.Future[SpansResult]) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            log.error("worker %s: %d coverage span(s) not stored (%s); the worker will resend them", wid, n, exc)
+            return
+        link = self._links.get(wid)
+        if link is None:
+            return
+        for (cid, epoch), up_to in fut.result().acks.items():
+            link.ack(cid, epoch, spans_up_to=up_to)
 
     def _preview(self, wid: str, link: WorkerLink, msg: p.PreviewFrame) -> None:
         # the wire message itself is the one preview type; the link's worker id is the trusted one

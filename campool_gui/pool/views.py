@@ -34,6 +34,20 @@ class MasterView:
 
 
 @dataclass(frozen=True)
+class StandbyView:
+    """Where a camera's standby is (issue #12): the same shape on the camera and on the worker."""
+
+    camera_id: str
+    worker_id: str | None           # None: it should have one but none could be placed (reason says why)
+    mode: str                       # hot | warm
+    state: str                      # assigning | running | reconnecting | failed | waiting (and the worker's states)
+    reason: str = ""                # why it waits, or the worker's error
+    buffered_s: float = 0.0         # a warm standby: seconds of frames it holds
+    held: int = 0                   # its events the master holds (the primary may not have counted them)
+    epoch: int = 0                  # its lease's epoch (0: none placed)
+
+
+@dataclass(frozen=True)
 class WorkerView:
     worker_id: str
     name: str
@@ -61,6 +75,7 @@ class WorkerView:
     events: tuple[tuple[float, str], ...] = ()   # (wall time, what happened), oldest first
     storage: p.StorageStatus | None = None  # its outbox's storage (ok / low / failing); None while offline
     masters: tuple[MasterView, ...] = ()         # every master it serves (this one marked), oldest first
+    standbys: tuple[StandbyView, ...] = ()       # the cameras it is the standby for
 
     @property
     def online(self) -> bool:
@@ -95,6 +110,10 @@ class CameraView:
     errors: dict[str, str]          # worker -> last error there (breakers, dead letter)
     target_fps: float | None
     preview: bool
+    standby: StandbyView | None = None   # its standby, when it has (or should have) one
+    standby_mode: str = "none"           # effective: none | warm | hot (its setting, or hot for critical)
+    standby_pin: str | None = None       # the operator's standby worker (None = auto)
+    shadowed: int = 0                    # its standby's events the primary had counted (acked, not counted)
 
     @property
     def name(self) -> str:
@@ -164,6 +183,7 @@ class PoolTotals:
     gpu_avg: float | None = None
     events_stored: int = 0
     events_fenced: int = 0
+    events_shadowed: int = 0         # standby events acked but not counted (the primary covered them)
     counts_in: int = 0               # over the cameras shown
     counts_out: int = 0
 
@@ -174,7 +194,7 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def pool_totals(workers: Iterable[WorkerView], cameras: Iterable[CameraView], *, events_stored: int = 0,
-                events_fenced: int = 0, throughput_per_min: float = 0.0) -> PoolTotals:
+                events_fenced: int = 0, throughput_per_min: float = 0.0, events_shadowed: int = 0) -> PoolTotals:
     """The headline figures of these views (pure: the snapshot and the UI compute them the same way)."""
     cams = list(cameras)
     seen = list(workers)
@@ -195,7 +215,7 @@ def pool_totals(workers: Iterable[WorkerView], cameras: Iterable[CameraView], *,
         error_rate=len(failing) / len(assigned) if assigned else None,
         cpu_avg=_mean(m.cpu_pct for m in metrics), mem_avg=_mean(m.mem_pct for m in metrics),
         gpu_avg=_mean(m.gpu_pct for m in metrics),
-        events_stored=events_stored, events_fenced=events_fenced,
+        events_stored=events_stored, events_fenced=events_fenced, events_shadowed=events_shadowed,
         counts_in=sum(c.counts_in for c in cams), counts_out=sum(c.counts_out for c in cams))
 
 

@@ -102,6 +102,10 @@ class WorkerClient:
         self.address = address
         self.keys = keys
         self.on_telemetry = on_telemetry
+        #: Called (I/O thread) when the worker speaks another protocol version, with the line that
+        #: says which end to upgrade; again only when that line changes (its heartbeats would repeat it).
+        self.on_incompatible: Callable[[str], None] | None = None
+        self._incompatible = ""
         self.telemetry: queue.Queue[p.Envelope] = queue.Queue(maxsize=telemetry_queue_size)
         self.stats = {"rejected": 0, "late_replies": 0, "telemetry_dropped": 0, "callback_errors": 0}
         self._ctx = context or zmq.Context.instance()
@@ -269,12 +273,19 @@ class WorkerClient:
                 env = p.decode(frames, kinds=("reply",))
             except p.ProtocolError as exc:
                 self.stats["rejected"] += 1
+                r = pending.pop(exc.request_id, None) if exc.request_id else None
+                if exc.peer_version is not None:  # a well-formed reply of another version: say what to upgrade
+                    self._speaks_another_version(str(exc))
+                    if r is not None:
+                        _fail(r.future, RequestFailed(f"worker {self.address.host}:{self.address.cmd_port}: {exc}",
+                                                      p.Error(exc.code, str(exc))))
+                    continue
                 log.warning("worker %s:%s sent a bad reply (%s): %s", self.address.host, self.address.cmd_port,
                             exc.code, exc)
-                r = pending.pop(exc.request_id, None) if exc.request_id else None
                 if r is not None:
                     _fail(r.future, RequestFailed(f"{r.type}: bad reply: {exc}", p.Error(exc.code, str(exc))))
                 continue
+            self._incompatible = ""  # it speaks our version (again): a later mismatch is news
             r = pending.pop(env.request_id, None)
             if r is None:
                 self.stats["late_replies"] += 1
@@ -294,9 +305,13 @@ class WorkerClient:
                 env = p.decode_telemetry(frames)
             except p.ProtocolError as exc:
                 self.stats["rejected"] += 1
+                if exc.peer_version is not None:
+                    self._speaks_another_version(str(exc))
+                    continue
                 log.warning("worker %s:%s sent bad telemetry (%s): %s", self.address.host, self.address.pub_port,
                             exc.code, exc)
                 continue
+            self._incompatible = ""
             if self.on_telemetry is not None:
                 try:
                     self.on_telemetry(env)
@@ -308,6 +323,18 @@ class WorkerClient:
                 self.telemetry.put_nowait(env)
             except queue.Full:
                 self.stats["telemetry_dropped"] += 1
+
+    def _speaks_another_version(self, text: str) -> None:
+        if text == self._incompatible:
+            return
+        self._incompatible = text
+        log.error("worker %s:%s: %s", self.address.host, self.address.cmd_port, text)
+        if self.on_incompatible is not None:
+            try:
+                self.on_incompatible(text)
+            except Exception:
+                self.stats["callback_errors"] += 1
+                log.exception("protocol version callback failed")
 
     def _expire(self, pending: dict[str, _Pending]) -> None:
         now = time.monotonic()
@@ -382,6 +409,8 @@ def _pair_reply(sock: zmq.Socket[bytes], request_id: str, deadline: float, where
         try:
             env = p.decode(frames, kinds=("pair_reply",))
         except p.ProtocolError as exc:
+            if exc.peer_version is not None:  # it answered, in another protocol version: which end to upgrade
+                raise PairingFailed(f"cannot adopt it ({where}): {exc}") from None
             raise PairingFailed(f"the worker sent a malformed pairing reply: {exc}") from None
         if env.request_id != request_id:
             continue

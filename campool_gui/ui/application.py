@@ -96,7 +96,12 @@ def _quit_on_signals(app: QApplication) -> None:
 
 
 def make_app() -> QApplication:
-    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
+    from campool_gui.qt_platform import platform_guard
+    existing = QApplication.instance()
+    if existing is None:
+        with platform_guard():  # no platform plugin (Qt's libraries missing, no display): one line, exit 2
+            existing = QApplication(sys.argv[:1])
+    app = cast(QApplication, existing)
     QCoreApplication.setOrganizationName("CamPool")
     QCoreApplication.setApplicationName("campool-gui")
     app.setApplicationDisplayName("CamPool")

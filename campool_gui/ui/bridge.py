@@ -218,6 +218,16 @@ class PoolBridge(QObject):
 
         self.call(f"moving {len(camera_ids)} camera(s) to {target}", run)
 
+    def set_standby(self, camera_ids: list[str], worker_id: str | None) -> None:
+        """Have `worker_id` hold each camera's standby, or let the balancer choose when it is None."""
+        target = worker_id or "auto"
+
+        def run() -> None:
+            for cid in camera_ids:
+                self.master.set_standby(cid, worker_id)
+
+        self.call(f"setting the standby of {len(camera_ids)} camera(s) to {target}", run)
+
     def add_camera(self, config: CameraConfig, on_done: DoneCallback | None = None, pin: str | None = None) -> None:
         self.call(f"adding camera {config.camera_id}", lambda: self.master.add_camera(config, pin=pin), on_done)
 

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from campool_gui.stream_probe import ProbeResult, probe_source
 from campool_gui.ui import theme
 from campool_gui.ui.common import button, label
+from campool_gui.ui.onvif_scan_dialog import ChosenStream, OnvifScanDialog, Scan
 from campool_worker.camera import PRIORITIES, CameraConfig, ConfigError
 from campool_worker.pipeline.detectors import ModelError, read_labels
 from campool_worker.url_secrets import MASK, PASSWORD_KEY, join_url, mask_url, masked_keys, secret_spans, split_url
@@ -66,6 +67,10 @@ class ConnectionTester(QObject):
             pass
 
 
+AUTO_STANDBY = "auto"
+STANDBY_CHOICES = (("Auto (hot when critical)", AUTO_STANDBY), ("None", "none"), ("Warm", "warm"), ("Hot", "hot"))
+
+
 def slug(text: str) -> str:
     s = re.sub(r"[^A-Za-z0-9_.\-]+", "-", text.strip().lower()).strip("-.")
     return s[:64] or "camera"
@@ -76,10 +81,13 @@ class CameraDialog(QDialog):
 
     def __init__(self, config: CameraConfig | None = None, *, existing_ids: Iterable[str] = frozenset(),
                  models: list[str] | None = None, resolve_source: Callable[[str, str], str] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 onvif_scan: Scan | None = None, parent: QWidget | None = None) -> None:
         """resolve_source(camera_id, masked URL) -> the full URL (the master's kept credentials), so
-        "Test connection" can open an edited camera whose password was not retyped."""
+        "Test connection" can open an edited camera whose password was not retyped. onvif_scan: how
+        **Scan…** finds cameras (default: a WS-Discovery probe of the LAN)."""
         super().__init__(parent)
+        self.onvif_scan = onvif_scan
+        self.scan_dialog: OnvifScanDialog | None = None
         self.resolve_source = resolve_source
         self._typed_secrets: dict[str, str] = {}  # query secrets taken out of a typed URL
         self.editing = config is not None
@@ -108,6 +116,11 @@ class CameraDialog(QDialog):
                                          "Videos (*.mp4 *.avi *.mkv *.mov *.ts);;All files (*)",
                                          self.source_edit.setText)
         self.source_edit.editingFinished.connect(self.take_secrets_from_source)
+        self.scan_button = button("Scan…", "refresh", tooltip="Find the ONVIF cameras on this network and pick "
+                                  "one of their streams")
+        self.scan_button.clicked.connect(self.scan_lan)
+        self.scan_button.setVisible(not self.editing)  # adding a camera; an edited one keeps its stream
+        src_row.addWidget(self.scan_button)
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setPlaceholderText("the stream's password, if it has one (the URL holds the user name)")
@@ -119,6 +132,15 @@ class CameraDialog(QDialog):
         self.priority_combo = QComboBox()
         self.priority_combo.addItems(list(PRIORITIES))
         self.priority_combo.setCurrentText("normal")
+        # issue #12: a second worker ready to take over a live camera; "auto" = hot for a critical one
+        self.standby_combo = QComboBox()
+        for text, value in STANDBY_CHOICES:
+            self.standby_combo.addItem(text, value)
+        self.standby_combo.setToolTip("A second worker watching a live stream, ready to take over with no crossing "
+                                      "lost: hot runs the whole pipeline (costs a camera's worth), warm keeps the "
+                                      "stream and its last seconds of frames (about a quarter). Auto: hot for a "
+                                      "critical camera when a second worker can run it. Files need none: they "
+                                      "fail over exactly by seeking back.")
         self.model_combo = QComboBox()
         self.model_combo.setEditable(True)
         self.model_combo.addItem(MOTION)
@@ -157,6 +179,7 @@ class CameraDialog(QDialog):
         form.addRow("Password", self.password_edit)
         form.addRow("Site", self.site_edit)
         form.addRow("Priority", self.priority_combo)
+        form.addRow("Standby", self.standby_combo)
         form.addRow("Model", model_row)
         form.addRow("Labels", labels_row)
         form.addRow("Classes", cls_row)
@@ -216,6 +239,7 @@ class CameraDialog(QDialog):
                                                   "type a new one to replace it")
         self.site_edit.setText(c.site)
         self.priority_combo.setCurrentText(c.priority)
+        self.standby_combo.setCurrentIndex(max(0, self.standby_combo.findData(c.standby or AUTO_STANDBY)))
         self.model_combo.setCurrentText(c.model or MOTION)
         self.classes_edit.setText(",".join(c.classes or []))
         self.labels_edit.setText(",".join(c.labels or []))
@@ -255,6 +279,27 @@ class CameraDialog(QDialog):
             self.error_label.show()
             return
         self.labels_edit.setText(",".join(names))
+
+    def scan_lan(self) -> OnvifScanDialog:
+        """Cameras → Add → Scan: the scan dialog, scanning at once; its stream fills the fields."""
+        dlg = OnvifScanDialog(self.onvif_scan, self)
+        dlg.accepted.connect(lambda: self.use_scanned(dlg.chosen))
+        self.scan_dialog = dlg
+        dlg.open()
+        dlg.scan()
+        return dlg
+
+    def use_scanned(self, chosen: ChosenStream | None) -> None:
+        """The stream picked in the scan: its URI with the user name in Source, the password in its
+        field (kept in the keyring when the camera is added), the camera's name when none is typed."""
+        if chosen is None:
+            return
+        self.source_edit.setText(chosen.source)
+        self.password_edit.setText(chosen.password)
+        if not self.name_edit.text().strip() and chosen.device.name:
+            self.name_edit.setText(chosen.device.name)
+        self._set_test_status(f"From the scan: {chosen.stream.name} of {chosen.device.name or chosen.device.address}"
+                              "; test the connection to see a frame", error=False)
 
     def take_secrets_from_source(self) -> None:
         """A URL typed or pasted with its password: the password moves to its field, query
@@ -297,8 +342,13 @@ class CameraDialog(QDialog):
             base, camera_id=cid, name=name, source=source, site=self.site_edit.text().strip(),
             priority=self.priority_combo.currentText(), model=None if model in ("", MOTION) else model,
             classes=classes, labels=labels, detect_fps=fps, confidence=round(self.conf_spin.value(), 3),
-            loop=self.loop_check.isChecked(),
+            loop=self.loop_check.isChecked(), standby=self.standby_mode(),
         )
+
+    def standby_mode(self) -> str | None:
+        """The standby setting chosen: none | warm | hot, or None for auto."""
+        value = self.standby_combo.currentData()
+        return None if value == AUTO_STANDBY else str(value)
 
     def _accept(self) -> None:
         try:

@@ -11,7 +11,7 @@ from campool_gui.ui import theme
 from campool_gui.ui.dnd import CAMERAS_MIME, encode_cameras
 from campool_worker.url_secrets import mask_url
 
-COLUMNS = ("Camera", "Source", "Site", "Priority", "Worker", "State", "FPS", "Counted")
+COLUMNS = ("Camera", "Source", "Site", "Priority", "Worker", "State", "FPS", "Counted", "Standby")
 PRIORITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 
@@ -95,6 +95,8 @@ class CameraTableModel(QAbstractTableModel):
                 return mask_url(cam.config.source)
             if col == "Worker":
                 return "pinned by the operator" if cam.pin else "placed by the balancer"
+            if col == "Standby":
+                return self._standby_tip(cam)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in ("FPS", "Counted"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -118,7 +120,31 @@ class CameraTableModel(QAbstractTableModel):
             return "—" if cam.fps is None else f"{cam.fps:.1f}"
         if col == "Counted":
             return str(cam.counts_total)
+        if col == "Standby":
+            sb = cam.standby
+            if sb is None:
+                return "—"
+            where = self._worker_names.get(sb.worker_id, sb.worker_id) if sb.worker_id else "waiting"
+            return f"{sb.mode} · {where}"
         return ""
+
+    def _standby_tip(self, cam: CameraView) -> str:
+        """Where its standby is and how it is, in words; how to set it."""
+        sb = cam.standby
+        how = "Ctrl-drag the camera onto a worker to choose its standby's worker"
+        if sb is None:
+            setting = cam.config.standby or "auto"
+            return f"no standby (setting: {setting})\n{how}"
+        text = f"{sb.mode} standby, {sb.state}"
+        if sb.worker_id:
+            text += f" on {self._worker_names.get(sb.worker_id, sb.worker_id)}"
+        if sb.reason:
+            text += f"\n{sb.reason}"
+        if sb.mode == "warm" and sb.buffered_s:
+            text += f"\n{sb.buffered_s:.0f} s of frames buffered"
+        if cam.standby_pin:
+            text += "\nworker chosen by the operator"
+        return f"{text}\n{how}"
 
     # --- drag ---------------------------------------------------------------------------
     def flags(self, index):

@@ -147,7 +147,7 @@ class CamerasView(Page):
         sl.setContentsMargins(8, 0, 0, 0)
         sl.addWidget(label("Assign", "sectionTitle"))
         sl.addWidget(label("Drop selected cameras on a worker to pin them, or on Auto.", "muted", wrap=True))
-        self.targets = WorkerTargetsModel(self.bridge.pin_cameras, self)
+        self.targets = WorkerTargetsModel(self.bridge.pin_cameras, self, standby=self.bridge.set_standby)
         self.target_list = QListView()
         self.target_list.setModel(self.targets)
         self.target_list.setItemDelegate(_TargetDelegate(self.target_list))

@@ -5,6 +5,9 @@ target (a worker card, a row of the assignment list, the "Auto" target) decodes 
 with `decode_cameras` and calls the same pin callback, so the behaviour is the same
 wherever the operator drops, and the model round-trip (`mimeData` -> `dropMimeData`)
 exercises the real path in tests (synthetic mouse drags do not start a QDrag).
+
+A drop with Ctrl held (Qt makes it a copy: the camera stays where it runs) sets the worker of
+the cameras' *standby* instead (issue #12); on "Auto" it hands their standby back to the balancer.
 """
 from __future__ import annotations
 
@@ -23,6 +26,12 @@ AUTO = ""  # the drop target id that means "let the balancer place it"
 MAX_DRAG_CAMERAS = 10_000
 
 PinCallback = Callable[[list[str], "str | None"], None]
+STANDBY_ACTION = Qt.DropAction.CopyAction   # what a Ctrl-drop is: the camera stays, a standby is added
+
+
+def is_standby_drop(action: Qt.DropAction, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> bool:
+    """A drop that sets the standby worker: Ctrl held, or the copy action it makes."""
+    return action == STANDBY_ACTION or bool(modifiers & Qt.KeyboardModifier.ControlModifier)
 
 
 def encode_cameras(camera_ids: Sequence[str]) -> QMimeData:
@@ -54,9 +63,10 @@ class WorkerTargetsModel(QAbstractListModel):
     WorkerIdRole = Qt.ItemDataRole.UserRole + 1
     WorkerRole = Qt.ItemDataRole.UserRole + 2
 
-    def __init__(self, pin: PinCallback, parent=None) -> None:
+    def __init__(self, pin: PinCallback, parent=None, standby: PinCallback | None = None) -> None:
         super().__init__(parent)
         self._pin = pin
+        self._standby = standby
         self._workers: list[WorkerView] = []
 
     def set_workers(self, workers: Sequence[WorkerView]) -> None:
@@ -93,11 +103,14 @@ class WorkerTargetsModel(QAbstractListModel):
             if row == 0:
                 return "Auto (balancer)"
             w = self._workers[row - 1]
-            return f"{w.name}  ·  {len(w.cameras)}/{w.capacity or '?'}"
+            extra = f"  ·  standby {len(w.standbys)}" if w.standbys else ""
+            return f"{w.name}  ·  {len(w.cameras)}/{w.capacity or '?'}{extra}"
         if role == Qt.ItemDataRole.ToolTipRole:
             if row == 0:
-                return "Drop cameras here to let the balancer choose a worker (unpins them)"
-            return f"Drop cameras here to pin them to {self._workers[row - 1].name}"
+                return ("Drop cameras here to let the balancer choose a worker (unpins them); "
+                        "Ctrl-drop: the balancer chooses their standby's worker")
+            return (f"Drop cameras here to pin them to {self._workers[row - 1].name}; "
+                    "Ctrl-drop: it holds their standby")
         return None
 
     def flags(self, index):
@@ -122,7 +135,10 @@ class WorkerTargetsModel(QAbstractListModel):
         target = self._drop_target(row, parent)
         if not ids or target is None:
             return False
-        self._pin(ids, None if target == AUTO else target)
+        if is_standby_drop(action) and self._standby is not None:
+            self._standby(ids, None if target == AUTO else target)
+        else:
+            self._pin(ids, None if target == AUTO else target)
         return True
 
     def _drop_target(self, row: int, parent: QModelIndex) -> str | None:

@@ -1,11 +1,14 @@
-"""A history query as the History view asks it, and the master's stored counts as its rows.
+"""A history query as the History view asks it, and the master's stored counts as its rows, with
+the coverage of the same buckets (how much of each was watched, and the gaps nobody watched).
 
 `query_history` reads SQLite through the master: the bridge runs it off the UI thread.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from campool_gui.pool.coverage import Coverage, pool_coverage
 
 
 @dataclass
@@ -31,7 +34,28 @@ class HistoryRow:
     count: int
 
 
-def query_history(master: Any, q: HistoryQuery) -> list[HistoryRow]:
+@dataclass
+class HistoryResult:
+    """What a query found: the count rows and the coverage of their buckets (None: the master keeps
+    none, e.g. an older one)."""
+
+    rows: list[HistoryRow] = field(default_factory=list)
+    coverage: Coverage | None = None               # of what is shown: the camera, or all cameras together
+    per_camera: dict[str, Coverage] = field(default_factory=dict)
+    gap_reasons: list[str] = field(default_factory=list)   # one camera: why each gap was not watched
+
+
+def query_history(master: Any, q: HistoryQuery) -> HistoryResult:
+    """Counts per bucket and their coverage. Reads SQLite: call it off the UI thread."""
+    rows = query_counts(master, q)
+    per = master.coverage_by_camera(q.start, q.end, bucket=q.bucket,
+                                    camera_ids=None if q.camera_id is None else [q.camera_id])
+    shown = per[q.camera_id] if q.camera_id is not None else pool_coverage(list(per.values()))
+    reasons = master.gap_reasons(q.camera_id, shown.gaps) if q.camera_id is not None else []
+    return HistoryResult(rows, shown, per, reasons)
+
+
+def query_counts(master: Any, q: HistoryQuery) -> list[HistoryRow]:
     """Counts per bucket from the master's store (line crossings), or peak occupancy per minute
     for a zone of one camera. Reads SQLite: call it off the UI thread."""
     if q.zone:

@@ -1,5 +1,10 @@
 """History: counts per line or zone per minute / hour / day over a range, per class; chart, table, CSV.
 
+Coverage comes with the counts: the chart shades the gaps nobody watched (a bucket with nothing
+watched is a shaded gap, not a zero bar), labels each bucket watched only in part ("97.8 %"), and
+the table and the CSV carry each bucket's watched fraction; history older than the coverage data
+says "unknown", not 0 %.
+
 The CSV file itself is written by campool_gui.history_csv, off the UI thread."""
 from __future__ import annotations
 
@@ -21,20 +26,46 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
 from campool_gui.history_csv import CSV_HEADER, write_csv
+from campool_gui.pool.coverage import Coverage
 from campool_gui.ui import theme
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import Page, card, label
-from campool_gui.ui.history_query import HistoryQuery, HistoryRow
+from campool_gui.ui.history_query import HistoryQuery, HistoryResult, HistoryRow
 
 log = logging.getLogger(__name__)
 
 BUCKET_S = {"minute": 60, "hour": 3600, "day": 86400}
 RANGES = {"Last hour": (3600, "minute"), "Last 24 hours": (86400, "hour"), "Last 7 days": (7 * 86400, "day"),
           "Last 30 days": (30 * 86400, "day")}
+MAX_GAP_REGIONS = 400     # more gaps than this are joined where they nearly touch (an eye sees no more)
+MAX_BUCKET_LABELS = 72    # per-bucket coverage labels only where they can be read
+
+
+def percent(fraction: float | None) -> str:
+    """A watched fraction as the operator reads it: "97.8 % watched", or "unknown" before span data."""
+    if fraction is None:
+        return "unknown"
+    return f"{100 * fraction:.1f} % watched"
+
+
+def drawn_gaps(gaps: tuple[tuple[float, float], ...], span_s: float) -> list[tuple[float, float]]:
+    """The gaps to shade: joined where they are closer than a thousandth of the range, if too many."""
+    out = [list(g) for g in gaps]
+    if len(out) <= MAX_GAP_REGIONS:
+        return [(a, b) for a, b in out]
+    tol = span_s / 1000
+    joined: list[list[float]] = []
+    for a, b in out:
+        if joined and a - joined[-1][1] <= tol:
+            joined[-1][1] = b
+        else:
+            joined.append([a, b])
+    return [(a, b) for a, b in joined[:MAX_GAP_REGIONS]]
 
 
 def series_by(rows: list[HistoryRow], by_class: bool) -> dict[str, dict[float, int]]:
@@ -54,6 +85,9 @@ class HistoryView(Page):
         super().__init__(parent)
         self.bridge = bridge
         self.rows: list[HistoryRow] = []
+        self.coverage: Coverage | None = None             # of the camera shown (or all cameras)
+        self.per_camera: dict[str, Coverage] = {}
+        self.gap_reasons: list[str] = []                  # of the camera shown, one per gap
         self.query: HistoryQuery | None = None
         self.queries_done = 0
         self._seq = 0
@@ -94,8 +128,11 @@ class HistoryView(Page):
 
         split = QSplitter(Qt.Orientation.Vertical)
         chart_card = card()
-        cl = QHBoxLayout(chart_card)
+        cl = QVBoxLayout(chart_card)
         cl.setContentsMargins(8, 8, 8, 8)
+        self.coverage_label = label("", "muted")
+        self.coverage_label.setObjectName("coverage")
+        cl.addWidget(self.coverage_label)
         self.chart = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background=theme.current().surface)
         self.chart.showGrid(x=False, y=True, alpha=0.15)
         self.chart.setMouseEnabled(x=True, y=False)
@@ -104,7 +141,8 @@ class HistoryView(Page):
         cl.addWidget(self.chart)
         split.addWidget(chart_card)
         self.table = QTableWidget(0, len(CSV_HEADER))
-        self.table.setHorizontalHeaderLabels(["TIME", "CAMERA", "LINE / ZONE", "DIRECTION", "CLASS", "COUNT"])
+        self.table.setHorizontalHeaderLabels(["TIME", "CAMERA", "LINE / ZONE", "DIRECTION", "CLASS", "COUNT",
+                                              "WATCHED"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
@@ -117,6 +155,8 @@ class HistoryView(Page):
         self.status = label("", "muted")
         self.body.addWidget(self.status)
         self.bars: list[pg.BarGraphItem] = []
+        self.gap_regions: list[pg.LinearRegionItem] = []
+        self.bucket_labels: list[pg.TextItem] = []
         self.bridge.camerasChanged.connect(self._on_cameras_changed)
         self._fill_cameras()
 
@@ -198,9 +238,9 @@ class HistoryView(Page):
         seq = self._seq
         self.status.setText("Reading the count history…")
         # Only the newest query's answer is shown: an older one that comes back late is dropped.
-        def on_rows(rows: list[HistoryRow]) -> None:
+        def on_rows(result: HistoryResult) -> None:
             if seq == self._seq:
-                self.show_rows(rows)
+                self.show_result(result)
 
         def on_error(error: str | None) -> None:
             if seq == self._seq:
@@ -212,8 +252,15 @@ class HistoryView(Page):
         if error:
             self.status.setText(error)
 
-    def show_rows(self, rows: list[HistoryRow]) -> None:
+    def show_result(self, result: HistoryResult) -> None:
+        self.gap_reasons = list(result.gap_reasons)
+        self.show_rows(result.rows, result.coverage, result.per_camera)
+
+    def show_rows(self, rows: list[HistoryRow], coverage: Coverage | None = None,
+                  per_camera: dict[str, Coverage] | None = None) -> None:
         self.rows = list(rows)
+        self.coverage = coverage
+        self.per_camera = dict(per_camera or {})
         self.queries_done += 1
         self._fill_table()
         self._draw_chart()
@@ -221,6 +268,24 @@ class HistoryView(Page):
         q = self.query
         what = f"per {q.bucket}" if q else ""
         self.status.setText(f"{len(self.rows)} rows · {total} counted {what}")
+        self.coverage_label.setText(self._coverage_text())
+
+    def _coverage_text(self) -> str:
+        c = self.coverage
+        if c is None or c.since is None:
+            return "Coverage unknown: no coverage data for this range (history from before it was kept)"
+        text = f"{percent(c.fraction)} over the range"
+        if c.gaps:
+            secs = sum(b - a for a, b in c.gaps)
+            text += f" · {len(c.gaps)} gap{'s' if len(c.gaps) != 1 else ''} nobody watched ({_duration(secs)})"
+            if len(self.gap_reasons) == 1:
+                text += f": {self.gap_reasons[0]}"
+        return text
+
+    def bucket_fraction(self, camera_id: str, bucket_ts: float) -> float | None:
+        c = self.per_camera.get(camera_id)
+        b = c.of(bucket_ts) if c is not None else None
+        return b.fraction if b is not None else None
 
     def _fill_table(self) -> None:
         self.table.setSortingEnabled(False)
@@ -234,21 +299,29 @@ class HistoryView(Page):
             it.setData(Qt.ItemDataRole.DisplayRole, r.count)
             it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(i, 5, it)
+            f = self.bucket_fraction(r.camera_id, r.bucket_ts)
+            cov = QTableWidgetItem("unknown" if f is None else f"{100 * f:.1f} %")
+            cov.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(i, 6, cov)
         self.table.setSortingEnabled(True)
 
     def _draw_chart(self) -> None:
         # A query result is a new picture, not a live series: replacing the bars is right here.
-        for b in self.bars:
-            self.chart.removeItem(b)
-        self.bars = []
+        for item in [*self.bars, *self.gap_regions, *self.bucket_labels]:
+            self.chart.removeItem(item)
+        self.bars, self.gap_regions, self.bucket_labels = [], [], []
         self.legend.clear()
-        if not self.rows or self.query is None:
+        if self.query is None:
+            return
+        t = theme.current()
+        self._draw_gaps(t)
+        if not self.rows:
+            self.chart.setXRange(self.query.start, self.query.end, padding=0.01)
             return
         width = BUCKET_S[self.query.bucket] * 0.8
         series = series_by(self.rows, self.query.by_class)
         buckets = sorted({ts for s in series.values() for ts in s})
         base = np.zeros(len(buckets))
-        t = theme.current()
         for i, (name, values) in enumerate(sorted(series.items(), key=lambda kv: -sum(kv[1].values()))):
             h = np.array([values.get(ts, 0) for ts in buckets], dtype=float)
             x = np.array(buckets, dtype=float) + BUCKET_S[self.query.bucket] / 2
@@ -258,22 +331,64 @@ class HistoryView(Page):
             self.chart.addItem(bar)  # named items join the legend by themselves
             self.bars.append(bar)
             base = base + h
+        self._label_buckets(t, dict(zip(buckets, base)))
         self.chart.setXRange(self.query.start, self.query.end, padding=0.01)
+
+    def _draw_gaps(self, t: theme.Theme) -> None:
+        """Shade what nobody watched, behind the bars; a bucket with nothing watched is all shade."""
+        q, c = self.query, self.coverage
+        if q is None or c is None:
+            return
+        brush = pg.mkBrush(t.crit + "40")
+        why = dict(zip(c.gaps, self.gap_reasons))
+        for a, b in drawn_gaps(c.gaps, q.end - q.start):
+            region = pg.LinearRegionItem(values=(a, b), movable=False, brush=brush, pen=pg.mkPen(t.crit + "90"))
+            region.setZValue(-10)
+            reason = why.get((a, b))
+            region.setToolTip(f"not watched: {time.strftime('%H:%M:%S', time.localtime(a))} – "
+                              f"{time.strftime('%H:%M:%S', time.localtime(b))} ({_duration(b - a)})"
+                              + (f"\n{reason}" if reason else ""))
+            self.chart.addItem(region)
+            self.gap_regions.append(region)
+
+    def _label_buckets(self, t: theme.Theme, tops: dict[float, float]) -> None:
+        """"97.8 %" over each bucket watched only in part (a fully watched one needs no word)."""
+        q, c = self.query, self.coverage
+        if q is None or c is None or len(c.buckets) > MAX_BUCKET_LABELS:
+            return
+        size = BUCKET_S[q.bucket]
+        for b in c.buckets:
+            f = b.fraction
+            if f is None or f >= 0.9995 or b.unwatched:
+                continue
+            item = pg.TextItem(f"{100 * f:.1f} %", color=t.warn, anchor=(0.5, 1.0))
+            item.setPos(b.bucket_ts + size / 2, tops.get(b.bucket_ts, 0.0))
+            self.chart.addItem(item)
+            self.bucket_labels.append(item)
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | None = None) -> None:
-        if not self.rows:
+        if not self.rows and not any(b.unwatched for c in self.per_camera.values() for b in c.buckets):
             self.status.setText("Nothing to export: run a query that returns counts first.")
             return
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Export counts", "campool-counts.csv", "CSV (*.csv)")
             if not path:
                 return
-        rows = list(self.rows)
-        self.bridge.call(f"exporting counts to {path}", lambda: write_csv(path, rows),
+        rows, per_camera = list(self.rows), dict(self.per_camera)
+        line = self.query.line if self.query is not None else None
+        self.bridge.call(f"exporting counts to {path}", lambda: write_csv(path, rows, per_camera, line),
                          on_result=lambda n: self.status.setText(f"Exported {n} rows to {path}"))
 
     def shown(self) -> None:
         self._fill_cameras()
         if self.queries_done == 0:
             self.run_query()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -50,7 +50,7 @@ THROUGHPUT_POINTS = 600  # points of the throughput trend (10 minutes at one a s
 class UiState:
     """What the widgets show. `totals` are `pool_totals` of these views; its `throughput_per_min`
     and `events_stored` come from the `CountsChanged` stream (stored count events), and
-    `events_fenced` is summed over the cameras shown, like `counts_in` / `counts_out`."""
+    `events_fenced` (and `events_shadowed`) are summed over the cameras shown, like `counts_in` / `counts_out`."""
 
     workers: dict[str, WorkerView] = field(default_factory=dict)
     cameras: dict[str, CameraView] = field(default_factory=dict)
@@ -237,7 +237,8 @@ class StateMerger:
         rate = self._throughput(now)
         if totals is None:
             totals = pool_totals(workers.values(), cameras.values(), events_stored=self._events_stored,
-                                 events_fenced=sum(c.fenced for c in cameras.values()), throughput_per_min=rate)
+                                 events_fenced=sum(c.fenced for c in cameras.values()), throughput_per_min=rate,
+                                 events_shadowed=sum(c.shadowed for c in cameras.values()))
         elif totals.throughput_per_min != rate or totals.events_stored != self._events_stored:
             totals = replace(totals, throughput_per_min=rate, events_stored=self._events_stored)
         if not self._trend or wall - self._trend[-1][0] >= 1.0:

@@ -21,7 +21,7 @@ from campool_gui.ui.display import (
     worker_metric,
     worker_status,
 )
-from campool_gui.ui.dnd import AUTO, decode_cameras
+from campool_gui.ui.dnd import AUTO, decode_cameras, is_standby_drop
 from campool_gui.ui.sparkline import Sparkline
 
 CARD_WIDTH = 300
@@ -33,6 +33,7 @@ class _DropFrame(QFrame):
     """A card that highlights while camera drags hover it and reports the drop."""
 
     camerasDropped = Signal(list, str)  # camera ids, worker id ("" = auto)
+    standbyDropped = Signal(list, str)  # camera ids dropped with Ctrl: this worker holds their standby ("" = auto)
 
     def __init__(self, target: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,7 +60,10 @@ class _DropFrame(QFrame):
         ids = decode_cameras(event.mimeData())
         if ids and self.accepts_drops():
             event.acceptProposedAction()
-            self.camerasDropped.emit(ids, self._target)
+            if is_standby_drop(event.dropAction(), event.modifiers()):
+                self.standbyDropped.emit(ids, self._target)
+            else:
+                self.camerasDropped.emit(ids, self._target)
 
     def accepts_drops(self) -> bool:
         return True
@@ -91,6 +95,10 @@ class WorkerCard(_DropFrame):
 
         self.info_label = label("", "muted")
         lay.addWidget(self.info_label)
+        # Shown only when something about the worker needs the operator (e.g. which end to upgrade).
+        self.error_label = label("", "muted", wrap=True)
+        self.error_label.setVisible(False)
+        lay.addWidget(self.error_label)
         # Shown only when the worker's storage is low or failing (counts held in its memory).
         self.storage_label = label("", "muted", wrap=True)
         self.storage_label.setVisible(False)
@@ -132,6 +140,8 @@ class WorkerCard(_DropFrame):
         ab.addLayout(grid)
         self.cameras_label = label("", "muted")
         ab.addWidget(self.cameras_label)
+        self.standby_label = label("", "muted")   # the cameras it is the standby for
+        ab.addWidget(self.standby_label)
         lay.addWidget(self.adopted_box)
 
         self.discovered_box = QWidget()
@@ -171,6 +181,10 @@ class WorkerCard(_DropFrame):
         if status == "offline" and w.last_seen:
             info += f" · last seen {format_duration(time.time() - w.last_seen)} ago"
         self.info_label.setText(info)
+        self.error_label.setVisible(bool(w.last_error))
+        if w.last_error and self.error_label.text() != w.last_error:
+            self.error_label.setText(w.last_error)
+            self.error_label.setStyleSheet(f"color: {t.crit};")
         self._show_storage(w)
         self.adopted_box.setVisible(w.adopted)
         self.discovered_box.setVisible(not w.adopted)
@@ -191,6 +205,11 @@ class WorkerCard(_DropFrame):
         fm = QFontMetrics(self.cameras_label.font())
         self.cameras_label.setText(fm.elidedText(text, Qt.TextElideMode.ElideRight, CARD_WIDTH - 30))
         self.cameras_label.setToolTip("\n".join(names))
+        standby = [f"{(camera_names or {}).get(s.camera_id, s.camera_id)} ({s.mode}, {s.state})" for s in w.standbys]
+        self.standby_label.setVisible(bool(standby))
+        self.standby_label.setText(fm.elidedText("Standby for " + ", ".join(standby), Qt.TextElideMode.ElideRight,
+                                                 CARD_WIDTH - 30))
+        self.standby_label.setToolTip("\n".join(standby))
         self._dirty = True
 
     def _show_storage(self, w: WorkerView) -> None:

@@ -125,7 +125,8 @@ class WorkerDetails(QFrame):
         sr = w.success_rate
         self.fields["Success rate"].setText("—" if sr is None else f"{sr * 100:.1f}%")
         self.fields["Jobs"].setText(f"{w.jobs_ok} done · {w.jobs_failed} failed")
-        self.fields["Cameras"].setText(f"{len(w.cameras)} / {w.capacity or '?'}")
+        self.fields["Cameras"].setText(f"{len(w.cameras)} / {w.capacity or '?'}"
+                                       + (f" · standby for {len(w.standbys)}" if w.standbys else ""))
         self._show_storage(w)
         self.fields["Last seen"].setText(
             "—" if not w.last_seen else f"{format_duration(time.time() - w.last_seen)} ago")
@@ -137,6 +138,12 @@ class WorkerDetails(QFrame):
             item = QListWidgetItem(text)
             if cam is not None:
                 item.setForeground(QColor(t.status_color(cam.state)))
+            self.camera_list.addItem(item)
+        for sb in w.standbys:   # the cameras it stands by for (issue #12), after the ones it runs
+            cam = cameras.get(sb.camera_id)
+            item = QListWidgetItem(f"{cam.name if cam is not None else sb.camera_id}   {sb.mode} standby · {sb.state}")
+            item.setToolTip(sb.reason or f"ready to take over camera {sb.camera_id} (epoch {sb.epoch})")
+            item.setForeground(QColor(t.muted))
             self.camera_list.addItem(item)
         self.master_list.clear()
         for m in w.masters:

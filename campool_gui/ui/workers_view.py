@@ -54,6 +54,7 @@ class WorkersView(Page):
         split.addWidget(scroll)
         self.auto_card = AutoTargetCard()
         self.auto_card.camerasDropped.connect(self._on_drop)
+        self.auto_card.standbyDropped.connect(self._on_standby_drop)
         self.flow.addWidget(self.auto_card)
 
         self.details = WorkerDetails()
@@ -113,6 +114,7 @@ class WorkersView(Page):
                 card.clicked.connect(self.select)
                 card.adoptRequested.connect(self.open_adopt)
                 card.camerasDropped.connect(self._on_drop)
+                card.standbyDropped.connect(self._on_standby_drop)
                 self.cards[wid] = card
                 self._insert_sorted(card)
             card.update_worker(w, cam_names)
@@ -188,3 +190,6 @@ class WorkersView(Page):
 
     def _on_drop(self, camera_ids: list, target: str) -> None:
         self.bridge.pin_cameras(list(camera_ids), target or None)
+
+    def _on_standby_drop(self, camera_ids: list, target: str) -> None:
+        self.bridge.set_standby(list(camera_ids), target or None)

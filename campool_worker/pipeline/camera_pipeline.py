@@ -44,7 +44,7 @@ LOW_SCORE = 0.1  # ByteTrack's second-stage boxes: only ever extend existing tra
 # A frame's detection on its way through the model: its raw output to come, and how it was letterboxed.
 _InFlight = tuple[Future[np.ndarray], Letterbox]
 
-__all__ = ["CameraPipeline", "Crossing", "Detections", "FrameResult", "Track", "load_detector"]
+__all__ = ["CameraPipeline", "Crossing", "Detections", "FrameResult", "Track", "detect_slot", "load_detector"]
 
 
 def load_detector(model: str | None, *, labels: str | None = None, class_names: list[str] | None = None,
@@ -71,6 +71,12 @@ def load_detector(model: str | None, *, labels: str | None = None, class_names: 
                         num_labels=len(names) if names else None)
     return OnnxDetector(onnx, class_names=names, confidence=confidence, classes=classes,
                         runner=shared_runner(onnx, inference_workers))
+
+
+def detect_slot(media_ts: float, detect_fps: float) -> int:
+    """Which 1/detect_fps slot of media time a frame falls in: the detector runs on the first
+    frame of each slot (`CameraPipeline.should_detect`; a warm standby keeps only those frames)."""
+    return math.floor(media_ts * detect_fps + 1e-6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +147,7 @@ class CameraPipeline:
         """True on the first frame of each 1/detect_fps slot of media time (every frame if unset)."""
         if not self.detect_fps:
             return True
-        slot = math.floor(media_ts * self.detect_fps + 1e-6)
+        slot = detect_slot(media_ts, self.detect_fps)
         if slot == self._last_slot:
             return False
         self._last_slot = slot

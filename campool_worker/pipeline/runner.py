@@ -14,6 +14,18 @@ A `CameraRunner` runs one camera on two threads:
   both kinds are capped by a `RestartBudget` (5 in 60 s, then they wait), so a camera that
   breaks in a loop cannot spin a core.
 
+A warm standby (``warm_buffer_s``) runs the same loop without a pipeline: it keeps the stream
+connected and its last seconds of frames in a `FrameRing` (frame_ring.py), and builds nothing.
+`promote(count_from_ts)` makes it count: its pipeline is built beside the loop (which goes on
+buffering meanwhile), then it processes the buffered frames from ``count_from_ts`` minus
+`PROMOTION_WARMUP_S` (the tracker needs history; crossings before the cut are suppressed) as
+fast as it can, taking in the frames that arrive meanwhile behind them, and once it has caught up
+it reads the stream directly again: no frame is lost or processed twice on the way. A hot
+standby (or a primary) is promoted by its role alone.
+
+Every frame processed (a warm standby: buffered) is told to the camera's `CoverageTracker`
+(coverage.py), after its crossings; every loss of the stream, stop or restart ends its span.
+
 Frame indices keep growing across reconnects and restarts. A seekable source (file, synthetic)
 continues at the next frame, so counts stay exact. A live stream's index jumps by the frames
 the outage lasted (at the stream's fps), so a tracker sees the gap as time passing and does not
@@ -29,7 +41,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Protocol
 
 from campool_worker.camera import CameraConfig
+from campool_worker.coverage import CoverageTracker
 from campool_worker.errors import SourceError
+from campool_worker.pipeline.frame_ring import FrameRing
 from campool_worker.pipeline.sources import Frame, FrameSource, open_source, redact_url
 from campool_worker.supervision import Backoff, RestartBudget
 
@@ -49,6 +63,7 @@ REBUILD_RESET_AFTER_S = 60.0
 RESTARTS_PER_WINDOW = 5  # Frigate's watchdog: at most 5 restarts a minute, then back off
 RESTART_WINDOW_S = 60.0
 WARMUP_FRAMES = 50  # frames replayed before a resumed file starts counting, so tracks exist
+PROMOTION_WARMUP_S = 2.0  # a promoted warm standby replays this much before the cut, so tracks exist
 
 
 class PipelineLike(Protocol):
@@ -77,6 +92,10 @@ class RunnerStatus:
     dropped: int = 0  # live frames dropped because processing was slower than the camera
     suppressed: int = 0  # crossings before count_from_frame / count_from_ts (handover warm-up)
     ended: bool = False  # a non-looped file reached its end
+    frame_ts: float = 0.0  # capture time (worker clock) of the last processed frame (warm: buffered)
+    buffered_s: float = 0.0  # a warm standby: seconds of frames it holds (promoted: still to count)
+    warm: bool = False  # buffering without a pipeline (a warm standby not promoted yet)
+    catch_up_fps: float = 0.0  # a promoted warm standby: how fast it counted its buffered frames
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +111,8 @@ class CameraRunner:
     count_from_frame / count_from_ts: crossings before this frame index / wall time
     are not reported (the handover warm-up: the tracker needs history, the old worker
     already counted that interval).
+    warm_buffer_s: a warm standby keeping this many seconds of frames until `promote`.
+    watch: told of every frame watched and every loss, for the coverage spans.
     """
 
     def __init__(
@@ -115,6 +136,8 @@ class CameraRunner:
         stall_timeout_s: float = 20.0,
         opener: SourceOpener = open_source,
         log_context: str = "",
+        warm_buffer_s: float | None = None,
+        watch: CoverageTracker | None = None,
     ) -> None:
         self.config = config
         self._factory = pipeline_factory
@@ -158,6 +181,18 @@ class CameraRunner:
         self._lat_ema = 0.0
         self._last_tick: float | None = None
         self._pending_config: CameraConfig | None = None
+        self._watch = watch
+        # A warm standby: its ring (also while a promotion counts it), the promotion asked for and
+        # its cut, the pipeline being built for it, and whether the buffered frames are being counted.
+        self._ring = FrameRing(warm_buffer_s, config.detect_fps) if warm_buffer_s is not None else None
+        self._promoted = False
+        self._promote_from: float | None = None
+        self._cut: float | None = None
+        self._build: _Build | None = None
+        self._catching_up = False
+        self._catch_up_start: tuple[float, int] = (0.0, 0)  # (monotonic time, frames processed then)
+        if self._ring is not None:
+            self._status = replace(self._status, warm=True)
 
     # ---- public API -------------------------------------------------------------
 
@@ -184,11 +219,41 @@ class CameraRunner:
                 th.join(timeout=timeout_s)
         if self._thread is not None and self._thread.is_alive():
             log.warning("%s: loop did not stop within %.1f s; abandoning its thread", self._ctx, timeout_s)
+        if self._watch is not None:
+            self._watch.lost()
         self._set(state="stopped", retry_in_s=None)
+
+    def promote(self, count_from_ts: float | None) -> None:
+        """The camera becomes its epoch's primary (thread-safe, idempotent). A warm standby counts
+        its buffered frames from ``count_from_ts`` (its clock; None: from its newest frame, counting
+        nothing it buffered) faster than real time, then goes on live; a hot one only changes its
+        role (its crossings were reported all along)."""
+        with self._lock:
+            if self._promoted:
+                return
+            self._promoted = True
+            self._promote_from = count_from_ts
+            if self._ring is not None and count_from_ts is not None:
+                # Its frame_ts so far said "buffered up to"; from now on it says "counted up to"
+                # (a heartbeat's watermark). Nothing before the cut will ever be counted, so up to
+                # the cut is claimed; the buffered frames after it only once they are processed.
+                st = self._status
+                self._status = replace(st, frame_ts=min(st.frame_ts, count_from_ts))
+        if self._ring is None and self._watch is not None:
+            self._watch.set_role("primary")
 
     def status(self) -> RunnerStatus:
         with self._lock:
             return self._status
+
+    def ring_figures(self) -> dict[str, float] | None:
+        """A warm standby's ring as it stands (frames, bytes, frames kept so far and the ms spent
+        keeping them), for the cost figures (harness/standby_bench.py); None when it has none.
+        Read from another thread: figures, not state to act on."""
+        ring = self._ring
+        if ring is None:
+            return None
+        return {"frames": len(ring), "bytes": ring.nbytes, "kept": ring.kept, "keep_ms": ring.keep_ms}
 
     def update_config(self, config: CameraConfig) -> None:
         """Apply a changed camera (lines, zones, model...) between two frames.
@@ -248,20 +313,24 @@ class CameraRunner:
                 self._set(state="failed", last_error=f"camera loop error: {exc}", retry_in_s=None)
         finally:
             with self._lock:
-                if gen == self._generation and exit_as is not None:
+                current = gen == self._generation
+                if current and exit_as is not None:
                     self._exited = exit_as
+            if current and self._watch is not None:
+                self._watch.lost()
             self._wake.set()
 
     def _run(self, gen: int) -> LoopExit | None:
         """Open, read and reopen until the camera fails ("failed"), its file ends ("ended"), or this
         loop is no longer wanted (None: stopped, or abandoned by the supervisor)."""
-        pipeline: PipelineLike | None = None
+        loop = _Loop()
         while self._current(gen):
             # A model that cannot load is not something reopening the stream fixes: the camera is
-            # "failed", and the supervisor rebuilds it later (or at once after update_config).
-            if pipeline is None or self._pending_config is not None:
-                pipeline = self._build_pipeline(gen)
-                if pipeline is None:
+            # "failed", and the supervisor rebuilds it later (or at once after update_config). A
+            # warm standby builds nothing until it is promoted.
+            if self._needs_pipeline() and (loop.pipeline is None or self._pending_config is not None):
+                loop.pipeline = self._build_pipeline(gen)
+                if loop.pipeline is None:
                     return "failed"
             source: FrameSource | None = None
             try:
@@ -270,12 +339,10 @@ class CameraRunner:
                 self._source = source
                 # The pipeline was built before the stream's rate was known (duck-typed: the
                 # runner also drives simpler pipelines in tests).
-                set_fps = getattr(pipeline, "set_stream_fps", None)
-                if set_fps is not None and source.fps:
-                    set_fps(source.fps)
+                self._stream_fps_known(loop.pipeline, source)
                 if not self._current(gen):
                     break
-                outcome, pipeline = self._run_frames(gen, source, pipeline)
+                outcome = self._run_frames(gen, source, loop)
                 if outcome == "failed":
                     return "failed"
                 if outcome == "ended":
@@ -304,16 +371,39 @@ class CameraRunner:
                 self._beat(gen, busy=False)
         return None
 
-    def _build_pipeline(self, gen: int) -> PipelineLike | None:
-        """Apply a pending config and build its pipeline; None (camera failed) when that fails."""
+    def _needs_pipeline(self) -> bool:
+        """False for a warm standby not promoted yet: it buffers, it builds nothing."""
+        with self._lock:
+            return self._ring is None or self._promoted
+
+    def _stream_fps_known(self, pipeline: PipelineLike | None, source: FrameSource) -> None:
+        set_fps = getattr(pipeline, "set_stream_fps", None)
+        if set_fps is not None and source.fps:
+            set_fps(source.fps)
+        if self._watch is not None:
+            # A slow camera, or a warm standby's detection-rate frames counted on promotion, is still watched.
+            rates = [r for r in (source.fps, self.config.detect_fps) if r]
+            self._watch.set_gap(2.5 / min(rates) if rates else 0.0)
+
+    def _take_config(self) -> None:
+        """Apply a pending config (the pipeline, if any, is the caller's to rebuild)."""
         with self._lock:
             pending, self._pending_config = self._pending_config, None
-            if pending is not None:
-                if (pending.source, pending.loop) != (self.config.source, self.config.loop):
-                    # Another stream: positions in the old one mean nothing there.
-                    self._next_index, self._index_offset, self._media_offset = None, 0, 0.0
-                    self._last_frame_wall, self._last_media = None, 0.0
-                self.config = pending
+            if pending is None:
+                return
+            if (pending.source, pending.loop) != (self.config.source, self.config.loop):
+                # Another stream: positions in the old one mean nothing there, nor its frames.
+                self._next_index, self._index_offset, self._media_offset = None, 0, 0.0
+                self._last_frame_wall, self._last_media = None, 0.0
+                if self._ring is not None:
+                    self._ring.clear()
+            self.config = pending
+            if self._ring is not None:
+                self._ring.detect_fps = pending.detect_fps
+
+    def _build_pipeline(self, gen: int) -> PipelineLike | None:
+        """Apply a pending config and build its pipeline; None (camera failed) when that fails."""
+        self._take_config()
         try:
             return self._factory(self.config)
         except Exception as exc:  # noqa: BLE001 - ModelError, ConfigError, anything the factory raises
@@ -351,13 +441,14 @@ class CameraRunner:
         self._index_offset = self._next_index + int(gap_s * fps)
         self._media_offset = self._last_media + max(gap_s, 1.0 / fps)
 
-    def _run_frames(self, gen: int, source: FrameSource,
-                    pipeline: PipelineLike) -> tuple[str, PipelineLike]:
+    def _run_frames(self, gen: int, source: FrameSource, loop: _Loop) -> str:
         """Process frames until the source fails (raises) or one of these outcomes:
 
         "ended" (a file's last frame), "reopen" (the camera's source was changed),
         "failed" (a changed config whose pipeline cannot be built), "stopped".
-        A config change that keeps the source rebuilds the pipeline in place.
+        A config change that keeps the source rebuilds the pipeline in place. A warm standby
+        buffers instead (`_buffer_frame`) until a promotion's pipeline is ready, then counts its
+        buffered frames before it reads the stream again (`_next_frame`).
         """
         first = True
         while self._current(gen):
@@ -365,29 +456,159 @@ class CameraRunner:
             if pending is not None:
                 if (pending.source, pending.loop) != (self.config.source, self.config.loop):
                     log.info("%s: source changed to %s; reopening", self._ctx, redact_url(pending.source))
-                    return "reopen", pipeline
-                rebuilt = self._build_pipeline(gen)
-                if rebuilt is None:
-                    return "failed", pipeline
-                pipeline = rebuilt
-                log.info("%s: configuration updated at frame %s", self._ctx, self._next_index)
+                    return "reopen"
+                if loop.pipeline is None:
+                    self._take_config()  # a warm standby: nothing to rebuild
+                else:
+                    rebuilt = self._build_pipeline(gen)
+                    if rebuilt is None:
+                        return "failed"
+                    loop.pipeline = rebuilt
+                    log.info("%s: configuration updated at frame %s", self._ctx, self._next_index)
+            if self._ring is not None and not self._catching_up:
+                if loop.pipeline is None and not self._promotion_built(gen, loop, source):
+                    return "failed"
+                if loop.pipeline is not None:
+                    self._begin_catch_up()
             self._beat(gen, busy=True)
-            frame = source.read()
+            if loop.pipeline is None:
+                if not self._buffer_frame(source, first):
+                    return "ended"
+                first = False
+                continue
+            frame, buffered = self._next_frame(source)
             if frame is None:
-                return "ended", pipeline
-            if self._index_offset:
-                frame = Frame(frame.image, frame.index + self._index_offset, frame.ts,
-                              frame.media_ts + self._media_offset)
-            result = pipeline.process(frame)
+                return "ended"
+            result = loop.pipeline.process(frame)
             if not self._current(gen):
                 break  # the supervisor restarted the loop while we were inside process()
-            self._next_index = frame.index + 1
-            self._last_frame_wall = frame.ts
-            self._last_media = frame.media_ts
+            if buffered:
+                assert self._ring is not None
+                self._ring.pop()
+            else:
+                self._read_up_to(frame)
             self._deliver(frame, result)
+            if self._watch is not None and (self.count_from_ts is None or frame.ts >= self.count_from_ts):
+                self._watch.frame(frame.ts)
             self._tick(frame, source, first)
             first = False
-        return "stopped", pipeline
+        return "stopped"
+
+    def _read(self, source: FrameSource, wait: bool = True) -> Frame | None:
+        """The source's next frame with its index carried on across reconnects; ``wait=False``:
+        only one that is ready now."""
+        frame = source.read() if wait else source.poll()
+        if frame is not None and self._index_offset:
+            frame = Frame(frame.image, frame.index + self._index_offset, frame.ts,
+                          frame.media_ts + self._media_offset)
+        return frame
+
+    def _read_up_to(self, frame: Frame) -> None:
+        """Where the stream stands: a reconnect, restart or seek goes on after this frame."""
+        self._next_index = frame.index + 1
+        self._last_frame_wall = frame.ts
+        self._last_media = frame.media_ts
+
+    def _buffer_frame(self, source: FrameSource, first: bool) -> bool:
+        """A warm standby's step: read one frame into the ring. False at the end of a file."""
+        assert self._ring is not None
+        frame = self._read(source)
+        if frame is None:
+            return False
+        self._read_up_to(frame)
+        self._ring.push(frame)
+        if self._watch is not None:
+            self._watch.frame(frame.ts)
+        with self._lock:
+            promoted = self._promoted
+        # Promoted, its pipeline still being built: the frame is kept, not counted yet, so it
+        # must not move frame_ts (the primary's watermark).
+        self._tick(frame, source, first, processed=not promoted)
+        return True
+
+    def _next_frame(self, source: FrameSource) -> tuple[Frame | None, bool]:
+        """The next frame to process, and whether it comes from the ring (a promotion catching
+        up: the frames that arrived meanwhile go in behind the buffered ones first)."""
+        if self._catching_up:
+            ring = self._ring
+            assert ring is not None
+            while (arrived := self._read(source, wait=False)) is not None:
+                self._read_up_to(arrived)
+                ring.push(arrived)
+            frame = ring.peek()
+            if frame is not None:
+                return frame, True
+            self._end_catch_up()
+        return self._read(source), False
+
+    def _promotion_built(self, gen: int, loop: _Loop, source: FrameSource) -> bool:
+        """A warm standby's promotion: build its pipeline beside the loop (which goes on buffering)
+        and put it in ``loop`` once ready. False when it cannot be built (the camera failed)."""
+        with self._lock:
+            promoted, start = self._promoted, self._promote_from
+        if not promoted:
+            return True
+        ring = self._ring
+        assert ring is not None
+        if self._build is None:
+            self._cut = start if start is not None else (ring.newest_ts or time.time())
+            ring.hold_from(self._cut - PROMOTION_WARMUP_S)  # from now on nothing it must count ages out
+            self._build = _Build(self._factory, self.config, f"build-{self.config.camera_id}")
+        if not self._build.done:
+            return True
+        build, self._build = self._build, None
+        if build.error is not None:
+            msg = str(build.error) or type(build.error).__name__
+            if self._current(gen):
+                self._set(state="failed", last_error=msg, retry_in_s=None)
+            return False
+        loop.pipeline = build.pipeline
+        self._stream_fps_known(loop.pipeline, source)
+        return True
+
+    def _begin_catch_up(self) -> None:
+        """The promoted warm standby's pipeline is ready: count the ring from the cut's warm-up on."""
+        ring = self._ring
+        assert ring is not None
+        with self._lock:
+            start = self._promote_from
+        if self._cut is None:  # built by a fresh loop (a restart after a failed build)
+            self._cut = start if start is not None else (ring.newest_ts or time.time())
+            ring.hold_from(self._cut - PROMOTION_WARMUP_S)
+        cut = self._cut
+        self._build = None  # a fresh loop built its own pipeline: one still being built is not needed
+        with self._lock:
+            self.count_from_ts = cut if self.count_from_ts is None else max(self.count_from_ts, cut)
+        if self._watch is not None:
+            self._watch.set_role("primary")
+        self._catching_up = True
+        self._catch_up_start = (time.monotonic(), self._status.frames)
+        oldest = ring.oldest_ts
+        log.info("%s: promoted: counting %d buffered frame(s) (%.1f s of video, from %s s before the cut) faster "
+                 "than real time", self._ctx, len(ring), ring.seconds,
+                 f"{cut - oldest:.1f}" if oldest is not None else "-")
+        if oldest is None or oldest > cut:
+            # The master's cut is older than anything kept (a buffer_s shorter than the time the
+            # master took to promote, or a stream that came back after the cut): said, not hidden.
+            log.warning("%s: the cut is %s before the oldest buffered frame: crossings of that time were not "
+                        "counted (a longer buffer_s would have held them)", self._ctx,
+                        f"{oldest - cut:.1f} s" if oldest is not None else "entirely")
+        self._set(warm=False)
+
+    def _end_catch_up(self) -> None:
+        """Every buffered frame is counted: from the next frame on the stream is read directly."""
+        t0, frames0 = self._catch_up_start
+        elapsed = max(time.monotonic() - t0, 1e-6)
+        counted = self._status.frames - frames0
+        fps = counted / elapsed
+        ring = self._ring
+        dropped = ring.dropped if ring is not None else 0
+        self._catching_up = False
+        self._ring = None  # its memory goes back
+        self._set(buffered_s=0.0, catch_up_fps=round(fps, 1))
+        log.info("%s: caught up: %d buffered frame(s) counted in %.2f s (%.0f frames/s)%s; live from frame %s",
+                 self._ctx, counted, elapsed, fps, f", {dropped} lost at the limit" if dropped else "",
+                 self._next_index)
 
     def _deliver(self, frame: Frame, result: Any) -> None:
         crossings = getattr(result, "crossings", None) or ()
@@ -418,7 +639,10 @@ class CameraRunner:
             return True
         return self.count_from_ts is not None and getattr(crossing, "ts", 0.0) < self.count_from_ts
 
-    def _tick(self, frame: Frame, source: FrameSource, first: bool) -> None:
+    def _tick(self, frame: Frame, source: FrameSource, first: bool, processed: bool = True) -> None:
+        """Note a frame in the status. ``processed`` False: it was only kept (frame_ts stays).
+        frame_ts never goes back: a promoted warm standby counting its ring from before the cut
+        has nothing to report there (crossings before the cut are suppressed)."""
         now = time.monotonic()
         latency = (time.time() - frame.ts) * 1000.0
         if self._last_tick is not None and not first:
@@ -430,9 +654,12 @@ class CameraRunner:
         self._last_tick = now
         with self._lock:
             st = self._status
+            ring = self._ring
             changes: dict[str, Any] = {
                 "fps": self._fps_ema, "latency_ms": self._lat_ema, "frames": st.frames + 1,
-                "frame_index": frame.index, "dropped": source.dropped, "retry_in_s": None}
+                "frame_index": frame.index, "frame_ts": max(st.frame_ts, frame.ts) if processed else st.frame_ts,
+                "dropped": source.dropped, "retry_in_s": None,
+                "buffered_s": ring.seconds if ring is not None else 0.0}
             if st.state != "running":
                 changes.update(state="running", last_error=None)
             self._status = replace(st, **changes)
@@ -447,6 +674,8 @@ class CameraRunner:
             self._status = replace(st, state="reconnecting", last_error=message, retry_in_s=delay,
                                    reconnects=reconnects, fps=0.0)
         self._last_tick = None
+        if self._watch is not None:
+            self._watch.lost()
         log.warning("%s: %s; retrying in %g s", self._ctx, message, delay)
 
     def _sleep(self, gen: int, seconds: float) -> None:
@@ -526,6 +755,8 @@ class CameraRunner:
                                    retry_in_s=round(wait, 1) if wait > 0 else None)
         if src is not None:
             src.interrupt()  # the stuck thread closes it if it ever returns
+        if self._watch is not None:
+            self._watch.lost()
         if wait > 0:
             self._restart_at = time.monotonic() + wait
         else:
@@ -548,8 +779,38 @@ class CameraRunner:
         with self._lock:
             if self._last_frame_wall is None or self._next_index is None:
                 return  # nothing processed since the last (re)start: start where that one did
+            if self._ring is not None:
+                return  # a warm standby's frames wait in its ring, with their own indices
             resume = self._next_index
             self.count_from_frame = max(self.count_from_frame or 0, resume)
             self._next_index = max(self._start_frame or 0, resume - WARMUP_FRAMES)
             self._index_offset, self._media_offset = 0, 0.0
             self._last_frame_wall, self._last_media = None, 0.0
+
+
+@dataclass
+class _Loop:
+    """What one loop thread carries across its reconnects: its pipeline (None: a warm standby)."""
+
+    pipeline: PipelineLike | None = None
+
+
+class _Build:
+    """A promoted warm standby's pipeline, built on a thread of its own so that the camera's
+    loop goes on buffering frames meanwhile (loading a model takes a while)."""
+
+    def __init__(self, factory: PipelineFactory, config: CameraConfig, name: str) -> None:
+        self.pipeline: PipelineLike | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(factory, config), name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def _run(self, factory: PipelineFactory, config: CameraConfig) -> None:
+        try:
+            self.pipeline = factory(config)
+        except Exception as exc:  # noqa: BLE001 - ModelError, ConfigError...: the camera's "failed" status
+            self.error = exc

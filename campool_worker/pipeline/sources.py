@@ -96,6 +96,13 @@ class FrameSource(ABC):
     def read(self) -> Frame | None:
         """The next frame; None at the end of a non-looped file. Raises SourceError on a dead stream."""
 
+    def poll(self) -> Frame | None:
+        """A frame that is ready now, else None, without waiting (a promoted warm standby takes in
+        new frames between the buffered ones it counts). Files and the synthetic camera never
+        lose a frame to a slow reader, so for them this is always None and read() gives the
+        next frame whenever it is asked for."""
+        return None
+
     def seek(self, frame_index: int) -> None:
         """Make the next read() return frame `frame_index` (seekable sources only)."""
         raise SourceError(f"source {self.display_url} is a live stream and cannot seek; "

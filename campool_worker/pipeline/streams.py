@@ -232,6 +232,18 @@ class LiveSource(FrameSource):
                 self._cond.wait(remaining)
             return self._frames.popleft()
 
+    def poll(self) -> Frame | None:
+        """The oldest frame the capture thread holds, or None when it holds none; never waits.
+        Raises SourceError, as read() does, once the stream is lost and nothing is left."""
+        with self._cond:
+            if self._frames:
+                return self._frames.popleft()
+            if self._error is not None:
+                raise SourceError(self._error)
+            if self._done or self._stop.is_set():
+                raise SourceError(f"{self.display_url}: the stream ended")
+            return None
+
     def interrupt(self) -> None:
         """Wake a read() blocked on another thread; it raises SourceError. Thread-safe."""
         self._stop.set()

@@ -142,11 +142,16 @@ Live standby and the standby cut (a live camera cannot rewind)
 * Promotion: when the primary is declared dead (or fenced, or its stream is down while the
   standby's is not), the master makes the standby's epoch current, cuts E_p at the watermark C
   (in the primary's clock: E_p's later events are fenced) and sends ``PromoteCamera(E_s,
-  count_from_ts=C)`` in the standby's clock. It takes the standby's events after C, except any
-  that match, one to one, a stored primary event of the same line, direction and class within a
-  short window around C: two workers stamp the same frame a few tens of milliseconds apart, so a
+  count_from_ts=C - M)`` in the standby's clock, M being the master's matching window (half a
+  second): a warm standby then also reports its own copies of the primary's last crossings before
+  C, which the matching needs to tell them from a different object. It takes the standby's events
+  after C - M, except any that match, one to one, a stored primary event of the same line,
+  direction and class within M: two workers stamp the same frame a few tens of milliseconds apart, so a
   track that straddles the cut is counted once, by exactly one of them. A camera whose stream is
   down on every holder is not promoted: it was simply not watched.
+* Capacity: a hot standby costs its worker one camera, a warm one ``WARM_STANDBY_COST`` of a
+  camera (it decodes the stream but runs no detector); both ends count it so (the worker refuses
+  by that weighted load, the master places by it).
 * Coverage: every worker records the spans of time it watched each (camera, epoch)
   (`CoverageSpan`), committed and delivered with the counts (``CountBatch.spans``, acked with
   ``AckCounts.spans_up_to``), so the master knows what was watched even while it was down; the
@@ -180,6 +185,7 @@ from campool_worker.protocol.messages import (
     TOPIC_COUNT,
     TOPIC_HEARTBEAT,
     TOPIC_PREVIEW,
+    WARM_STANDBY_COST,
     AckCounts,
     AckReply,
     AlertEvent,
@@ -227,7 +233,8 @@ __all__ = [
     "HEARTBEAT_S_DEFAULT", "HEARTBEAT_S_MAX", "HEARTBEAT_S_MIN", "LIVENESS", "MAX_COUNT_BATCH", "MAX_FRAMES",
     "MAX_FRAME_BYTES", "MAX_HEADER_BYTES", "MAX_MODEL_BYTES", "MAX_PREVIEW_BYTES", "MAX_REQUEST_ID", "MESSAGES",
     "MIN_DEAD_AFTER_S", "MODEL_CHUNK_BYTES", "PROTOCOL_VERSION", "SERVICE_TYPE", "TOPIC_ALERT", "TOPIC_COUNT",
-    "TOPIC_HEARTBEAT", "TOPIC_PREVIEW", "AckCounts", "AckReply", "AlertEvent", "AssignCamera", "CameraState",
+    "TOPIC_HEARTBEAT", "TOPIC_PREVIEW", "WARM_STANDBY_COST", "AckCounts", "AckReply", "AlertEvent", "AssignCamera",
+    "CameraState",
     "CameraTelemetry", "CountBatch", "CoverageSpan", "Drain", "Envelope", "Error", "FenceCamera", "Fenced",
     "GetStatus", "GpuMetrics", "Heartbeat", "Hello", "HelloReply", "Kind", "LineCounts", "MasterInfo", "Message",
     "ModelStatus", "Ok", "PairReply", "PairRequest", "PreviewFrame", "PreviewTrack", "PromoteCamera",

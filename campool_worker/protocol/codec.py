@@ -10,6 +10,7 @@ import typing
 from typing import Any, Literal
 
 from campool_worker.camera import CameraConfig
+from campool_worker.protocol.compat import receiver_of, version_mismatch
 from campool_worker.protocol.liveness import HEARTBEAT_S_MAX, HEARTBEAT_S_MIN
 from campool_worker.protocol.messages import (
     _BINARY_LIMITS,
@@ -99,10 +100,12 @@ def decode(frames: list[bytes], *, kinds: tuple[str, ...]) -> Envelope:
     if set(header) != {"v", "type", "id", "body"}:
         raise ProtocolError(f"header keys must be v, type, id, body; got {sorted(header)}", request_id=request_id)
     version = header["v"]
-    if type(version) is not int or version != PROTOCOL_VERSION:
-        raise ProtocolError(
-            f"protocol version {version!r} is not supported (this side speaks {PROTOCOL_VERSION}); "
-            "upgrade the older of master and worker", code="version", request_id=request_id)
+    if type(version) is not int:
+        raise ProtocolError(f"protocol version {str(version)[:20]!r} is not a number", code="version",
+                            request_id=request_id)
+    if version != PROTOCOL_VERSION:  # the message names the end to upgrade (compat.py)
+        raise ProtocolError(version_mismatch(version, PROTOCOL_VERSION, receiver_of(kinds)), code="version",
+                            request_id=request_id, peer_version=version)
     if not isinstance(header["id"], str) or len(header["id"]) > MAX_REQUEST_ID:
         raise ProtocolError(f"request id must be a string of at most {MAX_REQUEST_ID} characters")
     mtype = header["type"]

@@ -40,12 +40,15 @@ _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 class ProtocolError(CampoolError):
     """A message that cannot be accepted. ``code`` is one of: malformed, oversized, version,
-    unknown_type, wrong_kind, invalid (a well-formed message with an unusable value)."""
+    unknown_type, wrong_kind, invalid (a well-formed message with an unusable value).
+    ``peer_version``: with code version, the protocol version the other end speaks."""
 
-    def __init__(self, message: str, *, code: str = "malformed", request_id: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "malformed", request_id: str = "",
+                 peer_version: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.request_id = request_id
+        self.peer_version = peer_version
 
 
 @dataclass
@@ -216,6 +219,13 @@ class AssignCamera(Message):
     standby: Literal["hot", "warm"] = "hot"  # a standby: the whole pipeline, or the stream and recent frames
     buffer_s: float = 10.0  # a warm standby: seconds of recent frames to keep
 
+
+# What a warm standby takes of a worker's capacity, in cameras (a hot one: 1). It decodes the
+# stream (all of it: H.264 frames depend on each other) and keeps a JPEG of every detection-rate
+# frame, but runs no detector. Measured with campool_worker/harness/standby_bench.py (RTSP highway
+# camera, YOLOX-nano, 10 detections/s, the 2-core box): hot 17.8 % of a core and 39 MB per
+# camera, warm 8.7 % and 35 MB (0.49 of hot's CPU; the decode is most of it).
+WARM_STANDBY_COST = 0.5
 
 @dataclass
 class PromoteCamera(Message):

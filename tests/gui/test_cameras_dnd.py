@@ -7,6 +7,7 @@ from PySide6.QtGui import QDropEvent
 from campool_gui.ui.dnd import CAMERAS_MIME, decode_cameras, encode_cameras
 
 MOVE = Qt.DropAction.MoveAction
+COPY = Qt.DropAction.CopyAction   # what a Ctrl-drag makes: set the standby's worker
 
 
 def _target_row(targets, worker_id):
@@ -77,3 +78,36 @@ def test_a_drop_the_master_refuses_is_reported_in_one_line(qtbot, window, pool, 
     with qtbot.waitSignal(bridge.intentFailed, timeout=10000) as sig:
         view.targets.dropMimeData(encode_cameras(["no-such-camera"]), MOVE, -1, -1, idx)
     assert "no-such-camera" in sig.args[0] and "\n" not in sig.args[0]
+
+
+def test_a_ctrl_drop_onto_a_worker_sets_the_cameras_standby_worker_not_its_pin(qtbot, window, pool, bridge):
+    view = window.pages["cameras"]
+    window.show_view("cameras")
+    view.select_ids(["synthetic-yard"])
+    pin_before = pool.camera("synthetic-yard").pin
+    # the other worker than its primary's (a standby never runs on its primary's worker)
+    target = next(w for w in pool.worker_ids if w != pool.camera("synthetic-yard").worker_id)
+    mime = view.proxy.mimeData(view.table.selectionModel().selectedIndexes())
+    idx = view.targets.index(_target_row(view.targets, target))
+    assert view.targets.canDropMimeData(mime, COPY, -1, -1, idx)
+    assert view.targets.dropMimeData(mime, COPY, -1, -1, idx)
+    qtbot.waitUntil(lambda: pool.camera("synthetic-yard").standby_pin == target, timeout=10000)
+    assert pool.camera("synthetic-yard").pin == pin_before
+    # a Ctrl-drop on Auto gives the standby back to the balancer
+    auto = view.targets.index(0)
+    assert view.targets.dropMimeData(view.proxy.mimeData(view.table.selectionModel().selectedIndexes()),
+                                     COPY, -1, -1, auto)
+    qtbot.waitUntil(lambda: pool.camera("synthetic-yard").standby_pin is None, timeout=10000)
+
+
+def test_a_ctrl_drop_on_a_worker_card_asks_for_the_standby(qtbot, window, pool, bridge):
+    window.show_view("workers")
+    target = next(w for w in pool.worker_ids if w != pool.camera("synthetic-gate").worker_id)
+    card = window.pages["workers"].cards[target]
+    mime = encode_cameras(["synthetic-gate"])
+    ev = QDropEvent(QPointF(20, 20), COPY, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(card.standbyDropped, timeout=2000) as sig:
+        card.dropEvent(ev)
+    assert sig.args == [["synthetic-gate"], target]
+    qtbot.waitUntil(lambda: pool.camera("synthetic-gate").standby_pin == target, timeout=10000)
+    pool.master.set_standby("synthetic-gate", None)

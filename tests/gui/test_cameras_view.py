@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+
 from campool_gui.ui.camera_dialog import CameraDialog, probe_source
 from campool_worker.camera import CountingLine
 
@@ -159,3 +161,39 @@ def test_a_custom_model_with_its_labels_file_is_described_and_kept_on_edit(qtbot
     labels.write_text("")
     dlg.labels_browse.click()
     assert dlg.error_label.isVisibleTo(dlg) and "empty" in dlg.error_label.text()
+
+
+def test_the_standby_setting_is_chosen_in_the_dialog_and_kept_on_edit(qtbot):
+    dlg = CameraDialog(None)
+    qtbot.addWidget(dlg)
+    dlg.name_edit.setText("Gate")
+    dlg.source_edit.setText("rtsp://10.0.0.5/stream1")
+    assert dlg.build_config().standby is None          # auto: hot when the camera is critical
+    dlg.standby_combo.setCurrentIndex(dlg.standby_combo.findData("warm"))
+    cfg = dlg.build_config()
+    assert cfg.standby == "warm"
+    again = CameraDialog(cfg)
+    qtbot.addWidget(again)
+    assert again.standby_combo.currentData() == "warm" and again.build_config() == cfg
+
+
+def test_the_camera_table_says_where_a_standby_is():
+    from campool_gui.pool.views import CameraView, StandbyView
+    from campool_gui.ui.camera_model import COLUMNS, CameraTableModel
+    from campool_worker.camera import CameraConfig
+
+    cam = CameraView(camera_id="gate", config=CameraConfig("gate", "rtsp://10.0.0.5/s", priority="critical"),
+                     pin=None, pin_return=True, worker_id="w1", epoch=3, state="running", reason="", status=None,
+                     counts={}, fenced=0, errors={}, target_fps=None, preview=False,
+                     standby=StandbyView("gate", "w2", "hot", "running"), standby_mode="hot")
+    waiting = CameraView(camera_id="yard", config=CameraConfig("yard", "rtsp://10.0.0.6/s", standby="warm"),
+                         pin=None, pin_return=True, worker_id="w1", epoch=1, state="running", reason="",
+                         status=None, counts={}, fenced=0, errors={}, target_fps=None, preview=False,
+                         standby=StandbyView("yard", None, "warm", "waiting", "a warm standby needs a second "
+                                             "online worker"), standby_mode="warm")
+    model = CameraTableModel()
+    model.set_cameras([cam, waiting], {"w1": "box-1", "w2": "box-2"})
+    col = COLUMNS.index("Standby")
+    assert model.index(0, col).data() == "hot · box-2"
+    assert model.index(1, col).data() == "warm · waiting"
+    assert "second online worker" in model.index(1, col).data(Qt.ItemDataRole.ToolTipRole)

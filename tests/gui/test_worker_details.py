@@ -33,3 +33,16 @@ def test_another_master_is_listed_by_name_fingerprint_and_date_in_the_warning_co
     item = details.master_list.item(len(lines) - 1)
     assert item.foreground().color().name() == theme.current().warn.lower()
     assert "O" * 40 in item.toolTip(), "the whole key, to compare with `campool-worker masters`"
+
+
+def test_the_cameras_a_worker_stands_by_for_are_listed_after_those_it_runs(qtbot, pool, bridge):
+    from campool_gui.pool.views import StandbyView
+
+    details = WorkerDetails()
+    qtbot.addWidget(details)
+    w = next(iter(bridge.state.workers.values()))
+    sb = StandbyView("gate-cam", w.worker_id, "warm", "running", epoch=7)
+    details.show_worker(dataclasses.replace(w, standbys=(sb,)), {})
+    texts = [details.camera_list.item(i).text() for i in range(details.camera_list.count())]
+    assert texts[-1] == "gate-cam   warm standby · running" and len(texts) == len(w.cameras) + 1
+    assert details.fields["Cameras"].text().endswith("standby for 1")

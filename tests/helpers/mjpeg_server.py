@@ -3,6 +3,10 @@
 Many cheap IP cameras serve exactly this (`GET /video.mjpg`). It runs on a thread
 in the test process, on a real socket; `stop()` closes the listener and every open
 connection, like a camera losing power.
+
+By default each connection gets the scene from its first frame (tests that compare the pictures
+rely on it). ``live=True`` is a real camera: every viewer sees the frame of the moment, so two
+workers watching it at once see the same objects at the same time (the live standby tests).
 """
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ BOUNDARY = "campoolframe"
 
 class MjpegCamera:
     def __init__(self, scene_url: str = "synthetic://?w=320&h=240&fps=25&objects=2&seed=4",
-                 path: str = "/video.mjpg") -> None:
+                 path: str = "/video.mjpg", *, live: bool = False) -> None:
+        self.live = live
+        self.t0 = time.time()
         self.params = SyntheticParams.parse(scene_url)
         self.scene = SyntheticScene(self.params)
         self.path = path
@@ -54,6 +60,8 @@ class MjpegCamera:
                 i = 0
                 try:
                     while not camera._stopped.is_set():
+                        if camera.live:
+                            i = int((time.time() - camera.t0) * camera.params.fps)
                         _ok, jpg = cv2.imencode(".jpg", camera.scene.render(i), [cv2.IMWRITE_JPEG_QUALITY, 90])
                         data = jpg.tobytes()
                         self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"

@@ -10,9 +10,11 @@ from campool_worker import protocol as p
 def camera(camera_id: str, epoch: int, state: str = "running", *, fps: float = 0.0, latency_ms: float = 0.0,
            frame_index: int = -1, last_error: str | None = None, frames: int = 0, last_seq: int = 0,
            zones: dict[str, int] | None = None,
-           zone_classes: dict[str, dict[str, int]] | None = None) -> p.CameraTelemetry:
+           zone_classes: dict[str, dict[str, int]] | None = None, role: str = "primary", frame_ts: float = 0.0,
+           buffered_s: float = 0.0, backlog: int = 0) -> p.CameraTelemetry:
     return p.CameraTelemetry(camera_id, epoch, state, fps, latency_ms, frames, frame_index, last_error, last_seq,
-                             0, False, "test", dict(zones or {}), dict(zone_classes or {}))
+                             backlog, False, "test", dict(zones or {}), dict(zone_classes or {}),
+                             "standby" if role == "standby" else "primary", frame_ts, buffered_s)
 
 
 def status(worker_id: str, cameras: Iterable[p.CameraTelemetry] = (), *, clock: float = 0.0, cpu: float = 0.0,

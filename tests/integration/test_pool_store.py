@@ -9,6 +9,7 @@ import pytest
 import sqlite_utils
 
 from campool_gui.pool import schema
+from campool_gui.pool.actions import StandbyPromoted
 from campool_gui.pool.alerts import Alert
 from campool_gui.pool.clock import FakeClock
 from campool_gui.pool.core import (
@@ -150,6 +151,52 @@ def test_pool_records_round_trip_into_a_restarted_core(store):
     assert core.fence.epoch_of("gate") == 2
     assert core.fence.judge(ev(2, T0, frame=95)) is Verdict.ACCEPT      # epoch 1 before the cut
     assert core.fence.judge(ev(3, T0, frame=100)) is Verdict.FENCED      # epoch 1 after it
+
+
+def test_standby_epochs_survive_a_restart_and_never_count_unless_promoted(store):
+    cfg = CameraConfig("gate", "rtsp://cam/1", priority="critical")
+    primary = Assignment("gate", "w1", 1, since=0, started_wall=T0)
+    standby = Assignment("gate", "w2", 2, since=0, started_wall=T0, role="standby", mode="warm")
+    store.save_records([CameraSaved(Camera(cfg)), LeaseStarted(primary, "new"),
+                        LeaseStarted(standby, "warm standby")]).result(5)
+    state = store.load_state()
+    # the primary's epoch is current, the standby's is issued above it and restored as a standby
+    assert state["epochs"] == {"gate": 1} and state["issued"] == {"gate": 2}
+    assert [(a.worker_id, a.epoch) for a in state["leases"]] == [("w1", 1)]
+    assert [(a.worker_id, a.epoch, a.role, a.mode) for a in state["standbys"]] == [("w2", 2, "standby", "warm")]
+    core = PoolCore(FakeClock())
+    core.restore(**state)
+    assert core.fence.allocate("gate") == 3      # a new lease never reuses the standby's epoch
+    assert core.judge([ev(1, T0, epoch=2)]) == [Verdict.HELD]   # a standby's events wait for the watermark
+
+    # the standby is promoted with its cut at T0 + 10 (its clock); epoch 1 is cut there too
+    store.save_records([LeaseEnded("gate", 1, T0 + 12, Cut("gate", 1, ts=T0 + 10, wall=T0 + 12)),
+                        StandbyPromoted("gate", 2, T0 + 10, T0 + 12)]).result(5)
+    state = store.load_state()
+    assert state["epochs"] == {"gate": 2} and state["standbys"] == []
+    assert [(a.worker_id, a.epoch) for a in state["leases"]] == [("w2", 2)]
+    core = PoolCore(FakeClock())
+    core.restore(**state)
+    # after a restart its resent events from before the cut (the old primary counted them) are fenced
+    assert core.judge([ev(1, T0 + 9, epoch=2), ev(2, T0 + 11, epoch=2)]) == [Verdict.FENCED, Verdict.ACCEPT]
+    assert core.judge([ev(5, T0 + 11, epoch=1)]) == [Verdict.FENCED]
+
+
+def test_an_ended_standby_epoch_is_fenced_after_a_restart(store):
+    cfg = CameraConfig("gate", "rtsp://cam/1")
+    store.save_records([CameraSaved(Camera(cfg)), LeaseStarted(Assignment("gate", "w1", 1, since=0), "new"),
+                        LeaseStarted(Assignment("gate", "w2", 2, since=0, role="standby"), "hot standby"),
+                        LeaseEnded("gate", 2, T0, Cut("gate", 2, wall=T0))]).result(5)
+    core = PoolCore(FakeClock())
+    core.restore(**store.load_state())
+    assert core.state.standbys == {}
+    assert core.judge([ev(1, T0, epoch=2), ev(1, T0, epoch=1)]) == [Verdict.FENCED, Verdict.ACCEPT]
+
+
+def test_shadowed_events_are_kept_flagged_and_acked_but_never_counted(store):
+    res = store.add_events([ev(1, T0), ev(2, T0 + 1)], [Verdict.SHADOWED, A]).result(5)
+    assert res.acks == {("gate", 1): 2}
+    assert sum(r["count"] for r in store.counts_series(T0, T0 + 60, "minute")) == 1
 
 
 def test_a_failing_write_fails_alone_in_its_batch(store):

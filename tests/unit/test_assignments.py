@@ -1,11 +1,15 @@
 """The running cameras: epochs seen, capacity, draining, and resuming after a restart."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from campool_worker.assignments import Assignments
 from campool_worker.camera import CameraConfig
+from campool_worker.coverage import CoverageTracker
 from campool_worker.outbox import FrameCrossings, Outbox, StoredAssignment
 from campool_worker.pipeline.camera_pipeline import Crossing
 from campool_worker.pipeline.runner import WARMUP_FRAMES, RunnerStatus
+from campool_worker.protocol import WARM_STANDBY_COST
 
 
 class _Slot:
@@ -15,12 +19,26 @@ class _Slot:
         self.assignment, self.camera, self.epoch = a, a.camera, a.epoch
         self.ctx = f"camera {a.camera.camera_id} epoch {a.epoch}"
         self.running = False
+        self.coverage = CoverageTracker(a.role)
+
+    @property
+    def role(self):
+        return self.assignment.role
+
+    def promote(self, count_from_ts):
+        if self.assignment.role == "primary":
+            return False
+        cut = count_from_ts if self.assignment.warm else self.assignment.count_from_ts
+        self.assignment = replace(self.assignment, role="primary", count_from_ts=cut)
+        self.coverage.set_role("primary")
+        return True
 
     def start(self):
         self.running = True
 
     def stop(self):
         self.running = False
+        self.coverage.lost()
 
     def update(self, camera):
         self.camera = camera
@@ -128,3 +146,45 @@ def test_a_lost_secrets_file_leaves_the_camera_to_the_master_instead_of_a_masked
     again, outbox, made = _assignments(tmp_path)
     again.resume()
     assert made == [] and again.get("gate") is None
+
+
+def test_a_standby_is_resumed_as_a_standby_and_a_promoted_one_as_the_primary(tmp_path):
+    assignments, outbox, _ = _assignments(tmp_path, capacity=4)
+    assignments.start(StoredAssignment(CameraConfig("hot", "rtsp://cam/h"), 5, None, None, None, "standby", "hot"))
+    assignments.start(StoredAssignment(CameraConfig("warm", "rtsp://cam/w"), 6, None, None, None, "standby", "warm",
+                                       7.5))
+    assignments.start(StoredAssignment(CameraConfig("cut", "rtsp://cam/c"), 8, None, None, None, "standby", "warm"))
+    assert assignments.promote("cut", 1234.5) and not assignments.promote("cut", 999.0), "a repeat changes nothing"
+    assignments.close()
+    outbox.close()
+
+    again, _, made = _assignments(tmp_path, capacity=4)
+    again.resume()
+    roles = {s.camera.camera_id: (s.assignment.role, s.assignment.standby, s.assignment.buffer_s,
+                                  s.assignment.count_from_ts) for s in made}
+    assert roles == {"hot": ("standby", "hot", 10.0, None), "warm": ("standby", "warm", 7.5, None),
+                     "cut": ("primary", "warm", 10.0, 1234.5)}
+
+
+def test_a_warm_standby_takes_a_fraction_of_the_capacity_a_hot_one_a_whole_camera(tmp_path):
+    assignments, _, _ = _assignments(tmp_path, capacity=2)
+    assignments.start(StoredAssignment(CameraConfig("p", "rtsp://cam/p"), 1, None, None))
+    assignments.start(StoredAssignment(CameraConfig("w", "rtsp://cam/w"), 1, None, None, None, "standby", "warm"))
+    assert assignments.load == 1.0 + WARM_STANDBY_COST < 2
+    assert assignments.full and not assignments.has_room(1.0), "no room for a whole camera"
+    assert assignments.has_room(WARM_STANDBY_COST)
+    assert assignments.has_room(1.0, replacing="p"), "a new epoch of a running camera takes its place"
+
+
+def test_a_stopped_cameras_last_span_is_still_handed_over_closed(tmp_path):
+    assignments, _, made = _assignments(tmp_path)
+    assignments.start(StoredAssignment(CameraConfig("a", "rtsp://cam/a"), 3, None, None, None, "standby", "warm"))
+    made[-1].coverage.frame(100.0)
+    made[-1].coverage.frame(100.5)
+    assignments.stop("a", forget=True)
+    (update,) = assignments.coverage_updates()
+    assert update[:2] == ("a", 3) and (update[2].start_ts, update[2].end_ts, update[2].role, update[2].closed) == (
+        100.0, 100.5, "standby", True)
+    assert assignments.coverage_updates() == []
+    assignments.coverage_retry([update])
+    assert assignments.coverage_updates() == [update], "what the outbox could not take is told again"

@@ -46,6 +46,8 @@ zones = ["yard:0,0,640,0,640,360,0,360"]
 priority = "high"
 pin = "gate-box"
 target_fps = 12
+standby = "warm"
+standby_worker = "yard-box"
 
 [alerts.zone_occupancy]
 threshold = 20
@@ -57,6 +59,7 @@ overrides = {{ "gate-1/yard" = 5 }}
     cam = cfg.cameras[0]
     assert [ln.name for ln in cam.config.lines] == ["in", "out"] and cam.config.zones[0].name == "yard"
     assert (cam.pin, cam.target_fps, cam.config.priority) == ("gate-box", 12.0, "high")
+    assert (cam.config.standby, cam.standby_worker) == ("warm", "yard-box")
     assert cfg.alerts["zone_occupancy"].threshold_for("gate-1/yard") == 5
     assert cfg.alerts["zone_occupancy"].threshold_for("other/yard") == 20
 
@@ -73,6 +76,8 @@ def test_json_works_too(tmp_path):
     ("[[cameras]]\ncamera_id = 'a'\nsource = 'x'\n[[cameras]]\ncamera_id = 'a'\nsource = 'y'\n", "appears twice"),
     ("[[cameras]]\ncamera_id = 'a'\nsource = 'x'\nlines = ['bad']\n", r"cameras\[0\]: line 'bad'"),
     ("[[cameras]]\ncamera_id = 'a'\nsource = 'x'\npriority = 'urgent'\n", "priority"),
+    ("[[cameras]]\ncamera_id = 'a'\nsource = 'x'\nstandby = 'cold'\n", "standby 'cold' is not one of"),
+    ("[[cameras]]\ncamera_id = 'a'\nsource = 'x'\nstandby_worker = 3\n", "standby_worker must be"),
     ("[[workers]]\nhost = 'h'\n", "missing"),
     ("[alerts.nope]\nthreshold = 1\n", "unknown alert"),
     ("[alerts.cpu_high]\nthreshhold = 1\n", "alert cpu_high"),

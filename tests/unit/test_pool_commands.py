@@ -12,6 +12,8 @@ from campool_gui.pool.actions import (
     SendDrain,
     SendFence,
     SendPreview,
+    SendPromote,
+    SendResend,
     SendUnassign,
     SendUpdate,
 )
@@ -40,6 +42,18 @@ def test_a_live_handover_cut_reaches_the_worker_as_count_from_ts():
     assert decoded.count_from_ts == 1_700_000_123.25
 
 
+def test_a_standby_assignment_and_its_promotion_reach_the_worker_through_the_wire():
+    cmd = command_for(SendAssign("w2", CAM, 9, None, None, role="standby", standby="warm", buffer_s=12.0))
+    decoded = p.decode(p.encode(cmd.message, "r-1"), kinds=("command",)).message
+    assert isinstance(decoded, p.AssignCamera)
+    assert (decoded.role, decoded.standby, decoded.buffer_s, decoded.epoch) == ("standby", "warm", 12.0, 9)
+    promote = p.decode(p.encode(command_for(SendPromote("w2", "gate", 9, 1_700_000_050.5)).message, "r-2"),
+                       kinds=("command",)).message
+    assert promote == p.PromoteCamera("gate", 9, 1_700_000_050.5)
+    plain = command_for(SendAssign("w1", CAM, 8, None, None)).message
+    assert isinstance(plain, p.AssignCamera) and plain.role == "primary"
+
+
 def test_a_file_handover_cut_reaches_the_worker_as_frames():
     msg = command_for(SendAssign("w2", CAM, 3, start_frame=940, count_from_frame=1000)).message
     assert (msg.start_frame, msg.count_from_frame, msg.count_from_ts) == (940, 1000, None)
@@ -56,6 +70,8 @@ def test_every_pool_action_has_a_command():
     (SendUpdate("w", CAM, 1), p.UpdateCamera, 2),
     (SendDrain("w", True), p.Drain, 3),
     (SendPreview("w", "gate", True, 320, 2.0), p.SetPreview, 2),
+    (SendPromote("w", "gate", 3, 1_700_000_000.0), p.PromoteCamera, 3),
+    (SendResend("w", "gate"), p.ResendCounts, 2),
 ])
 def test_idempotent_commands_are_retried_and_assignments_are_not(action, message, retries):
     cmd = command_for(action)

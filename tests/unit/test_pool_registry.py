@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from campool_gui.pool.registry import Registry
+from campool_worker import protocol as p
 from campool_worker.discovery import DiscoveredWorker
 
 KEY_A = "A" * 40
@@ -9,8 +10,8 @@ KEY_B = "B" * 40
 
 
 def rec(instance: str = "gate-box", wid: str = "id1", key: str = KEY_A, host: str = "10.0.0.5",
-        port: int = 7761) -> DiscoveredWorker:
-    return DiscoveredWorker(instance, wid, host, (host,), port, port + 1, port + 2, key, "0.1.0", 1, "", 4)
+        port: int = 7761, protocol: int = p.PROTOCOL_VERSION) -> DiscoveredWorker:
+    return DiscoveredWorker(instance, wid, host, (host,), port, port + 1, port + 2, key, "0.1.0", protocol, "", 4)
 
 
 def test_unknown_record_is_shown_as_discovered():
@@ -19,6 +20,15 @@ def test_unknown_record_is_shown_as_discovered():
     [w] = ch.upsert
     assert (w.worker_id, w.adopted, w.key_conflict) == ("id1", False, "")
     assert r.find("id1").host == "10.0.0.5"
+
+
+def test_a_record_of_another_protocol_version_says_before_adoption_which_end_to_upgrade():
+    [old] = Registry().seen("old-box", rec("old-box", protocol=p.PROTOCOL_VERSION - 1)).upsert
+    assert "upgrade the worker" in old.incompatible and old.last_error == old.incompatible
+    [new] = Registry().seen("new-box", rec("new-box", wid="id2", protocol=p.PROTOCOL_VERSION + 1)).upsert
+    assert "upgrade this control center" in new.incompatible
+    [same] = Registry().seen("gate-box", rec()).upsert
+    assert same.incompatible == "" and same.last_error == ""
 
 
 def test_adopted_worker_may_move_address_when_the_key_matches():

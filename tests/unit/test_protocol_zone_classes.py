@@ -33,5 +33,5 @@ def test_a_worker_of_protocol_1_is_refused_with_a_line_that_says_to_upgrade():
     frames = heartbeat({})
     header = json.loads(frames[1])
     header["v"] = p.PROTOCOL_VERSION - 1
-    with pytest.raises(p.ProtocolError, match="upgrade the older"):
+    with pytest.raises(p.ProtocolError, match="upgrade the worker"):
         p.decode_telemetry([frames[0], json.dumps(header).encode()])

@@ -115,6 +115,17 @@ def test_acks_go_out_only_when_they_advance():
     assert [(m.camera_id, m.epoch, m.up_to_seq) for m in client.sent] == [("gate", 2, 5), ("gate", 2, 9)]
 
 
+def test_one_ack_carries_the_events_and_the_closed_spans_stored_and_goes_out_when_either_advances():
+    client = ScriptedClient()
+    link = make_link(client)
+    link.ack("gate", 2, 5)
+    link.ack("gate", 2, spans_up_to=3)       # spans news: the events' ack rides along as last sent
+    link.ack("gate", 2, spans_up_to=3)       # nothing new
+    link.ack("gate", 2, 4, spans_up_to=2)    # older on both counts
+    link.ack("gate", 2, 7)
+    assert [(m.up_to_seq, m.spans_up_to) for m in client.sent] == [(5, 0), (5, 3), (7, 3)]
+
+
 def test_hello_is_due_at_once_and_retried_with_a_doubling_backoff_up_to_30_s():
     clock = Clock()
     client = ScriptedClient(*[RequestTimeout("hello: could not connect")] * 8)
