@@ -89,7 +89,9 @@ class Handover:
     from_epoch: int
     to_epoch: int | None = None
     to_worker: str | None = None
-    first_frame_wall: float | None = None   # estimated time of the new holder's first frame
+    first_frame_wall: float | None = None   # estimated time of the new holder's first frame (a
+                                            # standby promoted: its frames never stopped, so the kill)
+    seen_wall: float | None = None          # when the master heard it run under the new epoch
 
 
 class HandoverRecorder:
@@ -98,9 +100,12 @@ class HandoverRecorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.watch: dict[str, Handover] = {}
+        self.since = 0.0
 
-    def arm(self, cameras: list[CameraView]) -> None:
+    def arm(self, cameras: list[CameraView], at: float) -> None:
+        """Watch these cameras from `at` (the kill) on."""
         with self.lock:
+            self.since = at
             self.watch = {c.camera_id: Handover(c.camera_id, c.epoch) for c in cameras}
 
     def __call__(self, ev: object) -> None:
@@ -116,7 +121,8 @@ class HandoverRecorder:
                 # The report comes with the next heartbeat (about 1 s); the frames it counts
                 # since the start date its first frame better than the report's arrival.
                 back = (st.frames - 1) / st.fps if st.frames > 1 and st.fps > 0 else 0.0
-                h.to_epoch, h.to_worker, h.first_frame_wall = c.epoch, c.worker_id, now - min(back, 5.0)
+                h.to_epoch, h.to_worker, h.seen_wall = c.epoch, c.worker_id, now
+                h.first_frame_wall = max(self.since, now - min(back, 5.0))
 
     def done(self) -> bool:
         with self.lock:
@@ -227,6 +233,9 @@ class LiveBenchResult:
         outages = [c.handover.first_frame_wall - self.kill_wall for c in self.cameras
                    if c.handover is not None and c.handover.first_frame_wall is not None
                    and self.kill_wall is not None]
+        # when the master heard each camera run under its new epoch (a promotion: the standby's)
+        takeovers = [c.handover.seen_wall - self.kill_wall for c in self.cameras
+                     if c.handover is not None and c.handover.seen_wall is not None and self.kill_wall is not None]
         gaps = [c.recorded_gap_s for c in self.cameras if c.recorded_gap_s is not None]
         reasons = sorted({c.recorded_gap_reason for c in self.cameras if c.recorded_gap_s is None})
         return {
@@ -248,6 +257,7 @@ class LiveBenchResult:
             "residual_p95_s": _round(percentile(residuals, 0.95)),
             "residual_max_s": _round(max(residuals) if residuals else None),
             "first_frame_s": round(max(outages), 3) if outages else None,
+            "takeover_s": round(max(takeovers), 3) if takeovers else None,
             "recorded_gap_s": round(max(gaps), 3) if gaps else None,
             "recorded_gap_reason": "; ".join(reasons) if not gaps else "",
             "standby_cost": self.standby_cost, "standby_cost_reason": self.standby_cost_reason,
@@ -346,8 +356,8 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
         if s.kill != "none":
             holding = {lw.name: [c for c in snap.cameras if c.worker_id == ids[lw.name]] for lw in local}
             victim = max(local, key=lambda lw: (len(holding[lw.name]), lw.name))
-            rec.arm(holding[victim.name])
             result.victim, result.kill_wall = victim.name, time.time()
+            rec.arm(holding[victim.name], result.kill_wall)
             if s.kill == "sigkill":
                 victim.kill()
             else:
