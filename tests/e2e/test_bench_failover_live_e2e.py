@@ -70,4 +70,7 @@ def test_the_gap_the_master_recorded_is_the_outage(live_bench):
     s = live_bench
     if s["recorded_gap_s"] is None:
         pytest.skip(f"no recorded gap to compare: {s['recorded_gap_reason']}")
-    assert abs(s["recorded_gap_s"] - s["first_frame_s"]) <= 1.0, s
+    # The outage is measured from the kill to the new holder's first frame: at least first_frame_s
+    # (back-dated from the frames it reports, which an RTSP connect's first burst makes early) and
+    # at most takeover_s (when the master heard it run). The recorded gap is to be within 1 s of it.
+    assert s["first_frame_s"] - 1.0 <= s["recorded_gap_s"] <= s["takeover_s"] + 1.0, s
