@@ -19,7 +19,9 @@ password, gets 401 Unauthorized. With --always-on the server watches its own str
 `rtspsrc ! fakesink` inside it over UDP, no decoding), so the stream runs from the start whether or
 not a client is connected, like a real camera: without it gst-rtsp-server starts the file
 afresh for the first client after the last one left, and a failover would look like a
-rewind. Stopping it is a plain kill (SIGKILL), like a camera losing power; starting it
+rewind. An always-on camera is also not seekable: without that, gst-rtsp-server seeks the shared
+stream back to 0 for every client's PLAY (FFmpeg asks for npt=0-), which the tests written
+against the plain camera rely on (a new client gets a key frame at once). Stopping it is a plain kill (SIGKILL), like a camera losing power; starting it
 again on the same port is a camera coming back.
 """
 from __future__ import annotations
@@ -138,7 +140,8 @@ def serve(video: str, port: int, path: str, user: str | None = None, password: s
                 return Gst.PadProbeReturn.HANDLED
             return Gst.PadProbeReturn.OK
 
-        parse.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, on_query)
+        if always_on:
+            parse.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, on_query)
         parse.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_event)
         parse.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
 
