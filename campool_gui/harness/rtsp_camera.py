@@ -21,7 +21,8 @@ not a client is connected, like a real camera: without it gst-rtsp-server starts
 afresh for the first client after the last one left, and a failover would look like a
 rewind. An always-on camera is also not seekable: without that, gst-rtsp-server seeks the shared
 stream back to 0 for every client's PLAY (FFmpeg asks for npt=0-), which the tests written
-against the plain camera rely on (a new client gets a key frame at once). Stopping it is a plain kill (SIGKILL), like a camera losing power; starting it
+against the plain camera rely on (a new client gets a key frame at once). Stopping it is a
+plain kill (SIGKILL), like a camera losing power; starting it
 again on the same port is a camera coming back.
 """
 from __future__ import annotations
