@@ -9,7 +9,7 @@ every heartbeat says how the storage is (`StorageWatch`). The cameras are `Assig
 (assignments.py); their threads talk to the loop through queues and a wake-up pipe. See
 protocol/ for the messages and the epoch fencing rule, security.py for who may connect.
 
-Coverage spans (coverage.py) take the same road as the counts: about once a second the loop
+Coverage spans (coverage.py) take the same road as the counts: every `SPAN_EXTEND_S` the loop
 takes what the cameras watched, commits the crossings already handed over, then the spans (so a
 span never covers a frame whose crossings are not committed), and only then publishes them in a
 `CountBatch`; unacked ones are resent with the events. Spans a SIGKILL left open are closed at

@@ -118,11 +118,14 @@ class HandoverRecorder:
             if h is None or h.to_epoch is not None or st is None or c.state != "running":
                 return
             if st.epoch == c.epoch and c.epoch > h.from_epoch:
-                # The report comes with the next heartbeat (about 1 s); the frames it counts
-                # since the start date its first frame better than the report's arrival.
-                back = (st.frames - 1) / st.fps if st.frames > 1 and st.fps > 0 else 0.0
+                # A worker announces a camera's change to running at once (it looks ten times a
+                # second), so a camera that starts after the kill was first seen running within
+                # about 0.1 s of its first frame; dating that frame back by frames / fps instead
+                # was up to a second early, as a fresh stream's first frames arrive in a burst. A
+                # promoted standby ran all along (its frames span the kill): its outage is none.
+                ran = (st.frames - 1) / st.fps if st.frames > 1 and st.fps > 0 else 0.0
                 h.to_epoch, h.to_worker, h.seen_wall = c.epoch, c.worker_id, now
-                h.first_frame_wall = max(self.since, now - min(back, 5.0))
+                h.first_frame_wall = self.since if ran >= now - self.since else now
 
     def done(self) -> bool:
         with self.lock:

@@ -844,10 +844,10 @@ class PoolCore:
         self._progress.pop(cid, None)
         self._reconnecting.pop(cid, None)
         self.effects.record(StandbyPromoted(cid, sb.epoch, count_from_ts, self.clock.wall()))
-        # A warm standby counts its buffer from what it is told, so it is told the start of the
-        # matching window: each crossing the old primary counted near the cut then has its twin
+        # A warm standby counts its buffer from what it is told, so it is told where pairing
+        # starts (C - 2M): each crossing the old primary counted near the cut then has its twin
         # there to be paired with, and cannot pair with another object instead (standby.py).
-        self.effects.send(SendPromote(sb.worker_id, cid, sb.epoch, count_from_ts - self.shadows.match_window_s))
+        self.effects.send(SendPromote(sb.worker_id, cid, sb.epoch, count_from_ts - 2 * self.shadows.match_window_s))
         held = self.shadows.promote(cid, sb.epoch, cut_at)
         if held:
             self._replay.append((sb.worker_id, held))

@@ -11,13 +11,18 @@ through its clock offset by the caller):
 * the standby's events: those at or before W - MATCH_WINDOW_S are *shadowed* (acked, not counted:
   the primary has them); later ones are *held* (in memory, bounded; neither stored nor acked, so
   the worker keeps and resends them);
-* the promotion: the cut C = W. The standby's events after C - MATCH_WINDOW_S are taken, except
-  each one matched one to one with a stored primary event of the same line, direction and class
-  within MATCH_WINDOW_S of it. Primary events may already be stored beyond W (those of frames after
-  the last fully stored heartbeat), so matching runs up to the latest stored primary event plus the
-  window; after that the standby's events are taken as they are. The standby is told to count from
-  C - MATCH_WINDOW_S (its clock): a warm one then reports the twins of the primary's last crossings
-  too, so each pairs with its own twin and never with another object.
+* the promotion: the cut C = W, M = MATCH_WINDOW_S. The standby's events after C - M are taken,
+  except each one paired one to one with a stored primary event of the same line, direction and
+  class within M of it. Primary events may already be stored beyond W (those of frames after the
+  last fully stored heartbeat), so pairing runs up to the latest stored primary event plus M;
+  after that the standby's events are taken as they are. Pairing starts earlier, at C - 2M: the
+  standby's events of (C - 2M, C - M] are not taken, but each first pairs with its own twin, so
+  that a primary crossing just before C - M whose twin fell before it cannot be paired with a
+  later, different object instead (that lost one crossing in the live bench). Pairing goes in
+  time order and takes the earliest free primary event in the window (for intervals on a line,
+  earliest-first in time order pairs as many as can be). So a hot standby's events shadowed in
+  the last 2M are remembered for the promotion, and a warm one is told to count from C - 2M (its
+  clock): its replay reports those twins itself.
 
 Held events the watermark passes later are released (`release`) and stored as shadowed at once,
 so a standby's outbox keeps only its last moments.
@@ -99,6 +104,9 @@ class _CameraShadow:
     recent: deque[tuple[float, EventKey, int, int]] = field(default_factory=lambda: deque(maxlen=RECENT_PRIMARY))
     standby_epoch: int | None = None
     held: dict[int, tuple[CountEvent, float]] = field(default_factory=dict)   # seq -> (event, master ts)
+    # the standby's events shadowed lately (master ts, key): at a promotion those of the last 2M
+    # pair with their twins first (see the module docstring)
+    shadowed: deque[tuple[float, EventKey]] = field(default_factory=lambda: deque(maxlen=RECENT_PRIMARY))
     promotion: Promotion | None = None
 
 
@@ -188,6 +196,7 @@ class Shadows:
         if cs.standby_epoch != epoch:
             cs.standby_epoch = epoch
             cs.held.clear()
+            cs.shadowed.clear()
 
     def held(self, camera_id: str) -> int:
         cs = self._cams.get(camera_id)
@@ -201,7 +210,9 @@ class Shadows:
             return []
         limit = cs.watermark - self.match_window_s
         out = sorted((seq for seq, (_, ts) in cs.held.items() if ts <= limit))
-        return [cs.held.pop(seq)[0] for seq in out]
+        released = [cs.held.pop(seq) for seq in out]
+        cs.shadowed.extend((ts, (ev.line, ev.direction, ev.class_name)) for ev, ts in released)
+        return [ev for ev, _ in released]
 
     def judge(self, ev: CountEvent, ts: float) -> Verdict | None:
         """The verdict on an event of a standby or a promoted standby (ts: master time); None when
@@ -218,7 +229,8 @@ class Shadows:
     def _shadow(self, cs: _CameraShadow, ev: CountEvent, ts: float) -> Verdict:
         w = cs.watermark
         if w is not None and ts <= w - self.match_window_s:
-            cs.held.pop(ev.seq, None)
+            if cs.held.pop(ev.seq, None) is None:   # a resend of a released one is remembered once
+                cs.shadowed.append((ts, (ev.line, ev.direction, ev.class_name)))
             return Verdict.SHADOWED
         if ev.seq not in cs.held and len(cs.held) >= self.held_max:
             # the oldest leave memory, not the worker's outbox: the resend at a promotion brings them back
@@ -234,12 +246,18 @@ class Shadows:
         cs = self._cam(camera_id)
         latest = self.latest_primary(camera_id)
         until = max(cut, latest if latest is not None else cut) + self.match_window_s
-        held = [ev for ev, _ in sorted(cs.held.values(), key=lambda h: h[0].seq)] if cs.standby_epoch == epoch else []
+        ours = cs.standby_epoch == epoch
+        held = [ev for ev, _ in sorted(cs.held.values(), key=lambda h: h[0].seq)] if ours else []
+        twins = sorted(t for t in cs.shadowed if t[0] > cut - 2 * self.match_window_s) if ours else []
         cs.held.clear()
+        cs.shadowed.clear()
         cs.standby_epoch = None
         prior = cs.primary_epoch
-        cs.promotion = Promotion(epoch, cut, until)
+        pr = cs.promotion = Promotion(epoch, cut, until)
         self.primary_is(camera_id, epoch)   # the old primary's stored events stay in `recent` for matching
+        # the standby's own twins of the primary's crossings shortly before the cut pair first
+        for ts, key in twins:
+            self._pair(cs, pr, key, ts)
         log.info("camera %s: standby epoch %d promoted over epoch %d; cut at %.3f, matching until %.3f, "
                  "%d held event(s) to take", camera_id, epoch, prior, cut, until, len(held))
         return held
@@ -248,23 +266,28 @@ class Shadows:
         mw = self.match_window_s
         if ts > pr.match_until:
             return Verdict.ACCEPT
-        if ts <= pr.cut - mw:
+        if ts <= pr.cut - 2 * mw:
             return Verdict.SHADOWED
         known = pr.decided.get(ev.seq)
         if known is not None:
             return known
-        key = (ev.line, ev.direction, ev.class_name)
-        best: tuple[float, int, int] | None = None
-        for pts, pkey, pep, pseq in cs.recent:
-            if pep == pr.epoch or pkey != key or (pep, pseq) in pr.consumed:
-                continue
-            dt = abs(pts - ts)
-            if dt <= mw and (best is None or dt < best[0]):
-                best = (dt, pep, pseq)
-        if best is not None:
-            pr.consumed.add((best[1], best[2]))
+        if self._pair(cs, pr, (ev.line, ev.direction, ev.class_name), ts) or ts <= pr.cut - mw:
             verdict = Verdict.SHADOWED      # the same object, already counted by the old primary
         else:
             verdict = Verdict.ACCEPT
         pr.decided[ev.seq] = verdict
         return verdict
+
+    def _pair(self, cs: _CameraShadow, pr: Promotion, key: EventKey, ts: float) -> bool:
+        """Pair a standby crossing at ``ts`` with the earliest free stored primary crossing of the
+        same key within the window; False when there is none."""
+        best: tuple[float, int, int] | None = None
+        for pts, pkey, pep, pseq in cs.recent:
+            if pep == pr.epoch or pkey != key or (pep, pseq) in pr.consumed or abs(pts - ts) > self.match_window_s:
+                continue
+            if best is None or pts < best[0]:
+                best = (pts, pep, pseq)
+        if best is None:
+            return False
+        pr.consumed.add((best[1], best[2]))
+        return True

@@ -142,11 +142,12 @@ Live standby and the standby cut (a live camera cannot rewind)
 * Promotion: when the primary is declared dead (or fenced, or its stream is down while the
   standby's is not), the master makes the standby's epoch current, cuts E_p at the watermark C
   (in the primary's clock: E_p's later events are fenced) and sends ``PromoteCamera(E_s,
-  count_from_ts=C - M)`` in the standby's clock, M being the master's matching window (half a
+  count_from_ts=C - 2M)`` in the standby's clock, M being the master's matching window (half a
   second): a warm standby then also reports its own copies of the primary's last crossings before
   C, which the matching needs to tell them from a different object. It takes the standby's events
   after C - M, except any that match, one to one, a stored primary event of the same line,
-  direction and class within M: two workers stamp the same frame a few tens of milliseconds apart, so a
+  direction and class within M (pairing starts at C - 2M, see campool_gui/pool/standby.py):
+  two workers stamp the same frame a few tens of milliseconds apart, so a
   track that straddles the cut is counted once, by exactly one of them. A camera whose stream is
   down on every holder is not promoted: it was simply not watched.
 * Capacity: a hot standby costs its worker one camera, a warm one ``WARM_STANDBY_COST`` of a

@@ -21,15 +21,14 @@ pytestmark = [pytest.mark.rtsp, pytest.mark.slow, pytest.mark.timeout(400)]
 DURATION_S = 40
 
 
-@pytest.fixture(scope="module")
-def live_bench() -> dict[str, Any]:
+def run_live_bench(standby: str) -> dict[str, Any]:
     reason = gi_rtsp_missing()
     if reason:
         pytest.skip(f"no RTSP server for the live bench: {reason}")
     shared_file("videos/highway.mp4")
     shared_file("models/yolox_nano.onnx")
     t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "campool_gui.app", "bench-failover", "--live", "--standby", "none",
+    out = subprocess.run([sys.executable, "-m", "campool_gui.app", "bench-failover", "--live", "--standby", standby,
                           "--duration", str(DURATION_S), "--json"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          timeout=360, check=False)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
@@ -38,6 +37,16 @@ def live_bench() -> dict[str, Any]:
     summary: dict[str, Any] = json.loads(lines[0])
     summary["_wall_s"] = time.monotonic() - t0
     return summary
+
+
+@pytest.fixture(scope="module")
+def live_bench() -> dict[str, Any]:
+    return run_live_bench("none")
+
+
+@pytest.fixture(scope="module")
+def live_bench_hot() -> dict[str, Any]:
+    return run_live_bench("hot")
 
 
 def test_the_live_bench_counts_add_up_and_the_kill_loses_what_nobody_watched(live_bench):
@@ -70,7 +79,25 @@ def test_the_gap_the_master_recorded_is_the_outage(live_bench):
     s = live_bench
     if s["recorded_gap_s"] is None:
         pytest.skip(f"no recorded gap to compare: {s['recorded_gap_reason']}")
-    # The outage is measured from the kill to the new holder's first frame: at least first_frame_s
-    # (back-dated from the frames it reports, which an RTSP connect's first burst makes early) and
-    # at most takeover_s (when the master heard it run). The recorded gap is to be within 1 s of it.
-    assert s["first_frame_s"] - 1.0 <= s["recorded_gap_s"] <= s["takeover_s"] + 1.0, s
+    # The outage: from the kill to the new holder's first frame (the master hears a camera start
+    # within about 0.1 s of it). The recorded gap is to be within 1 s of it.
+    assert abs(s["recorded_gap_s"] - s["first_frame_s"]) <= 1.0, s
+
+
+def test_a_hot_standby_takes_over_a_killed_primary_with_nothing_doubled_and_no_gap(live_bench_hot):
+    s = live_bench_hot
+    cam = s["per_camera"]["cam1"]
+    assert (s["standby"], s["kill"]) == ("hot", "sigkill"), s
+    assert s["expected"] > 0 and s["lost"] + s["matched"] == s["expected"], s
+    # It was the standby that took over, and its frames never stopped.
+    assert cam["standby_worker"] is not None and cam["to_worker"] == cam["standby_worker"], cam
+    assert s["first_frame_s"] == 0.0, s
+    assert s["duplicated"] == 0, s
+    # The target is 0 lost. Measured in 90 s runs: 0, and 1 (one crossing of the looped
+    # file, loop frame 219, that the live stream's 10 detections a second also miss in loops
+    # without a kill): at most that one is allowed until it is explained.
+    assert s["lost"] <= 1, s
+    if s["recorded_gap_s"] is not None:
+        assert s["recorded_gap_s"] < 0.5, s
+    # What the standby cost, measured.
+    assert s["standby_cost"] is not None and s["standby_cost"]["cpu_percent_per_camera"] > 0, s
