@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from campool_worker.camera import CameraConfig, CountEvent
 from campool_worker.coverage import Role, SpanUpdate
@@ -337,7 +337,14 @@ class Outbox:
                 sent_before: float | None = None, limit: int = 500) -> list[CountEvent]:
         """Unacked events in (camera, epoch, seq) order, a page at a time: ``after`` is the key of
         the last event of the previous page; ``sent_before`` keeps only events not published since."""
-        sql = "SELECT camera_id, epoch, seq, line, direction, class_name, track_id, ts, frame_index FROM events"
+        rows = self._page("SELECT camera_id, epoch, seq, line, direction, class_name, track_id, ts, frame_index "
+                          "FROM events", camera_id, after, sent_before, limit)
+        return [CountEvent(*row) for row in rows]
+
+    def _page(self, select: str, camera_id: str | None, after: tuple[str, int, int] | None,
+              sent_before: float | None, limit: int) -> list[tuple[Any, ...]]:
+        """One page of unacked rows of ``select`` (events or spans, keyed by camera, epoch and seq)."""
+        sql = select
         where: list[str] = []
         args: list[str | int | float] = []
         if camera_id is not None:
@@ -353,7 +360,7 @@ class Outbox:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY camera_id, epoch, seq LIMIT ?"
         args.append(limit)
-        return [CountEvent(*row) for row in self._db.execute(sql, args)]
+        return list(self._db.execute(sql, args))
 
     def iter_pending(self, camera_id: str | None = None, page: int = 500) -> Iterator[list[CountEvent]]:
         after = None
@@ -454,24 +461,10 @@ class Outbox:
         """Spans the master has not acked for good (closed and acked are gone), by (camera, epoch,
         seq), a page at a time (``after``: the key of the previous page's last); ``sent_before``
         keeps only those not sent since."""
-        sql = "SELECT camera_id, epoch, seq, start_ts, end_ts, role, closed FROM spans"
-        where: list[str] = []
-        args: list[str | int | float] = []
-        if camera_id is not None:
-            where.append("camera_id=?")
-            args.append(camera_id)
-        if after is not None:
-            where.append("(camera_id, epoch, seq) > (?, ?, ?)")
-            args.extend(after)
-        if sent_before is not None:
-            where.append("(sent_at IS NULL OR sent_at < ?)")
-            args.append(sent_before)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY camera_id, epoch, seq LIMIT ?"
-        args.append(limit)
+        rows = self._page("SELECT camera_id, epoch, seq, start_ts, end_ts, role, closed FROM spans",
+                          camera_id, after, sent_before, limit)
         return [CoverageSpan(cam, ep, seq, start, end, role, bool(closed))
-                for cam, ep, seq, start, end, role, closed in self._db.execute(sql, args)]
+                for cam, ep, seq, start, end, role, closed in rows]
 
     def mark_spans_sent(self, spans: list[CoverageSpan], now: float | None = None) -> None:
         now = time.time() if now is None else now

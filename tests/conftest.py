@@ -6,6 +6,7 @@ import os
 import pytest
 
 from tests.helpers.data import shared_file
+from tests.helpers.rtsp_server import RtspCamera, gi_rtsp_missing
 
 # Qt tests never need a display; set before any Qt import.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -24,3 +25,18 @@ def plaza_video():
 @pytest.fixture(scope="session")
 def yolox_model():
     return shared_file("models/yolox_nano.onnx")
+
+
+@pytest.fixture(scope="session")
+def rtsp_available():
+    reason = gi_rtsp_missing()
+    if reason:
+        pytest.skip(f"no RTSP server for stream tests: {reason}")
+
+
+@pytest.fixture
+def rtsp_camera(rtsp_available, highway_video):
+    """The test camera: gst-rtsp-server looping the shared highway video at real time."""
+    cam = RtspCamera(highway_video).start()
+    yield cam
+    cam.stop()

@@ -22,19 +22,12 @@ from campool_gui.ui.application import setup_file_logging
 from campool_worker import log_redaction
 from campool_worker.camera import CameraConfig, CountingLine
 from tests.helpers.pool_e2e import wait_for
-from tests.helpers.rtsp_server import RtspCamera, gi_rtsp_missing
+from tests.helpers.rtsp_server import RtspCamera
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow, pytest.mark.timeout(300)]
 
 PASSWORD = "Gr@b:it-7Kq"        # an @ and a : unencoded, as operators type them
 WRONG = "n0t-Th3-0ne-x"
-
-
-@pytest.fixture(scope="module")
-def rtsp_available():
-    reason = gi_rtsp_missing()
-    if reason:
-        pytest.skip(f"no RTSP server for stream tests: {reason}")
 
 
 def _camera(m: Master, cid: str):

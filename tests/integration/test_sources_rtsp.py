@@ -15,23 +15,8 @@ from campool_worker.errors import SourceError
 from campool_worker.pipeline.camera_pipeline import CameraPipeline, load_detector
 from campool_worker.pipeline.runner import CameraRunner
 from campool_worker.pipeline.sources import open_source
-from tests.helpers.rtsp_server import RtspCamera, gi_rtsp_missing
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(scope="module")
-def rtsp_available():
-    reason = gi_rtsp_missing()
-    if reason:
-        pytest.skip(f"no RTSP server for stream tests: {reason}")
-
-
-@pytest.fixture
-def rtsp_camera(rtsp_available, highway_video):
-    cam = RtspCamera(highway_video).start()
-    yield cam
-    cam.stop()
 
 
 def _wait_for(predicate, timeout_s: float, poll_s: float = 0.05):

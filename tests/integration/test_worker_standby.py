@@ -20,26 +20,11 @@ from campool_worker.coverage import CoverageTracker
 from campool_worker.pipeline.camera_pipeline import CameraPipeline, load_detector
 from campool_worker.pipeline.runner import PROMOTION_WARMUP_S, CameraRunner
 from campool_worker.pipeline.sources import Frame
-from tests.helpers.rtsp_server import RtspCamera, gi_rtsp_missing
 from tests.helpers.worker_process import TelemetryCollector, WorkerProcess, wait_until
 
 pytestmark = [pytest.mark.timeout(240)]
 
 LINE = "near:0,500,1280,500"
-
-
-@pytest.fixture(scope="module")
-def rtsp_available():
-    reason = gi_rtsp_missing()
-    if reason:
-        pytest.skip(f"no RTSP server for stream tests: {reason}")
-
-
-@pytest.fixture
-def rtsp_camera(rtsp_available, highway_video):
-    cam = RtspCamera(highway_video).start()
-    yield cam
-    cam.stop()
 
 
 class _Recorder:
