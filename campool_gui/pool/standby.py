@@ -104,9 +104,9 @@ class _CameraShadow:
     recent: deque[tuple[float, EventKey, int, int]] = field(default_factory=lambda: deque(maxlen=RECENT_PRIMARY))
     standby_epoch: int | None = None
     held: dict[int, tuple[CountEvent, float]] = field(default_factory=dict)   # seq -> (event, master ts)
-    # the standby's events shadowed lately (master ts, key): at a promotion those of the last 2M
-    # pair with their twins first (see the module docstring)
-    shadowed: deque[tuple[float, EventKey]] = field(default_factory=lambda: deque(maxlen=RECENT_PRIMARY))
+    # the standby's events shadowed lately (master ts, key, seq): at a promotion those of the last
+    # 2M pair with their twins first (see the module docstring)
+    shadowed: deque[tuple[float, EventKey, int]] = field(default_factory=lambda: deque(maxlen=RECENT_PRIMARY))
     promotion: Promotion | None = None
 
 
@@ -211,7 +211,7 @@ class Shadows:
         limit = cs.watermark - self.match_window_s
         out = sorted((seq for seq, (_, ts) in cs.held.items() if ts <= limit))
         released = [cs.held.pop(seq) for seq in out]
-        cs.shadowed.extend((ts, (ev.line, ev.direction, ev.class_name)) for ev, ts in released)
+        cs.shadowed.extend((ts, (ev.line, ev.direction, ev.class_name), ev.seq) for ev, ts in released)
         return [ev for ev, _ in released]
 
     def judge(self, ev: CountEvent, ts: float) -> Verdict | None:
@@ -230,7 +230,7 @@ class Shadows:
         w = cs.watermark
         if w is not None and ts <= w - self.match_window_s:
             if cs.held.pop(ev.seq, None) is None:   # a resend of a released one is remembered once
-                cs.shadowed.append((ts, (ev.line, ev.direction, ev.class_name)))
+                cs.shadowed.append((ts, (ev.line, ev.direction, ev.class_name), ev.seq))
             return Verdict.SHADOWED
         if ev.seq not in cs.held and len(cs.held) >= self.held_max:
             # the oldest leave memory, not the worker's outbox: the resend at a promotion brings them back
@@ -255,9 +255,11 @@ class Shadows:
         prior = cs.primary_epoch
         pr = cs.promotion = Promotion(epoch, cut, until)
         self.primary_is(camera_id, epoch)   # the old primary's stored events stay in `recent` for matching
-        # the standby's own twins of the primary's crossings shortly before the cut pair first
-        for ts, key in twins:
+        # the standby's own twins of the primary's crossings shortly before the cut pair first;
+        # decided by seq, so that their resend (asked for at a promotion) is not paired again
+        for ts, key, seq in twins:
             self._pair(cs, pr, key, ts)
+            pr.decided[seq] = Verdict.SHADOWED
         log.info("camera %s: standby epoch %d promoted over epoch %d; cut at %.3f, matching until %.3f, "
                  "%d held event(s) to take", camera_id, epoch, prior, cut, until, len(held))
         return held

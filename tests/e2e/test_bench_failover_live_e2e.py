@@ -93,10 +93,11 @@ def test_a_hot_standby_takes_over_a_killed_primary_with_nothing_doubled_and_no_g
     assert cam["standby_worker"] is not None and cam["to_worker"] == cam["standby_worker"], cam
     assert s["first_frame_s"] == 0.0, s
     assert s["duplicated"] == 0, s
-    # The target is 0 lost. Measured in 90 s runs: 0, and 1 (one crossing of the looped
-    # file, loop frame 219, that the live stream's 10 detections a second also miss in loops
-    # without a kill): at most that one is allowed until it is explained.
-    assert s["lost"] <= 1, s
+    # Nothing lost to the failover. The audit's one known miss: a single crossing of the looped
+    # file (loop frame 219) that the live stream's 10 detections a second miss in some loops,
+    # kill or not (90 s runs: hot lost it in loops 2 and 3, warm in loops 3 and 5, no standby in
+    # loops 1 and 5 besides its outage). Any other crossing lost fails here.
+    assert s["lost"] <= 2 and len({frame for _loop, frame in cam["lost_loop_frame"]}) <= 1, s
     if s["recorded_gap_s"] is not None:
         assert s["recorded_gap_s"] < 0.5, s
     # What the standby cost, measured.

@@ -209,7 +209,30 @@ def test_a_primary_crossing_whose_twin_was_shadowed_is_not_paired_with_another_o
     assert shadows.judge(first_twin, first_twin.ts) is Verdict.SHADOWED
     assert shadows.judge(second, second.ts) is Verdict.HELD
     [held] = shadows.promote("cam", 2, cut)
+    # the promotion asks the standby to resend what is unacked: the shadowed twin may come again
+    # (its ack not there yet) before the held one is judged, and must not take another pairing
+    assert shadows.judge(first_twin, first_twin.ts) is Verdict.SHADOWED
     assert shadows.judge(held, held.ts) is Verdict.ACCEPT
+
+
+def test_a_resent_shadowed_twin_does_not_take_the_next_objects_pairing():
+    # Seen in the live bench (a duplicate): the twin of the primary's car at C - 0.566 was shadowed
+    # before the promotion and sent again after it; paired anew, it took the pairing of the next
+    # car (C - 0.366, stored by the primary), whose standby copy was then taken as a new car.
+    shadows = Shadows()
+    shadows.primary_is("cam", 1)
+    shadows.standby_is("cam", 2)
+    cut = 100.0
+    for seq, t in ((1, cut - 0.566), (2, cut - 0.366)):
+        shadows.primary_stored(ev(1, seq, t), t)
+    shadows.primary_heartbeat("cam", 1, last_seq=2, frame_ts=cut)
+    shadows.acked("cam", 1, 2)
+    first_twin, second_twin = ev(2, 25, cut - 0.569), ev(2, 26, cut - 0.369)
+    assert shadows.judge(first_twin, first_twin.ts) is Verdict.SHADOWED
+    assert shadows.judge(second_twin, second_twin.ts) is Verdict.HELD
+    [held] = shadows.promote("cam", 2, cut)
+    assert shadows.judge(first_twin, first_twin.ts) is Verdict.SHADOWED   # the resend
+    assert shadows.judge(held, held.ts) is Verdict.SHADOWED
 
 
 def test_a_warm_standby_replaying_from_c_minus_2m_pairs_each_twin_with_its_own_primary_crossing():
