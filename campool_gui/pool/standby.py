@@ -248,7 +248,8 @@ class Shadows:
         until = max(cut, latest if latest is not None else cut) + self.match_window_s
         ours = cs.standby_epoch == epoch
         held = [ev for ev, _ in sorted(cs.held.values(), key=lambda h: h[0].seq)] if ours else []
-        twins = sorted(t for t in cs.shadowed if t[0] > cut - 2 * self.match_window_s) if ours else []
+        # once each: a resend before the promotion (its ack not there yet) is shadowed again
+        twins = sorted({t[2]: t for t in cs.shadowed if t[0] > cut - 2 * self.match_window_s}.values()) if ours else []
         cs.held.clear()
         cs.shadowed.clear()
         cs.standby_epoch = None

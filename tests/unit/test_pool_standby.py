@@ -217,8 +217,8 @@ def test_a_primary_crossing_whose_twin_was_shadowed_is_not_paired_with_another_o
 
 def test_a_resent_shadowed_twin_does_not_take_the_next_objects_pairing():
     # Seen in the live bench (a duplicate): the twin of the primary's car at C - 0.566 was shadowed
-    # before the promotion and sent again after it; paired anew, it took the pairing of the next
-    # car (C - 0.366, stored by the primary), whose standby copy was then taken as a new car.
+    # before the promotion and sent again (before and after it); paired anew, it took the pairing
+    # of the next car (C - 0.366, stored by the primary), whose standby copy was then taken as new.
     shadows = Shadows()
     shadows.primary_is("cam", 1)
     shadows.standby_is("cam", 2)
@@ -229,6 +229,7 @@ def test_a_resent_shadowed_twin_does_not_take_the_next_objects_pairing():
     shadows.acked("cam", 1, 2)
     first_twin, second_twin = ev(2, 25, cut - 0.569), ev(2, 26, cut - 0.369)
     assert shadows.judge(first_twin, first_twin.ts) is Verdict.SHADOWED
+    assert shadows.judge(first_twin, first_twin.ts) is Verdict.SHADOWED   # resent before its ack arrived
     assert shadows.judge(second_twin, second_twin.ts) is Verdict.HELD
     [held] = shadows.promote("cam", 2, cut)
     assert shadows.judge(first_twin, first_twin.ts) is Verdict.SHADOWED   # the resend
