@@ -141,8 +141,12 @@ def test_hot_and_warm_standbys_in_a_worker_promotion_from_the_cut_and_spans_clos
             refused = link.call(p.AssignCamera(camera("more"), 1))
             assert isinstance(refused, p.Error) and refused.code == "capacity", "1.5 of 2 taken: no whole camera fits"
 
-            wait_until(lambda: (w := master.camera("warm")) is not None and w.buffered_s >= 6.0, 60,
-                       message="the warm standby to hold 6 s of frames")
+            try:
+                wait_until(lambda: (w := master.camera("warm")) is not None and w.buffered_s >= 6.0, 60,
+                           message="the warm standby to hold 6 s of frames")
+            except AssertionError as exc:   # what it did instead, for the report
+                raise AssertionError(f"{exc}; warm: {master.camera('warm')}; hot: {master.camera('hot')}\n"
+                                     f"{worker.log()[-6000:]}") from None
             hot, warm = master.camera("hot"), master.camera("warm")
             assert hot is not None and warm is not None
             assert (hot.role, hot.state, warm.role, warm.state) == ("standby", "running", "standby", "running")
