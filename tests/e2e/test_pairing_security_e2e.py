@@ -324,13 +324,13 @@ def _other_master_alerts(master: Master) -> list[str]:
 
 def test_a_second_master_needs_a_fresh_code_and_the_first_one_is_told(tmp_path):
     worker = LocalWorker("shared", tmp_path / "worker", trust_master=False).start()
-    # the line is logged just after the worker reports ready: wait for it, not for luck
-    wait_until(lambda: re.search(r"pairing code: (\S+)", worker.read_log()), 15,
-               message="the pairing code in the worker's log")
-    start_code = re.search(r"pairing code: (\S+)", worker.read_log()).group(1)
-    a = _master(tmp_path / "a", "desk-a")
-    b = c = None
+    a = b = c = None
     try:
+        # the line is logged just after the worker reports ready: wait for it, not for luck
+        wait_until(lambda: re.search(r"pairing code: (\S+)", worker.read_log()), 15,
+                   message="the pairing code in the worker's log")
+        start_code = re.search(r"pairing code: (\S+)", worker.read_log()).group(1)
+        a = _master(tmp_path / "a", "desk-a")
         wid = a.add_worker(*worker.adopt_args(), code=worker.pairing_code())
         b = _master(tmp_path / "b", "desk-b")
         with pytest.raises(MasterError, match="wrong or expired pairing code: none is active"):
