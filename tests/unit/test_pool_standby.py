@@ -495,9 +495,14 @@ def test_a_standby_refused_everywhere_is_retried_with_backoff_not_every_tick():
     pool.workers["w2"].cameras.clear()
     first = standby_assigns(pool)[-1]
     pool.core.assign_result("cam", "w2", first.epoch, False, "capacity: this worker is full")
-    pool.step(dt=0.25, ticks=12)     # 3 s: backoff 1 s, then 2 s
-    tries = [a for a in standby_assigns(pool) if a.epoch > first.epoch]
-    assert 1 <= len(tries) <= 2, [a.epoch for a in tries]
+    t0, tried_at, seen = pool.clock.now(), [], {first.epoch}
+    for _ in range(24):              # 6 s in quarter seconds: backoff 1 s, then 2 s, then 4 s
+        pool.step(dt=0.25)
+        for a in standby_assigns(pool):
+            if a.epoch not in seen:
+                seen.add(a.epoch)
+                tried_at.append(pool.clock.now() - t0)
+    assert tried_at == [1.0, 3.0]
     assert pool.core.state.leases["cam"].worker_id == "w1"
 
 
