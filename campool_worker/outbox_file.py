@@ -20,12 +20,12 @@ This is the outbox's counterpart of the master's campool_gui/pool/history_file.p
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from campool_worker.damaged_files import move_aside
 from campool_worker.identity import IDENTITY_FILE, Identity, IdentityError, new_worker_id, read_identity, write_identity
 from campool_worker.outbox import Outbox, OutboxError, OutboxWriteError, is_damage, is_no_room
 
@@ -84,7 +84,7 @@ def open_outbox(data_dir: Path) -> OpenedOutbox:
                 f"the worker id file {id_path} is damaged ({id_problem}) and the outbox {path} holds no id "
                 f"({problem or 'it is new'}): this worker's id is unknown. Restore {IDENTITY_FILE} from a backup, "
                 f"or move it away to start as a new worker (its masters then see a new worker)")
-        kept_id = _move_aside(id_path)
+        kept_id = move_aside(id_path)
         log.warning("the worker id file %s was damaged (%s); it was kept as %s and written again from the outbox "
                     "(worker id %s)", id_path, id_problem, kept_id.name, held_id)
     worker_id = known.worker_id if known is not None else held_id
@@ -160,7 +160,7 @@ def _replace_damaged(path: Path, problem: str, worker_id: str, id_lost: bool) ->
         todo = "Find out what removed it (a clean-up job, a backup restored into the wrong folder)"
     else:
         try:
-            kept = _move_aside(path)
+            kept = move_aside(path)
         except OSError as exc:
             raise OutboxError(f"the outbox {path} is damaged ({problem}) and cannot be moved aside ({exc}); "
                               f"move it away by hand and start the worker again") from None
@@ -192,22 +192,6 @@ def _settle_identity(outbox: Outbox, id_path: Path, known: Identity | None, iden
     except OSError as exc:
         log.warning("cannot write the worker id file %s (%s); the id %s is kept in the outbox, and the file is "
                     "written at the next start", id_path, exc, identity.worker_id)
-
-
-def _move_aside(path: Path) -> Path:
-    """Rename ``path`` (and its -wal / -shm files) to ``<name>.damaged-<time>``, never over another."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
-    os.replace(path, target)
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.replace(side, target.with_name(target.name + suffix))
-    return target
 
 
 def _when(wall: float) -> str:

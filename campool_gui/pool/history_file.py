@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from campool_worker.damaged_files import move_aside
 
 from .store import Retention, Store, StoreError
 
@@ -89,7 +90,7 @@ def open_history(path: Path, *, retention: Retention | None = None) -> OpenedHis
             except sqlite3.DatabaseError as exc:
                 store.close()
                 problem = f"SQLite cannot read it ({exc})"
-    kept = _move_aside(path)
+    kept = move_aside(path)
     note = (f"the history database {path} is damaged ({problem}); it was kept as {kept.name} and a new, empty "
             f"history was started: cameras and workers must be added again (adopted workers still trust this "
             f"master's key). To recover, stop campool-gui and restore a backup of {path.name}, or ask for help "
@@ -98,21 +99,6 @@ def open_history(path: Path, *, retention: Retention | None = None) -> OpenedHis
     _private_file(path)
     store = Store(path, retention=retention)
     return OpenedHistory(store, store.load_state(), damaged=note)
-
-
-def _move_aside(path: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
-    os.replace(path, target)
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.replace(side, target.with_name(target.name + suffix))
-    return target
 
 
 def master_id(data_dir: Path, store: Store) -> str:
