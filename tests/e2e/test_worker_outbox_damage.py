@@ -15,31 +15,11 @@ import pytest
 from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig, CountingLine
 from campool_worker.identity import IDENTITY_FILE
+from tests.helpers.damage import emptied, junk, pages_damaged, truncated
 from tests.helpers.data import PROJECT_ROOT
 from tests.helpers.worker_process import TelemetryCollector, WorkerProcess, wait_until
 
 CAMERA = CameraConfig("burst", "test://burst?rate=300", lines=[CountingLine("gate", (0, 0), (10, 10))])
-
-
-def junk(db):
-    db.write_bytes(b"this is not a database\n" * 100)
-
-
-def truncated(db):
-    data = db.read_bytes()
-    db.write_bytes(data[: len(data) // 3 - 7])
-
-
-def pages_damaged(db):
-    data = bytearray(db.read_bytes())
-    page = int.from_bytes(data[16:18], "big") or 65536
-    for off in range(page, len(data), 7):   # every page but the header page
-        data[off] = 0xA5
-    db.write_bytes(bytes(data))
-
-
-def emptied(db):
-    db.write_bytes(b"")
 
 
 def counted_then_stopped(worker: WorkerProcess, keys, col: TelemetryCollector) -> None:

@@ -16,6 +16,7 @@ from campool_worker.identity import IDENTITY_FILE, IdentityError
 from campool_worker.outbox import FrameCrossings, Outbox, StoredAssignment
 from campool_worker.outbox_file import OUTBOX_FILE, open_outbox
 from campool_worker.pipeline.camera_pipeline import Crossing
+from tests.helpers.damage import emptied, junk, pages_damaged, truncated
 
 
 def _worker_folder(data_dir) -> str:
@@ -30,27 +31,6 @@ def _worker_folder(data_dir) -> str:
     for side in ("-wal", "-shm"):
         (data_dir / (OUTBOX_FILE + side)).unlink(missing_ok=True)
     return opened.worker_id
-
-
-def junk(db):
-    db.write_bytes(b"this is not a database\n" * 100)
-
-
-def truncated(db):
-    data = db.read_bytes()
-    db.write_bytes(data[: len(data) // 3 - 7])
-
-
-def pages_damaged(db):
-    data = bytearray(db.read_bytes())
-    page = int.from_bytes(data[16:18], "big") or 65536
-    for off in range(page, len(data), 7):   # every page but the header page
-        data[off] = 0xA5
-    db.write_bytes(bytes(data))
-
-
-def emptied(db):
-    db.write_bytes(b"")
 
 
 @pytest.mark.parametrize("damage", [junk, truncated, pages_damaged, emptied],
