@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +24,7 @@ from campool_gui.pool.master import Master, MasterSettings
 from campool_worker.camera import CameraConfig, CountingLine
 from campool_worker.security import load_or_create_keypair
 from tests.helpers.counts import Totals, published_totals, stored_totals, wait_equal
-from tests.helpers.data import PROJECT_ROOT
+from tests.helpers.master_proc import start_master_process
 from tests.helpers.pool_e2e import wait_for
 from tests.helpers.servers import Bridge, CutProxy, Mosquitto, MqttRecorder
 
@@ -38,14 +35,6 @@ NORTH, SOUTH = "campool/site-north", "campool/site-south"
 OUTAGE_S = 30.0
 
 
-def start_headless(data_dir: Path, config: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), OMP_NUM_THREADS="1")
-    out = open(data_dir / "master.log", "ab")
-    try:
-        return subprocess.Popen([sys.executable, "-m", "tests.helpers.master_proc", str(data_dir), str(config)],
-                                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    finally:
-        out.close()
 
 
 def flowing(rec: MqttRecorder, prefix: str) -> int:
@@ -98,7 +87,7 @@ def test_a_broker_outage_and_a_bridge_cut_lose_nothing_and_a_killed_master_goes_
             "[alerts.integration_down]", "for_s = 5.0", "clear_for_s = 2.0",
             "[mqtt]", 'host = "127.0.0.1"', f"port = {north_broker.port}", f'prefix = "{NORTH}"', "discovery = true",
         ]) + "\n")
-        procs.append(start_headless(north_data, config))
+        procs.append(start_master_process(north_data, config))
         north_db = north_data / "history.db"
 
         # the south site: a master in this process

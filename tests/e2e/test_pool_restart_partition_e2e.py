@@ -12,7 +12,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from campool_gui.harness.launcher import LocalWorker
 from campool_gui.pool.store import Store
 from campool_worker.security import load_or_create_keypair
-from tests.helpers.data import PROJECT_ROOT
+from tests.helpers.master_proc import start_master_process
 from tests.helpers.pool_e2e import E2EPool, audit_store, highway_cameras, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -41,14 +40,6 @@ def stored_count(db: Path, camera_id: str) -> int:
         conn.close()
 
 
-def start_master(data_dir: Path, config: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), OMP_NUM_THREADS="1")
-    out = open(data_dir / "master.log", "ab")
-    try:
-        return subprocess.Popen([sys.executable, "-m", "tests.helpers.master_proc", str(data_dir), str(config)],
-                                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    finally:
-        out.close()
 
 
 def test_master_sigkill_and_restart_loses_nothing(tmp_path, highway_video, yolox_model):
@@ -68,14 +59,14 @@ def test_master_sigkill_and_restart_loses_nothing(tmp_path, highway_video, yolox
     config = tmp_path / "pool.toml"
     config.write_text("\n".join(lines) + "\n")
     db = data / "history.db"
-    master = start_master(data, config)
+    master = start_master_process(data, config)
     try:
         wait_for(lambda: all(stored_count(db, c.camera_id) >= 3 for c in cams), 90, "counts stored by the master")
         master.kill()                       # SIGKILL: no goodbye
         master.wait(10)
         before = {c.camera_id: stored_count(db, c.camera_id) for c in cams}
         time.sleep(8)                       # the workers keep counting into their outboxes
-        master = start_master(data, config)
+        master = start_master_process(data, config)
         wait_for(lambda: all(stored_count(db, c.camera_id) > before[c.camera_id] + 3 for c in cams), 90,
                  "the backlog and new counts stored after the restart")
         time.sleep(4)
