@@ -73,9 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--standby", choices=("none", "warm", "hot"), help="the cameras' standby (default none)")
     lv.add_argument("--duration", type=float, metavar="S", help="seconds of counting; the kill is at the middle "
                                                                "(default 90)")
-    lv.add_argument("--kill", choices=("sigkill", "sigstop", "none"),
-                    help="how the holding worker fails (default sigkill; none: the audit's own noise)")
-    lv.add_argument("--stop-s", type=float, metavar="S", help="--kill sigstop: seconds before SIGCONT (default 15)")
+    lv.add_argument("--kill", choices=("sigkill", "sigstop", "partition", "camera", "none"),
+                    help="how the holding worker fails (default sigkill; partition: its network is cut, every "
+                         "worker in a namespace of its own, needs root; camera: the cameras' servers are killed "
+                         "instead, like a power loss; none: the audit's own noise)")
+    lv.add_argument("--stop-s", type=float, metavar="S", help="how long the outage lasts: --kill sigstop before "
+                                                             "SIGCONT (default 15), partition before the heal "
+                                                             "(default 30), camera before the server is back "
+                                                             "(default 10)")
     st = sub.add_parser("bench-store", help="time the history chart queries on generated history")
     st.add_argument("--json", action="store_true", help="print one JSON object")
     st.add_argument("--cameras", type=int, default=50, help="cameras of generated history (default 50)")

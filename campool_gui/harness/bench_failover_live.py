@@ -5,7 +5,11 @@ video at real time (rtsp_camera.py, always on: the stream runs on whether anyone
 a camera), a master in this process and two worker processes counting vehicles on the line
 ``near:0,500,1280,500`` with YOLOX-nano at 10 detections per second, each camera with the
 `--standby` setting. Halfway through the run the worker holding the most cameras is SIGKILLed
-(or SIGSTOPped for N seconds, or left alone: `--kill none` measures the audit's own noise).
+(or SIGSTOPped for N seconds, or cut off from the LAN for N seconds: `--kill partition`, every
+worker then runs in a network namespace of its own, see netns.py; or left alone: `--kill none`
+measures the audit's own noise). `--kill camera` fails the stream instead: every camera's server
+is killed, like a camera losing power, and started again N seconds later; nobody can watch it
+meanwhile, so nothing may be promoted, and every worker watching it must record the hole.
 The cameras stream a copy of the video with a key frame every 2 s (the file itself has one
 every 8.3 s, which would make every new client wait for a picture far longer than a real
 camera makes it). A killed worker is restarted after the run window, as a service manager would, so what its
@@ -20,9 +24,11 @@ standby costs (CPU and memory of a worker that holds only standbys, per camera, 
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
+import os
 import shutil
 import signal
 import statistics
@@ -46,14 +52,18 @@ from campool_gui.harness.live_audit import (
     match_crossings,
     percentile,
 )
+from campool_gui.harness.netns import HostAddress, Namespace, NetnsUnavailable, unique_tag
 from campool_gui.harness.rtsp_camera import RtspCamera, gi_rtsp_missing
+from campool_gui.pool import coverage
 from campool_gui.pool.master import Master, MasterSettings
 from campool_gui.pool.views import CameraChanged, CameraView
 from campool_worker.camera import CameraConfig, CountingLine
 
 log = logging.getLogger(__name__)
 
-KillKind = Literal["sigkill", "sigstop", "none"]
+KillKind = Literal["sigkill", "sigstop", "partition", "camera", "none"]
+# --stop-s when not given: how long each kind of outage lasts
+DEFAULT_STOP_S: dict[str, float] = {"sigstop": 15.0, "partition": 30.0, "camera": 10.0}
 LINE = "near:0,500,1280,500"
 VEHICLES = ["car", "truck", "bus", "motorcycle"]
 
@@ -69,7 +79,8 @@ class LiveBenchSettings:
     workers: int = 2
     duration_s: float = 90.0         # from every camera running to the end of the window
     kill: KillKind = "sigkill"
-    stop_s: float = 15.0             # sigstop: seconds before SIGCONT
+    stop_s: float = 15.0             # sigstop: seconds before SIGCONT; partition: before the heal;
+                                     # camera: before the server starts again
     warmup_s: float = 15.0           # left out at the start of the window, on both sides: a fresh
                                      # runner misses a few crossings in its first ~10 s (4 of 125 in
                                      # a 90 s run without a kill, all at 8.6-10.5 s; 2 at 10.9 and
@@ -92,6 +103,8 @@ class Handover:
     first_frame_wall: float | None = None   # estimated time of the new holder's first frame (a
                                             # standby promoted: its frames never stopped, so the kill)
     seen_wall: float | None = None          # when the master heard it run under the new epoch
+    down_wall: float | None = None          # --kill camera: when the master heard the stream was down
+    back_wall: float | None = None          # and when it ran again after that, under any epoch
 
 
 class HandoverRecorder:
@@ -115,6 +128,11 @@ class HandoverRecorder:
         with self.lock:
             h = self.watch.get(c.camera_id)
             st = c.status
+            if h is not None and h.back_wall is None:
+                if c.state != "running" or (st is not None and st.state != "running"):
+                    h.down_wall = h.down_wall or now
+                elif h.down_wall is not None:
+                    h.back_wall = now
             if h is None or h.to_epoch is not None or st is None or c.state != "running":
                 return
             if st.epoch == c.epoch and c.epoch > h.from_epoch:
@@ -199,6 +217,9 @@ class CameraAudit:
     standby_worker: str | None = None
     loop_starts: list[float] = field(default_factory=list)
     fps: float = 0.0
+    # per worker (by name) that watched the camera in any role, the stretches of the window its own
+    # coverage spans leave out, whether or not they counted (a standby's never count unpromoted)
+    holes_by_worker: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def outage(self, kill_wall: float | None) -> tuple[int, int] | None:
         """Crossings the stream showed between the kill and the first frame elsewhere, and how
@@ -228,6 +249,7 @@ class LiveBenchResult:
     standby_cost: dict[str, Any] | None = None
     standby_cost_reason: str = ""
     fenced_events: int = 0
+    restart_wall: float | None = None    # --kill camera: when the servers started again
 
     def summary(self) -> dict[str, Any]:
         """The one JSON object `--json` prints."""
@@ -240,10 +262,12 @@ class LiveBenchResult:
         takeovers = [c.handover.seen_wall - self.kill_wall for c in self.cameras
                      if c.handover is not None and c.handover.seen_wall is not None and self.kill_wall is not None]
         gaps = [c.recorded_gap_s for c in self.cameras if c.recorded_gap_s is not None]
+        backs = [c.handover.back_wall - self.kill_wall for c in self.cameras
+                 if c.handover is not None and c.handover.back_wall is not None and self.kill_wall is not None]
         reasons = sorted({c.recorded_gap_reason for c in self.cameras if c.recorded_gap_s is None})
         return {
             "live": True, "standby": self.settings.standby, "kill": self.settings.kill,
-            "stop_s": self.settings.stop_s if self.settings.kill == "sigstop" else None,
+            "stop_s": self.settings.stop_s if self.settings.kill in DEFAULT_STOP_S else None,
             "cameras": self.settings.cameras, "workers": self.settings.workers,
             "duration_s": self.settings.duration_s, "warmup_s": self.settings.warmup_s,
             "tail_s": self.settings.tail_s, "tolerance_s": self.settings.tolerance_s,
@@ -261,6 +285,9 @@ class LiveBenchResult:
             "residual_max_s": _round(max(residuals) if residuals else None),
             "first_frame_s": round(max(outages), 3) if outages else None,
             "takeover_s": round(max(takeovers), 3) if takeovers else None,
+            # --kill camera: from the power loss until the master heard each camera run again
+            "stream_back_s": round(max(backs), 3) if backs else None,
+            "promoted": sum(1 for c in self.cameras if c.handover is not None and c.handover.to_epoch is not None),
             "recorded_gap_s": round(max(gaps), 3) if gaps else None,
             "recorded_gap_reason": "; ".join(reasons) if not gaps else "",
             "standby_cost": self.standby_cost, "standby_cost_reason": self.standby_cost_reason,
@@ -283,8 +310,18 @@ class LiveBenchResult:
                 if c.handover and c.handover.first_frame_wall and self.kill_wall else None,
                 "to_worker": c.handover.to_worker if c.handover else None,
                 "recorded_gap_s": c.recorded_gap_s, "standby_worker": c.standby_worker,
+                "recorded_gaps_at_s": [[self._at(a), self._at(b)] for a, b in c.recorded_gaps or []],
+                "holes_by_worker_at_s": {w: [[self._at(a), self._at(b)] for a, b in holes]
+                                         for w, holes in c.holes_by_worker.items()},
+                "stream_back_s": round(c.handover.back_wall - self.kill_wall, 3)
+                if c.handover and c.handover.back_wall and self.kill_wall else None,
             } for c in self.cameras},
         }
+
+
+    def _at(self, wall: float) -> float:
+        """A wall-clock second as seconds into the run (the kill_at_s scale)."""
+        return round(wall - self.window[0] + self.settings.warmup_s, 2)
 
 
 def _round(v: float | None) -> float | None:
@@ -316,13 +353,34 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
         raise BenchUnavailable("the shared data (videos/highway.mp4, models/yolox_nano.onnx) is not there; "
                                "set CAMPOOL_SHARED_DATA to the folder holding them")
     tmp = Path(s.keep) if s.keep else Path(tempfile.mkdtemp(prefix="campool-live-failover-"))
-    cams = [RtspCamera(video, path=f"/cam{i + 1}", always_on=True, gop_frames=s.gop_frames or None)
+    with contextlib.ExitStack() as lan:
+        # A partition needs every worker on a host of its own (whichever holds the camera is cut
+        # off), and the cameras at an address each host reaches through its own link.
+        hosts: list[Namespace | None] = [None] * s.workers
+        cam_ip = "127.0.0.1"
+        if s.kill == "partition":
+            try:
+                for i in range(s.workers):
+                    hosts[i] = lan.enter_context(Namespace(*unique_tag(i)))
+                cam_ip = lan.enter_context(HostAddress(f"10.213.254.{1 + os.getpid() % 250}")).ip
+            except NetnsUnavailable as exc:
+                raise BenchUnavailable(f"--kill partition: {exc}") from exc
+        return _run(s, tmp, video, model, hosts, cam_ip)
+
+
+def _run(s: LiveBenchSettings, tmp: Path, video: Path, model: Path, hosts: list[Namespace | None],
+         cam_ip: str) -> LiveBenchResult:
+    cams = [RtspCamera(video, path=f"/cam{i + 1}", always_on=True, gop_frames=s.gop_frames or None, address=cam_ip)
             for i in range(s.cameras)]
     master = Master(MasterSettings(data_dir=tmp / "master", zeroconf=False))
     rec = HandoverRecorder()
     # Room for every camera and its standby on each worker: the survivor takes them all.
-    local = [LocalWorker(f"live-w{i + 1}", tmp / f"w{i + 1}", None, capacity=2 * s.cameras)
-             for i in range(s.workers)]
+    # A partitioned worker's RTSP client stops reading: over TCP the test camera then aborts (see
+    # rtsp_camera.py), which no real camera does; its workers take the stream over UDP instead.
+    udp = {"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;udp"} if s.kill == "partition" else None
+    local = [LocalWorker(f"live-w{i + 1}", tmp / f"w{i + 1}", None, capacity=2 * s.cameras,
+                         netns=h.name if h else None, bind=h.ip if h else "127.0.0.1", env=udp)
+             for i, h in enumerate(hosts)]
     configs = [CameraConfig(f"cam{i + 1}", cam.url, lines=[CountingLine.parse(LINE)], model=str(model),
                             classes=VEHICLES, detect_fps=s.detect_fps, standby=s.standby)
                for i, cam in enumerate(cams)]
@@ -356,19 +414,37 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
         result.costs_before_kill = _cost_table(costs, local, ids, snap.cameras)
         result.standby_cost, result.standby_cost_reason = _standby_cost(s, costs, idle, local, ids, snap.cameras)
         victim: LocalWorker | None = None
-        if s.kill != "none":
+        loops_before: dict[str, list[float]] = {}
+        if s.kill == "camera":
+            result.kill_wall = time.time()
+            rec.arm(list(snap.cameras), result.kill_wall)
+            for cfg, cam in zip(configs, cams):
+                loops_before[cfg.camera_id] = cam.loops()
+                cam.stop()
+            log.info("killed the cameras' RTSP servers for %.0f s", s.stop_s)
+            time.sleep(s.stop_s)
+            result.restart_wall = time.time()
+            for cam in cams:
+                cam.start()
+        elif s.kill != "none":
             holding = {lw.name: [c for c in snap.cameras if c.worker_id == ids[lw.name]] for lw in local}
             victim = max(local, key=lambda lw: (len(holding[lw.name]), lw.name))
+            host = hosts[local.index(victim)]
             result.victim, result.kill_wall = victim.name, time.time()
             rec.arm(holding[victim.name], result.kill_wall)
             if s.kill == "sigkill":
                 victim.kill()
-            else:
+            elif s.kill == "sigstop":
                 victim.signal(signal.SIGSTOP)
+            elif host is not None:
+                host.cut()
             log.info("killed (%s) %s holding %s", s.kill, victim.name, [c.camera_id for c in holding[victim.name]])
-            if s.kill == "sigstop":
+            if s.kill in ("sigstop", "partition"):
                 time.sleep(s.stop_s)
-                victim.signal(signal.SIGCONT)
+                if host is not None:
+                    host.heal()
+                else:
+                    victim.signal(signal.SIGCONT)
             try:
                 wait_until(rec.done, max(5.0, t_end - time.time()), "the cameras running elsewhere")
             except TimeoutError:
@@ -382,9 +458,14 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
         master.store.flush()
         result.fenced_events = master.snapshot().totals.events_fenced
         per_loop, _frames, fps = reference
+        names = {wid: name for name, wid in ids.items()}
         for cfg, cam in zip(configs, cams):
-            starts = cam.loops()
+            starts = loops_before.get(cfg.camera_id, []) + cam.loops()
             expected = map_to_stream(per_loop, starts, fps, until=t_end + s.tolerance_s)
+            if result.restart_wall is not None and result.kill_wall is not None:
+                # the loop cut by the camera's power loss never showed the rest of its crossings
+                first_back = next((t for t in cam.loops() if t >= result.restart_wall), result.restart_wall)
+                expected = [x for x in expected if not result.kill_wall <= x.ts < first_back]
             stored = [TimedCrossing(e.ts, e.line, e.direction, e.class_name)
                       for e in master.store.stored_events(cfg.camera_id)]
             audit = match_crossings(expected, stored, *result.window, tolerance=s.tolerance_s)
@@ -394,7 +475,8 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
                 h = rec.watch.get(cfg.camera_id)
             result.cameras.append(CameraAudit(
                 cfg.camera_id, len(starts), [round(b - a, 4) for a, b in itertools.pairwise(starts)], audit, h,
-                gap_s, gaps, why, standby_at.get(cfg.camera_id), starts, fps))
+                gap_s, gaps, why, standby_at.get(cfg.camera_id), starts, fps,
+                _holes_by_worker(master, cfg.camera_id, *result.window, names)))
         return result
     finally:
         master.stop()
@@ -404,6 +486,14 @@ def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:
             cam.stop()
         if not s.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _holes_by_worker(master: Master, camera_id: str, start: float, end: float,
+                     names: dict[str, str]) -> dict[str, list[tuple[float, float]]]:
+    """Per worker (by its bench name) that watched the camera, what of [start, end] it did not see."""
+    watched = master.store.watched_by_worker(camera_id, start, end)
+    return {names.get(wid, wid): [(round(a, 3), round(b, 3)) for a, b in coverage.gaps(spans, start, end)]
+            for wid, spans in sorted(watched.items())}
 
 
 def _cost_table(costs: dict[str, ProcessCost], local: list[LocalWorker], ids: dict[str, str],
@@ -471,7 +561,8 @@ def bench_failover_live(args: Any) -> int:
     s = LiveBenchSettings(
         standby=args.standby or "none", cameras=int(args.cameras or 1), workers=int(args.workers or 2),
         duration_s=float(args.duration or 90.0), kill=args.kill or "sigkill",
-        stop_s=float(args.stop_s if args.stop_s is not None else 15.0), keep=args.keep)
+        stop_s=float(args.stop_s if args.stop_s is not None else DEFAULT_STOP_S.get(args.kill or "sigkill", 15.0)),
+        keep=args.keep)
     try:
         result = run_live_failover_bench(s)
     except BenchUnavailable as exc:

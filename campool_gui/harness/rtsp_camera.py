@@ -21,7 +21,11 @@ not a client is connected, like a real camera: without it gst-rtsp-server starts
 afresh for the first client after the last one left, and a failover would look like a
 rewind. An always-on camera is also not seekable: without that, gst-rtsp-server seeks the shared
 stream back to 0 for every client's PLAY (FFmpeg asks for npt=0-), which the tests written
-against the plain camera rely on (a new client gets a key frame at once). Stopping it is a
+against the plain camera rely on (a new client gets a key frame at once). A known limit of
+gst-rtsp-server 1.22 (Debian 12): a TCP client that stops reading (SIGSTOP, a partition) while
+another TCP client reads makes its backlog span a loop, whose timestamps start at 0 again, and
+the server aborts ("gst_rtsp_stream_transport_backlog_push: assertion failed: (queue_duration >=
+0)", 7 s into a partition); over UDP nothing backs up. Stopping it is a
 plain kill (SIGKILL), like a camera losing power; starting it
 again on the same port is a camera coming back.
 """
@@ -61,8 +65,8 @@ def _launch_line(video: str) -> str:
             f"rtph264pay name=pay0 pt=96 config-interval=-1 )")
 
 
-def serve(video: str, port: int, path: str, user: str | None = None, password: str | None = None,
-          always_on: bool = False) -> None:  # pragma: no cover - runs under /usr/bin/python3
+def serve(video: str, port: int, path: str, user: str | None = None,  # pragma: no cover - runs under /usr/bin/python3
+          password: str | None = None, always_on: bool = False, address: str = "127.0.0.1") -> None:
     import gi
     gi.require_version("Gst", "1.0")
     gi.require_version("GstRtspServer", "1.0")
@@ -70,7 +74,7 @@ def serve(video: str, port: int, path: str, user: str | None = None, password: s
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
+    server.set_address(address)
     server.set_service(str(port))
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(_launch_line(video))
@@ -167,7 +171,7 @@ def serve(video: str, port: int, path: str, user: str | None = None, password: s
         factory.set_permissions(permissions)
     server.get_mount_points().add_factory(path, factory)
     if server.attach(None) == 0:
-        sys.stderr.write(f"rtsp_server: cannot listen on 127.0.0.1:{port}\n")
+        sys.stderr.write(f"rtsp_server: cannot listen on {address}:{port}\n")
         sys.exit(3)
     keeper: list[Any] = []
     if always_on:
@@ -178,14 +182,14 @@ def serve(video: str, port: int, path: str, user: str | None = None, password: s
             # client falls behind now and then, and a TCP backlog holding packets from both sides
             # of a loop aborts gst-rtsp-server ("gst_rtsp_stream_transport_backlog_push:
             # assertion failed: (queue_duration >= 0)", at the third loop, twice out of two).
-            own = Gst.parse_launch(f"rtspsrc location=rtsp://{creds}127.0.0.1:{port}{path} protocols=udp "
+            own = Gst.parse_launch(f"rtspsrc location=rtsp://{creds}{address}:{port}{path} protocols=udp "
                                    f"latency=0 ! fakesink sync=false")
             own.set_state(Gst.State.PLAYING)
             keeper.append(own)
             return False
 
         GLib.idle_add(watch_own_stream)
-    sys.stdout.write(f"READY rtsp://127.0.0.1:{port}{path}\n")
+    sys.stdout.write(f"READY rtsp://{address}:{port}{path}\n")
     sys.stdout.flush()
     GLib.MainLoop().run()
 
@@ -271,14 +275,15 @@ class RtspCamera:
 
     def __init__(self, video: str | Path, port: int | None = None, path: str = "/cam", *,
                  user: str | None = None, password: str | None = None, always_on: bool = False,
-                 gop_frames: int | None = None) -> None:
+                 gop_frames: int | None = None, address: str = "127.0.0.1") -> None:
         self.video = str(video)
+        self.address = address
         self.gop_frames = gop_frames
         self.port = port or free_port()
         self.path = path
         self.user, self.password = user, password
         self.always_on = always_on
-        self.url = f"rtsp://127.0.0.1:{self.port}{path}"  # without credentials
+        self.url = f"rtsp://{address}:{self.port}{path}"  # without credentials
         self.proc: subprocess.Popen[str] | None = None
         self.loop_starts: list[float] = []
         self._lock = threading.Lock()
@@ -288,7 +293,7 @@ class RtspCamera:
     def url_with(self, user: str, password: str) -> str:
         """The camera's URL with credentials in it (as typed, unencoded: FFmpeg splits the user
         info at its last @ and its first :)."""
-        return f"rtsp://{user}:{password}@127.0.0.1:{self.port}{self.path}"
+        return f"rtsp://{user}:{password}@{self.address}:{self.port}{self.path}"
 
     def loops(self) -> list[float]:
         """A copy of `loop_starts` (the reader thread appends to it)."""
@@ -322,7 +327,7 @@ class RtspCamera:
                 extra.append("--always-on")
             self.proc = subprocess.Popen(
                 [SYSTEM_PYTHON, __file__, "--video", video, "--port", str(self.port), "--path", self.path,
-                 *extra],
+                 "--address", self.address, *extra],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
             assert self.proc.stdout is not None
             ready, _, _ = select.select([self.proc.stdout], [], [], max(0.1, deadline - time.monotonic()))
@@ -414,6 +419,7 @@ def main() -> None:  # pragma: no cover - runs under /usr/bin/python3
     ap.add_argument("--gop", type=int, default=60)
     ap.add_argument("--port", type=int)
     ap.add_argument("--path", default="/cam")
+    ap.add_argument("--address", default="127.0.0.1", help="listen on this address (default 127.0.0.1)")
     ap.add_argument("--user", help="ask clients for this user name (with --password)")
     ap.add_argument("--password", help="and this password (RTSP Basic authentication)")
     ap.add_argument("--always-on", action="store_true",
@@ -427,7 +433,8 @@ def main() -> None:  # pragma: no cover - runs under /usr/bin/python3
     if not Path(args.video).is_file():
         sys.stderr.write(f"rtsp_server: video {args.video} not found\n")
         sys.exit(2)
-    serve(str(Path(args.video).resolve()), args.port, args.path, args.user, args.password, args.always_on)
+    serve(str(Path(args.video).resolve()), args.port, args.path, args.user, args.password, args.always_on,
+          args.address)
 
 
 if __name__ == "__main__":

@@ -345,6 +345,17 @@ class Store:
         return [cov.StoredSpan(camera_id, ep, seq, a, b, role, off, *bounds.get(ep, none))
                 for ep, seq, a, b, role, off in rows]
 
+    def watched_by_worker(self, camera_id: str, start: float, end: float) -> dict[str, list[cov.Interval]]:
+        """Per worker, the merged stretches of [start, end) (master time) it had frames of the camera,
+        in any role and whether or not they counted: where each holder itself saw the stream."""
+        out: dict[str, list[cov.Interval]] = {}
+        for wid, a, b in self._reader().execute(
+                "SELECT worker_id, start_wall, end_wall FROM coverage_spans "
+                "WHERE camera_id = ? AND end_wall >= ? AND start_wall < ? ORDER BY start_wall",
+                (camera_id, start, end)):
+            out.setdefault(str(wid), []).append((max(float(a), start), min(float(b), end)))
+        return {wid: cov.merge(spans) for wid, spans in out.items()}
+
     def gap_reasons(self, camera_id: str, gaps: Iterable[cov.Interval]) -> list[str]:
         """Why nobody watched each gap of a camera (coverage.gap_reason), in the order given."""
         gaps = list(gaps)

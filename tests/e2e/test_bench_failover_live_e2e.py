@@ -19,9 +19,12 @@ from tests.helpers.rtsp_server import gi_rtsp_missing
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow, pytest.mark.timeout(400)]
 
 DURATION_S = 40
+CAMERA_DOWN_S = 8
+PARTITION_S = 20        # the bench's default is 30 s (figures in the issue note); shorter here for the suite's time
+PARTITION_RUN_S = 56    # the partition starts at the middle and heals 8 s before the end
 
 
-def run_live_bench(standby: str) -> dict[str, Any]:
+def run_live_bench(standby: str, *extra: str, duration_s: int = DURATION_S) -> dict[str, Any]:
     reason = gi_rtsp_missing()
     if reason:
         pytest.skip(f"no RTSP server for the live bench: {reason}")
@@ -29,8 +32,10 @@ def run_live_bench(standby: str) -> dict[str, Any]:
     shared_file("models/yolox_nano.onnx")
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "campool_gui.app", "bench-failover", "--live", "--standby", standby,
-                          "--duration", str(DURATION_S), "--json"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                         timeout=360, check=False)
+                          "--duration", str(duration_s), "--json", *extra], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, timeout=360, check=False)
+    if out.returncode == 2 and "--kill partition:" in out.stdout:
+        pytest.skip(out.stdout.strip())     # no network namespaces here (not root)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
     assert len(lines) == 1, f"--json must print one JSON object, got: {out.stdout[-2000:]}"
@@ -47,6 +52,16 @@ def live_bench() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def live_bench_hot() -> dict[str, Any]:
     return run_live_bench("hot")
+
+
+@pytest.fixture(scope="module")
+def live_bench_camera_down() -> dict[str, Any]:
+    return run_live_bench("hot", "--kill", "camera", "--stop-s", str(CAMERA_DOWN_S))
+
+
+@pytest.fixture(scope="module")
+def live_bench_partition() -> dict[str, Any]:
+    return run_live_bench("hot", "--kill", "partition", "--stop-s", str(PARTITION_S), duration_s=PARTITION_RUN_S)
 
 
 def test_the_live_bench_counts_add_up_and_the_kill_loses_what_nobody_watched(live_bench):
@@ -102,3 +117,47 @@ def test_a_hot_standby_takes_over_a_killed_primary_with_nothing_doubled_and_no_g
         assert s["recorded_gap_s"] < 0.5, s
     # What the standby cost, measured.
     assert s["standby_cost"] is not None and s["standby_cost"]["cpu_percent_per_camera"] > 0, s
+
+
+def test_a_camera_down_for_everyone_is_a_gap_on_every_worker_and_its_standby_does_not_take_over(
+        live_bench_camera_down):
+    """The camera's server is killed (a power loss) for 8 s and started again: both workers lose the
+    stream, nobody can watch it, so the standby must not be promoted, and each worker's own coverage
+    shows the hole; the master's recorded gap is the outage, from the loss to the stream running again."""
+    s = live_bench_camera_down
+    cam = s["per_camera"]["cam1"]
+    assert (s["standby"], s["kill"], s["stop_s"]) == ("hot", "camera", CAMERA_DOWN_S), s
+    assert s["expected"] > 0 and s["lost"] + s["matched"] == s["expected"], s
+    assert s["promoted"] == 0 and cam["to_worker"] is None, s
+    assert cam["standby_worker"] is not None, cam
+    back = s["stream_back_s"]
+    assert back is not None and CAMERA_DOWN_S <= back < CAMERA_DOWN_S + 15, s
+    kill = s["kill_at_s"]
+    # Each of the two workers (the primary and its standby) saw the same hole.
+    holes = cam["holes_by_worker_at_s"]
+    assert len(holes) == 2, holes
+    for worker, spans in holes.items():
+        assert any(abs(a - kill) < 1.0 and abs((b - a) - back) <= 1.0 for a, b in spans), (worker, spans, s)
+    # The master recorded it as one gap: the outage within 1 s.
+    assert s["recorded_gap_s"] is not None and abs(s["recorded_gap_s"] - back) <= 1.0, s
+    assert s["duplicated"] == 0, s
+    # Lost: what the stream showed between its return and the workers' reconnect (inside the gap),
+    # and at most the audit's known miss (loop frame 219) and one more elsewhere.
+    outside = [t for t in cam["lost_at_s"] if not kill - 0.5 <= t <= kill + back + 0.5]
+    assert len(outside) <= 2, (outside, s)
+
+
+def test_a_partitioned_primary_is_replaced_by_its_hot_standby_and_its_late_events_are_fenced(live_bench_partition):
+    """The primary's worker is cut off the LAN (its namespace's link down) for 20 s: the master
+    declares it dead and promotes the hot standby at once; when the link comes back the old worker's
+    epoch is stale and whatever it counted meanwhile is fenced: nothing doubled, nothing lost."""
+    s = live_bench_partition
+    cam = s["per_camera"]["cam1"]
+    assert (s["standby"], s["kill"], s["stop_s"]) == ("hot", "partition", PARTITION_S), s
+    assert s["expected"] > 0 and s["lost"] + s["matched"] == s["expected"], s
+    assert s["promoted"] == 1 and cam["to_worker"] == cam["standby_worker"] is not None, s
+    assert s["first_frame_s"] == 0.0, s
+    assert s["duplicated"] == 0, s
+    assert s["lost"] <= 2 and len({frame for _loop, frame in cam["lost_loop_frame"]}) <= 1, s
+    if s["recorded_gap_s"] is not None:
+        assert s["recorded_gap_s"] < 0.5, s

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from campool_gui.harness.launcher import LocalWorker
+from campool_gui.harness.netns import Namespace, NetnsUnavailable, unique_tag
 from campool_gui.pool.store import Store
 from campool_worker.security import load_or_create_keypair
 from tests.helpers.master_proc import start_master_process
@@ -93,34 +93,15 @@ def test_master_sigkill_and_restart_loses_nothing(tmp_path, highway_video, yolox
 
 
 @pytest.fixture
-def netns(tmp_path):
-    """A network namespace joined to this one by a veth pair: (namespace, host ip, namespace ip, its link).
-
-    A blackhole route for the pair's subnet sits behind the veth's own route, so that no packet
-    for the namespace ever leaves this machine by the default route, whatever state the link is in."""
-    if os.geteuid() != 0:
-        pytest.skip("a network partition needs root (ip netns)")
-    tag = f"{os.getpid() % 10000}"
-    ns, host_if, ns_if = f"cpe2e{tag}", f"cpe{tag}a", f"cpe{tag}b"
-    sub = 10 + os.getpid() % 200
-    host_ip, ns_ip = f"10.213.{sub}.1", f"10.213.{sub}.2"
-    steps = [["ip", "netns", "add", ns],
-             ["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if, "netns", ns],
-             ["ip", "addr", "add", f"{host_ip}/24", "dev", host_if], ["ip", "link", "set", host_if, "up"],
-             ["ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/24", "dev", ns_if],
-             ["ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up"],
-             ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"],
-             ["ip", "route", "add", "blackhole", f"10.213.{sub}.0/24", "metric", "4242"]]
-    for cmd in steps:
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            subprocess.run(["ip", "link", "del", host_if], capture_output=True)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-            pytest.skip(f"cannot set up a network namespace here ({' '.join(cmd)}: {r.stderr.strip()})")
-    yield ns, host_ip, ns_ip, ns_if
-    subprocess.run(["ip", "route", "del", "blackhole", f"10.213.{sub}.0/24", "metric", "4242"], capture_output=True)
-    subprocess.run(["ip", "link", "del", host_if], capture_output=True)
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+def netns():
+    """A host in a network namespace of its own (campool_gui/harness/netns.py): (namespace, host ip,
+    namespace ip, its link)."""
+    try:
+        host = Namespace(*unique_tag())
+    except NetnsUnavailable as exc:
+        pytest.skip(str(exc))
+    with host:
+        yield host.name, host.host_ip, host.ip, host.link
 
 
 def test_partitioned_worker_heals_and_nothing_is_lost_or_doubled(tmp_path, netns, highway_video, yolox_model):
