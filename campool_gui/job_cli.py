@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,7 @@ class LocalJobRun:
     view: JobView
     seconds: float  # from submission to the job's end
     killed: str | None = None
+    crossings: list[tuple[int, int, str, str, str]] = field(default_factory=list)  # file, frame, line, dir, class
 
 
 def run_on_local_workers(spec: JobSpec, media: list[MediaInfo], *, workers: int, threads: int = 1,
@@ -155,15 +156,18 @@ def run_on_local_workers(spec: JobSpec, media: list[MediaInfo], *, workers: int,
         seconds = time.monotonic() - t0
         report = master.job_report(job_id)
         view = latest[job_id]
+        crossings = [(fi, c.frame_index, c.line, c.direction, c.class_name) for fi, c in master.job_crossings(job_id)]
     finally:
         master.stop()
         for lw in local:
             lw.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    return LocalJobRun(report, view, seconds, killed)
+    return LocalJobRun(report, view, seconds, killed, crossings)
 
 
 def job_command(args: argparse.Namespace) -> int:
+    if not getattr(args, "verbose", False):  # stderr carries progress and errors; the master's INFO lines are noise
+        logging.getLogger().setLevel(logging.WARNING)
     try:
         spec, media = prepare(spec_from_args(args))
     except JobError as exc:

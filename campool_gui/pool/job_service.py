@@ -161,6 +161,13 @@ class JobService:
             raise JobError(f"there is no job {job_id!r}")
         return build_report(job)
 
+    def crossings(self, job_id: str) -> list[tuple[int, p.JobCrossing]]:
+        """(file index, crossing) of every done segment, in file and frame order."""
+        job = self.board.jobs.get(job_id)
+        if job is None:
+            raise JobError(f"there is no job {job_id!r}")
+        return [(s.file_idx, c) for s in job.segments if s.state == "done" for c in (s.crossings or [])]
+
     def segment(self, job_id: str, index: int) -> JobSegment:
         return self.board.jobs[job_id].segments[index]
 

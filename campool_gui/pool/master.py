@@ -391,6 +391,9 @@ class Master:
     def job_views(self) -> list[JobView]:
         return self._call(self.jobs.views)
 
+    def job_crossings(self, job_id: str) -> list[tuple[int, p.JobCrossing]]:
+        return self._call(lambda: self.jobs.crossings(job_id))
+
     def job_report(self, job_id: str) -> JobReport:
         return self._call(lambda: self.jobs.report(job_id))
 
