@@ -10,7 +10,8 @@ from campool_worker import protocol as p
 from campool_worker.camera import CountingLine
 
 SPEC = JobSpec(files=("/v/survey.mp4",), lines=(CountingLine.parse("near:0,500,1280,500"),), interval_min=15.0)
-MEDIA = [MediaInfo("/v/survey.mp4", 25 * 60 * 30, 25.0, 1280, 720, 1_700_000_040.0)]  # 30 min, 1 min before a 15-min mark
+# 30 minutes, from a minute before a 15-minute mark of the clock
+MEDIA = [MediaInfo("/v/survey.mp4", 25 * 60 * 30, 25.0, 1280, 720, 1_700_000_040.0)]
 
 
 def _flush(board: JobBoard, store: Store) -> None:
