@@ -75,7 +75,10 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
                            "2026-03-02T07:30:00") from None
     if args.workers < 1:
         raise JobError("--workers must be at least 1")
-    return JobSpec(files=tuple(args.files), lines=lines, zones=zones, classes=classes, model=args.model,
+    # Absolute paths: the local workers run in another folder (a relative path would make the
+    # master copy the bytes to them).
+    files = tuple(str(Path(f).expanduser().absolute()) for f in args.files)
+    return JobSpec(files=files, lines=lines, zones=zones, classes=classes, model=args.model,
                    priority=args.priority, interval_min=args.interval_min, start_time=start,
                    detect_fps=args.detect_fps)
 

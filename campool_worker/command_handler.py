@@ -300,8 +300,15 @@ class CommandHandler:
         path = msg.camera.source
         if self._assignments.draining:
             return p.Error("draining", "this worker is draining; it takes no job segments")
-        if not os.path.isfile(path) or not os.access(path, os.R_OK):
-            return p.Error("source", f"this worker cannot read {path!r}; give the job a path it can read")
+        if path.startswith("sha256:"):  # a recording the master pushed here (stored like a model, by content)
+            try:
+                held = self._models.has(path)
+            except ModelError as exc:
+                return p.Error("invalid", f"job {msg.job_id}: {exc}")
+            if not held:
+                return p.Error("source", f"recording {path} is not on this worker; the master pushes it first")
+        elif not os.path.isfile(path) or not os.access(path, os.R_OK):
+            return p.Error("source", f"this worker cannot read {path!r}; the master sends the file's bytes instead")
         refused = self._check_model(msg.camera)
         if refused:
             return refused

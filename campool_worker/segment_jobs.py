@@ -7,6 +7,10 @@ newest segments until the running ones fit, and their status says "preempted" so
 runs them elsewhere. A finished result is kept (in memory: a worker that restarts has lost
 it, and says "unknown", so the master runs the segment again) until `DropSegment`, or for
 KEEP_DONE_S at most, so a lost reply is answered again by the next `QuerySegment`.
+
+A recording this worker cannot read at the master's path is pushed by the master into the model
+store (content-addressed, resumable, sha256-checked: the same mechanism as a model) and named
+``sha256:<hex>`` in the segment's source; `ModelStore.resolve` turns it into the stored file.
 """
 from __future__ import annotations
 
@@ -145,7 +149,8 @@ class SegmentJobs:
             def progress(n: int) -> None:
                 run.frames = n
 
-            result = count_segment(cam, Segment(cam.source, msg.start, msg.end, msg.warmup), detector,
+            source = self._models.resolve(cam.source) or cam.source  # a pushed recording: its stored file
+            result = count_segment(cam, Segment(source, msg.start, msg.end, msg.warmup), detector,
                                    progress=progress, stop=run.stop.is_set)
             if len(result.crossings) > p.MAX_SEGMENT_CROSSINGS:
                 raise ValueError(f"{len(result.crossings)} crossings in one segment, over "

@@ -6,10 +6,12 @@ master killed between the two resumes from what it said it would do. Replies com
 link's thread and are posted to the pool thread. Subscribers hear `JobsChanged` with a fresh
 `JobView` of every job that moved (the Jobs view and the command line read these).
 
-Files: this master sends a path; a worker that cannot read it answers ``Error("source")`` and
-the board retries it elsewhere (after 3 such answers on every worker it is a dead letter with
-that reason). Sending the bytes in sha256-checked chunks to a worker that cannot see the file
-(as the model push does) is not done yet.
+Files: the master sends the path first; a worker that can read it reads it. One that cannot
+answers ``Error("source")``: the master then pushes the file's bytes to that worker with the model
+push (model_push.ModelDistributor: resumable chunks, checked by sha256, stored by content, once
+per worker), and from then on sends that worker the segment as ``sha256:<hex>``. While the copy
+runs, that worker's segments of the file are queued again for others (not counted as failures);
+a push that fails makes the next "cannot read" a failure like any other (retries, dead letter).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from .job_report import JobReport, build_report
 from .jobs import Job, JobBoard, JobError, JobSegment, JobSettings, JobSpec, MediaInfo, SegmentCommand, eta_s
 from .links import Links
 from .media_probe import check_shapes, expand_files, probe_all
+from .model_push import ModelDistributor
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -100,8 +103,13 @@ def job_view(job: Job, now: float) -> JobView:
 class JobService:
     def __init__(self, core: PoolCore, store: Store, links: Links, clock: Clock, *,
                  post: Callable[[Callable[[], None]], None], emit: Callable[[list[object]], None],
-                 settings: JobSettings | None = None, command_timeout_s: float = 5.0) -> None:
+                 settings: JobSettings | None = None, command_timeout_s: float = 5.0,
+                 files: ModelDistributor | None = None) -> None:
         self.board = JobBoard(clock, settings)
+        self._files = files
+        self._refs: dict[tuple[str, str], str] = {}  # (worker, path) -> sha256 ref of its pushed copy
+        self._pushing: set[tuple[str, str]] = set()
+        self._push_failed: dict[tuple[str, str], str] = {}
         self._core = core
         self._store = store
         self._links = links
@@ -180,8 +188,44 @@ class JobService:
             if isinstance(msg, p.RunSegment):
                 self.board.start_answered(msg.job_id, msg.segment, msg.attempt, None, "no link to the worker")
             return
+        if isinstance(msg, p.RunSegment):
+            key = (action.worker_id, msg.camera.source)
+            if key in self._pushing:  # its copy is on the way: others may take the segment meanwhile
+                self.board.start_answered(msg.job_id, msg.segment, msg.attempt,
+                                          p.Error("capacity", "the recording is being copied to this worker"))
+                return
+            if key in self._refs:
+                msg = replace(msg, camera=replace(msg.camera, source=self._refs[key]))
+                action = SegmentCommand(action.worker_id, msg)
         fut = link.send(msg, timeout=self._timeout)
         fut.add_done_callback(partial(self._answered, action))
+
+    def _push(self, worker_id: str, msg: p.RunSegment) -> bool:
+        """Start copying the segment's file to a worker that cannot read it; False when that is no
+        way out (no distributor, already a pushed copy, or a copy that failed before)."""
+        path = msg.camera.source
+        key = (worker_id, path)
+        link = self._links.get(worker_id)
+        if self._files is None or link is None or path.startswith("sha256:") or key in self._push_failed:
+            return False
+        if key in self._pushing:
+            return True
+        self._pushing.add(key)
+        log.info("worker %s cannot read %s: sending it the file's bytes", worker_id, path)
+
+        def done(fut: concurrent.futures.Future[str]) -> None:
+            def apply() -> None:
+                self._pushing.discard(key)
+                try:
+                    self._refs[key] = fut.result()
+                    log.info("worker %s holds %s as %s", worker_id, path, self._refs[key])
+                except Exception as exc:  # noqa: BLE001 - the next refusal then counts as a failure
+                    self._push_failed[key] = str(exc)
+                    log.warning("could not copy %s to worker %s: %s", path, worker_id, exc)
+            self._post(apply)
+
+        self._files.ensure(link, path).add_done_callback(done)
+        return True
 
     def _answered(self, action: SegmentCommand, fut: concurrent.futures.Future[p.Message]) -> None:
         """A link's thread: the reply goes to the pool thread."""
@@ -195,6 +239,8 @@ class JobService:
     def _apply_reply(self, action: SegmentCommand, reply: p.Message | None, error: str) -> None:
         msg: Any = action.message
         if isinstance(msg, p.RunSegment):
+            if isinstance(reply, p.Error) and reply.code == "source" and self._push(action.worker_id, msg):
+                reply = p.Error("capacity", "the recording is being copied to this worker")
             self.board.start_answered(msg.job_id, msg.segment, msg.attempt, reply, error)
         elif isinstance(msg, p.QuerySegment):
             if isinstance(reply, p.SegmentStatus):

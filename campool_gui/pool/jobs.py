@@ -381,7 +381,12 @@ class JobBoard:
             s.state, s.heard_at, s.polled_at = "running", now, now
             self._changed.add(job_id)
         elif isinstance(reply, p.Error) and reply.code in ("capacity", "draining"):
-            s.state, s.worker_id = "queued", None  # no room after all: not the segment's fault
+            # No room after all (or its file is still being copied there): the try never began, so
+            # it is no retry; its attempt number is free again (that worker runs nothing under it).
+            s.state, s.worker_id = "queued", None
+            s.attempt -= 1
+            if s.attempt and s.retried:
+                s.retried -= 1
         elif isinstance(reply, p.Error):
             self._failed(s, reply.message)
         else:

@@ -191,7 +191,7 @@ class Master:
         self._adoption = Adoption(self.core, Registry(), self.links, self._pool, self.keys, hello)
         self.jobs = JobService(self.core, self.store, self.links, self.clock, post=self._pool.post,
                                emit=self._subscribers.emit, settings=settings.jobs,
-                               command_timeout_s=settings.command_timeout_s)
+                               command_timeout_s=settings.command_timeout_s, files=self.models)
         self._browser: Any = None
         self._stopped = False
 

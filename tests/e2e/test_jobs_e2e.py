@@ -48,3 +48,18 @@ def test_a_worker_killed_mid_segment_has_it_redone_elsewhere_and_the_result_is_e
     assert run.killed is not None and run.report.retried >= 1
     assert run.report.state == "done"
     assert sorted(run.crossings) == sorted(_single_pass(highway_video, yolox_model))
+
+
+def test_a_worker_that_cannot_read_the_path_gets_the_bytes_and_counts_them(highway_video, yolox_model, tmp_path,
+                                                                          monkeypatch, caplog):
+    caplog.set_level("INFO", logger="campool_gui.pool.job_service")
+    # A path relative to this folder: the worker process runs elsewhere, so it cannot read it.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "survey-cam1.mp4").write_bytes(highway_video.read_bytes())
+    spec, media = prepare(JobSpec(files=("survey-cam1.mp4",), lines=(CountingLine.parse(LINE),),
+                                  model=str(yolox_model), detect_fps=10.0))
+    run = run_on_local_workers(spec, media, workers=1, min_segments=1, timeout_s=120)
+    assert "cannot read survey-cam1.mp4: sending it the file's bytes" in caplog.text
+    assert "holds survey-cam1.mp4 as sha256:" in caplog.text
+    assert run.report.state == "done" and run.report.retried == 0
+    assert sorted(run.crossings) == sorted(_single_pass(highway_video, yolox_model))

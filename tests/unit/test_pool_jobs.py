@@ -205,3 +205,16 @@ def test_progress_and_a_restart_resume_where_the_job_was():
     again.tick({"w1": 2.0})
     assert runs(again) == [("w1", "j", 1, 2)]
     assert job.segments[0].state == "done"
+
+
+def test_a_worker_without_room_after_all_is_no_retry():
+    clock = FakeClock()
+    board = JobBoard(clock)
+    board.submit("j", spec(), [media(minutes=3.0)])
+    board.tick({"w1": 1.0})
+    [(_, _, _, att)] = runs(board)
+    board.start_answered("j", 0, att, p.Error("capacity", "no free slot"))
+    seg = board.jobs["j"].segments[0]
+    assert (seg.state, seg.attempt, seg.retried, seg.tries) == ("queued", 0, 0, {})
+    board.tick({"w1": 1.0})
+    assert runs(board) == [("w1", "j", 0, 1)]
