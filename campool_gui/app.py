@@ -8,6 +8,8 @@
     campool-gui bench-failover       failover timing with real worker processes
     campool-gui bench-failover --live [--standby none|warm|hot]   ... with live RTSP cameras, counts audited
     campool-gui bench-store          history chart queries on generated history
+    campool-gui job run FILE... --line NAME:x1,y1,x2,y2 [--workers N] [--json]   count recorded files
+    campool-gui bench-jobs --workers N --threads-per-worker T --copies K [--kill-one] --json
 
 This module only parses the command line and dispatches: the application to
 campool_gui.ui.application, --headless to campool_gui.headless, the benchmarks and
@@ -88,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--per-hour", type=int, default=60, help="count events per camera per hour (default 60)")
     st.add_argument("--runs", type=int, default=20, help="timed runs of each query (default 20)")
     st.add_argument("--db", help="keep the generated database at this path (default: a temporary file)")
+    from campool_gui.job_cli import add_job_parser
+    add_job_parser(sub)
+    bj = sub.add_parser("bench-jobs", help="a job over K copies of the highway video on N local workers against one")
+    bj.add_argument("--workers", type=int, default=2, help="local worker processes of the pool (default 2)")
+    bj.add_argument("--threads-per-worker", type=int, default=1, help="ONNX threads per worker (default 1)")
+    bj.add_argument("--copies", type=int, default=4, help="copies of the highway video joined into one file")
+    bj.add_argument("--kill-one", action="store_true", help="SIGKILL a worker in the middle of its segment")
+    bj.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
@@ -101,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench-failover":
             from campool_gui.harness.bench_failover import bench_failover
             return bench_failover(args)
+        if args.command == "job":
+            from campool_gui.job_cli import job_command
+            return job_command(args)
+        if args.command == "bench-jobs":
+            from campool_gui.harness.bench_jobs import bench_jobs
+            return bench_jobs(args)
         if args.command == "bench-store":
             from campool_gui.harness.bench_store import bench_store
             return bench_store(args)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from campool_worker.errors import ModelError
 from campool_worker.model_store import ModelPushError, ModelStore, StoredModel
 from campool_worker.outbox import Outbox, OutboxWriteError, StoredAssignment
 from campool_worker.security import AllowList
+from campool_worker.segment_jobs import SegmentJobs
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,9 @@ Handler = Callable[[Any, str], p.Message]  # (the message, the master's key) -> 
 
 class CommandHandler:
     def __init__(self, *, allow: AllowList, assignments: Assignments, models: ModelStore, outbox: Outbox,
-                 service: ServiceLoop) -> None:
+                 service: ServiceLoop, segments: SegmentJobs | None = None) -> None:
         self._allow = allow
+        self._segments = segments or SegmentJobs(models)
         self._assignments = assignments
         self._models = models
         self._outbox = outbox
@@ -76,6 +79,9 @@ class CommandHandler:
             p.Drain: self.drain,
             p.QueryModel: self.query_model,
             p.PushModelChunk: self.push_model_chunk,
+            p.RunSegment: self.run_segment,
+            p.QuerySegment: self.query_segment,
+            p.DropSegment: self.drop_segment,
         }
 
     def handle(self, msg: p.Message, master_key: str) -> p.Message:
@@ -171,6 +177,8 @@ class CommandHandler:
             log.info("camera %s: epoch %d replaces epoch %d", cam.camera_id, msg.epoch, slot.epoch)
             self._assignments.stop(cam.camera_id)
         self._assignments.start(wanted)
+        # Live cameras come first: segments that no longer fit beside it stop (the master reruns them).
+        self._segments.make_room(self._assignments.capacity - self._assignments.load)
         role = f" as a {msg.standby} standby" if msg.role == "standby" else ""
         return p.Ok(f"camera {cam.camera_id} assigned at epoch {msg.epoch}{role}")
 
@@ -284,6 +292,33 @@ class CommandHandler:
     def resend(self, msg: p.ResendCounts, master_key: str) -> p.Message:
         self._service.start_resend(msg.camera_id)
         return p.Ok()
+
+    # ------------------------------------------------------------------ job segments
+
+    def run_segment(self, msg: p.RunSegment, master_key: str) -> p.Message:
+        """Count a stretch of a file this worker can read, with the slots the cameras leave free."""
+        path = msg.camera.source
+        if self._assignments.draining:
+            return p.Error("draining", "this worker is draining; it takes no job segments")
+        if path.startswith("sha256:"):  # a recording the master pushed here (stored like a model, by content)
+            try:
+                held = self._models.has(path)
+            except ModelError as exc:
+                return p.Error("invalid", f"job {msg.job_id}: {exc}")
+            if not held:
+                return p.Error("source", f"recording {path} is not on this worker; the master pushes it first")
+        elif not os.path.isfile(path) or not os.access(path, os.R_OK):
+            return p.Error("source", f"this worker cannot read {path!r}; the master sends the file's bytes instead")
+        refused = self._check_model(msg.camera)
+        if refused:
+            return refused
+        return self._segments.start(msg, self._assignments.capacity - self._assignments.load)
+
+    def query_segment(self, msg: p.QuerySegment, master_key: str) -> p.Message:
+        return self._segments.query(msg)
+
+    def drop_segment(self, msg: p.DropSegment, master_key: str) -> p.Message:
+        return self._segments.drop(msg)
 
     # ------------------------------------------------------------------ models
 

@@ -61,6 +61,7 @@ from campool_worker.security import (
     format_code,
     load_or_create_keypair,
 )
+from campool_worker.segment_jobs import SegmentJobs
 from campool_worker.storage_watch import RETRY_CAP_S, HeldCrossings, StorageWatch
 from campool_worker.systemd_notify import ServiceNotifier
 
@@ -152,8 +153,10 @@ class WorkerService:
         self.pairing = Pairing(self.codes, self.allow, self.keys.public, self.worker_id)
         self.announcer: Announcer | None = None  # imported only when zeroconf is on
         self.notifier = ServiceNotifier()  # systemd Type=notify: READY, WATCHDOG, STOPPING (systemd_notify.py)
+        self.segments = SegmentJobs(self.models, DetectorOptions(settings.intra_op_threads or None,
+                                                                 settings.inference_workers))
         self.commands = CommandHandler(allow=self.allow, assignments=self.assignments, models=self.models,
-                                       outbox=self.outbox, service=self)
+                                       outbox=self.outbox, service=self, segments=self.segments)
         if opened.damaged:
             self._notices.append(p.AlertEvent(self.worker_id, "error", "outbox_damaged", opened.damaged, None,
                                               time.time()))
@@ -593,7 +596,7 @@ class WorkerService:
             gpus=self.metrics.gpus(), outbox_pending=pending, outbox_oldest_ts=oldest, rejected_messages=self.rejected,
             heartbeat_s=self.settings.heartbeat_s,
             masters=[p.MasterInfo(m.key, m.name, m.added) for m in self.allow.masters()],
-            storage=self._storage_status())
+            storage=self._storage_status(), segments=self.segments.running)
 
     def _storage_status(self) -> p.StorageStatus:
         return self.storage.status(self.held)
@@ -667,6 +670,7 @@ class WorkerService:
         self._stopping = True
         self._publish(p.Heartbeat(self.status()))
         self.assignments.close()
+        self.segments.stop_all()
         self._flush_crossings(force=True)
         self._commit_spans()  # the stopped cameras' spans, closed
         if self.held:

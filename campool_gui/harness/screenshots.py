@@ -21,6 +21,7 @@ from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.cameras_view import CamerasView
 from campool_gui.ui.common import Page
 from campool_gui.ui.history_view import HistoryView
+from campool_gui.ui.jobs_view import JobsView
 from campool_gui.ui.live_view import LiveView
 from campool_gui.ui.main_window import VIEWS, MainWindow
 from campool_gui.ui.preview_tile import PreviewTile
@@ -110,6 +111,10 @@ def _prepare(page: Page, state: UiState, patience: float) -> None:
         history.bucket_combo.setCurrentText("minute")
         history.run_query()
         wait_for("history rows", lambda: history.queries_done > 0 and bool(history.rows), 10)
+    elif isinstance(page, JobsView):
+        _queue_demo_job(page)
+        wait_for("a job under way", lambda: any(j.progress > 0.05 or j.finished_at for j in page.jobs.values()), 30)
+        spin(0.5)
     elif isinstance(page, CamerasView):
         cams = sorted(state.cameras)
         if cams:
@@ -117,3 +122,19 @@ def _prepare(page: Page, state: UiState, patience: float) -> None:
         spin(0.3)
     else:
         spin(0.4)
+
+
+def _queue_demo_job(page: JobsView) -> None:
+    """A survey job over the shared highway video (when it is here), so the view shows a queue in motion."""
+    from campool_gui.harness.bench_failover import shared_file
+    from campool_gui.pool.jobs import JobSpec
+    from campool_worker.camera import CountingLine
+
+    video = shared_file("videos/highway.mp4")
+    if video is None or page.jobs:
+        return
+    model = shared_file("models/yolox_nano.onnx")
+    spec = JobSpec(files=(str(video), str(video)), lines=(CountingLine.parse("near:0,500,1280,500"),),
+                   model=str(model) if model else None, name="highway survey", detect_fps=10.0, interval_min=1.0)
+    page.bridge.call("queueing the demo job", lambda: page.bridge.master.submit_job(spec),
+                     on_done=lambda _e: page.shown())

@@ -629,6 +629,14 @@ class PoolCore:
             ended = True
         return ended
 
+    def job_room(self) -> dict[str, float]:
+        """Usable worker -> the camera slots its live cameras and standbys leave free for job
+        segments (issue #13): the same load model the placement uses, so live cameras come first."""
+        primaries = self._primaries()
+        reserved = self._reserved()
+        return {wid: max(0.0, w.capabilities.capacity - primaries.get(wid, 0) - reserved.get(wid, 0.0))
+                for wid, w in self.state.workers.items() if w.usable and not w.incompatible}
+
     def _primaries(self) -> dict[str, int]:
         """worker -> the cameras whose live lease it holds."""
         out: dict[str, int] = {}

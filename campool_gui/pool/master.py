@@ -118,6 +118,9 @@ from .errors import MasterError
 from .failover import RetrySettings
 from .flush import EffectsFlush
 from .history_file import make_private, master_id, open_history
+from .job_report import JobReport
+from .job_service import JobService, JobView
+from .jobs import JobSettings, JobSpec, MediaInfo
 from .links import Links
 from .model_push import ModelDistributor
 from .models import Camera
@@ -150,6 +153,7 @@ class MasterSettings:
     # A `keyring` backend object for the cameras' passwords; None: the OS keyring, or the 0600
     # fallback file when there is none (credentials.py).
     keyring_backend: Any = None
+    jobs: JobSettings = field(default_factory=JobSettings)
 
 
 class Master:
@@ -185,6 +189,9 @@ class Master:
         self._effects = EffectsFlush(self.core, self.store, dispatcher, self._subscribers,
                                      replay=self._telemetry.replay)
         self._adoption = Adoption(self.core, Registry(), self.links, self._pool, self.keys, hello)
+        self.jobs = JobService(self.core, self.store, self.links, self.clock, post=self._pool.post,
+                               emit=self._subscribers.emit, settings=settings.jobs,
+                               command_timeout_s=settings.command_timeout_s, files=self.models)
         self._browser: Any = None
         self._stopped = False
 
@@ -201,6 +208,7 @@ class Master:
         if self.history_damaged:
             self.core.alerts.repeat("history_damaged", "master", self.history_damaged)
         self._adoption.restore(state["workers"])
+        self._pool.post(self.jobs.restore)  # before any tick: a resumed job's segments are queued again
         log.info("master %s started: %d worker(s), %d camera(s) from %s", self.master_id, len(state["workers"]),
                  len(state["cameras"]), self.store.path)
         self._pool.start()
@@ -272,6 +280,7 @@ class Master:
         self.links.say_hellos()
         self._retention.tick()
         self._coverage.tick()
+        self.jobs.tick()
 
     def _flush(self) -> None:
         self._effects.flush()
@@ -358,6 +367,35 @@ class Master:
     def report_integration(self, name: str, problem: str) -> None:
         """An integration's state ("" = working): fire and forget, it never waits on the pool thread."""
         self._pool.post(lambda: self.core.integration_status(name, problem))
+
+    # ------------------------------------------------------------- jobs (issue #13)
+
+    def submit_job(self, spec: JobSpec, *, job_id: str | None = None, min_segments: int | None = None) -> str:
+        """Check, probe and queue a job; returns its id. Reads the files on the caller's thread (call
+        it off the UI thread). JobError (a ValueError) with one line on bad input: nothing queued."""
+        spec, media = self.jobs.prepare(spec)
+        return self._call(lambda: self.jobs.submit(spec, media, job_id=job_id, min_segments=min_segments))
+
+    def queue_job(self, spec: JobSpec, media: list[MediaInfo], *, job_id: str | None = None,
+                  min_segments: int | None = None) -> str:
+        """Queue a job already checked with job_service.prepare (its files probed)."""
+        return self._call(lambda: self.jobs.submit(spec, media, job_id=job_id, min_segments=min_segments))
+
+    def job_room(self) -> dict[str, float]:
+        """Usable worker -> slots its live cameras leave for job segments."""
+        return self._call(self.core.job_room)
+
+    def cancel_job(self, job_id: str) -> None:
+        self._call(lambda: self.jobs.cancel(job_id))
+
+    def job_views(self) -> list[JobView]:
+        return self._call(self.jobs.views)
+
+    def job_crossings(self, job_id: str) -> list[tuple[int, p.JobCrossing]]:
+        return self._call(lambda: self.jobs.crossings(job_id))
+
+    def job_report(self, job_id: str) -> JobReport:
+        return self._call(lambda: self.jobs.report(job_id))
 
     def snapshot(self) -> PoolSnapshot:
         snap: PoolSnapshot = self._call(self.core.snapshot)

@@ -129,7 +129,35 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE assignments ADD COLUMN role TEXT NOT NULL DEFAULT 'primary'")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """Jobs over recorded files (issue #13): a job (its spec and the files' media facts as JSON), its
+    segments with their state, and each segment's crossings, stored once with the segment's result
+    (the segment row turns "done" in the same transaction, so a result that arrives twice, from a
+    lost reply or a master restarted mid-job, is counted once)."""
+    db.execute("""
+        CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, media TEXT NOT NULL,
+            priority TEXT NOT NULL, state TEXT NOT NULL, seq INTEGER NOT NULL, submitted_at REAL NOT NULL,
+            finished_at REAL
+        )""")
+    db.execute("""
+        CREATE TABLE job_segments (
+            job_id TEXT NOT NULL, idx INTEGER NOT NULL, file_idx INTEGER NOT NULL, start_frame INTEGER NOT NULL,
+            end_frame INTEGER NOT NULL, warmup INTEGER NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL,
+            worker_id TEXT, tries TEXT NOT NULL DEFAULT '{}', error TEXT NOT NULL DEFAULT '',
+            frames INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0, ended_at INTEGER,
+            retried INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, idx)
+        ) WITHOUT ROWID""")
+    db.execute("""
+        CREATE TABLE job_crossings (
+            job_id TEXT NOT NULL, idx INTEGER NOT NULL, n INTEGER NOT NULL, frame_index INTEGER NOT NULL,
+            media_ts REAL NOT NULL, line TEXT NOT NULL, direction TEXT NOT NULL, class_name TEXT NOT NULL,
+            PRIMARY KEY (job_id, idx, n)
+        ) WITHOUT ROWID""")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 LATEST = len(MIGRATIONS)
 
 

@@ -214,6 +214,10 @@ class Store:
         self._queue.put((fn, fut))
         return fut
 
+    def read(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """fn(conn) on this thread's read-only connection (for the job store's queries)."""
+        return fn(self._reader())
+
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued before this call is committed."""
         self.submit(lambda conn: None).result(timeout)

@@ -26,6 +26,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QImage
 
+from campool_gui.pool.job_service import JobsChanged
 from campool_gui.pool.scheduler import POLICIES
 from campool_gui.ui.history_query import HistoryQuery, query_history
 from campool_gui.ui.preview_decoder import PreviewDecoder
@@ -61,6 +62,7 @@ class PoolBridge(QObject):
     alertRaised = Signal(object)  # a newly raised pool Alert (tray notification for critical ones)
     previewFrame = Signal(str, QImage, object)  # camera id, decoded frame, the wire PreviewFrame
     intentFailed = Signal(str)  # one line for the status bar
+    jobsChanged = Signal(object)  # a pool.job_service.JobsChanged: the jobs that moved (queued to the UI thread)
     _stateReady = Signal(object, object)
     _callback = Signal(object, object)
 
@@ -93,6 +95,8 @@ class PoolBridge(QObject):
         if isinstance(event, p.PreviewFrame):
             self.previews_received += 1
             self.decoder.submit(event.camera_id, event.jpeg, event)
+        elif isinstance(event, JobsChanged):
+            self.jobsChanged.emit(event)  # the bridge lives on the UI thread: Qt queues this there
         elif self._changes.add(event):
             self._wake.set()
 

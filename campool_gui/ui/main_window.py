@@ -1,4 +1,4 @@
-"""The main window: side navigation, the seven views, status bar, tray, remembered state."""
+"""The main window: side navigation, the eight views, status bar, tray, remembered state."""
 from __future__ import annotations
 
 import logging
@@ -30,6 +30,7 @@ from campool_gui.ui.cameras_view import CamerasView
 from campool_gui.ui.common import Page, label
 from campool_gui.ui.display import alert_source, alert_text
 from campool_gui.ui.history_view import HistoryView
+from campool_gui.ui.jobs_view import JobsView
 from campool_gui.ui.live_view import LiveView
 from campool_gui.ui.overview_view import OverviewView
 from campool_gui.ui.settings_view import SettingsView
@@ -38,7 +39,7 @@ from campool_gui.ui.workers_view import WorkersView
 log = logging.getLogger(__name__)
 
 VIEWS = (("overview", "Overview"), ("workers", "Workers"), ("cameras", "Cameras"), ("live", "Live"),
-         ("alerts", "Alerts"), ("history", "History"), ("settings", "Settings"))
+         ("alerts", "Alerts"), ("history", "History"), ("jobs", "Jobs"), ("settings", "Settings"))
 
 
 class MainWindow(QMainWindow):
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
             "live": LiveView(bridge),
             "alerts": AlertsView(bridge),
             "history": HistoryView(bridge),
+            "jobs": JobsView(bridge, str(shared_data / "videos") if shared_data else ""),
             "settings": SettingsView(bridge, settings, data_dir, integrations=integrations),
         }
         for key, _ in VIEWS:

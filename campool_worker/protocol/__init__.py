@@ -1,4 +1,4 @@
-"""THE CamPool wire contract (version 2): every message between a master and a worker.
+"""THE CamPool wire contract (version 3): every message between a master and a worker.
 
 Nothing else defines messages. The worker (`service.py`) and the master (its wire client and
 pool core) both encode and decode here, so a change to the protocol is a change to this package
@@ -125,6 +125,21 @@ Epoch fencing (no interval counted twice nor left uncounted)
   an `AssignCamera` with the epoch it already runs and the same config is a no-op, so a
   master may re-assert its assignments after a restart.
 
+Jobs over recorded files (issue #13)
+------------------------------------
+* A job's file is cut into segments by the master; a segment is frames [start, end) of one
+  file with ``warmup`` frames before ``start`` that run the tracker but report nothing. A
+  crossing belongs to the segment that holds the frame on which the counter fires, so the
+  segments' crossings join into exactly one pass (pipeline/segments.py says why it is exact).
+* `RunSegment` starts one on a worker that can read the path; it takes one camera slot of the
+  worker's capacity while it runs (``WorkerStatus.segments``), so a master gives segments only
+  the room its cameras leave. The key is (job_id, segment, attempt); a repeat is a no-op.
+* The result is pulled, not pushed: `QuerySegment` answers `SegmentStatus` (progress while it
+  runs, every crossing once done) and the worker keeps a finished result until `DropSegment`.
+  A lost reply costs one more question; a worker that died answers ``unknown`` or not at all,
+  and the master runs the segment again elsewhere. The master stores a segment's result once,
+  keyed by (job, segment), so an answer that arrives twice is counted once.
+
 Live standby and the standby cut (a live camera cannot rewind)
 --------------------------------------------------------------
 * A standby is a second worker given the same camera with ``AssignCamera(role="standby")`` under
@@ -178,6 +193,7 @@ from campool_worker.protocol.messages import (
     MAX_MODEL_BYTES,
     MAX_PREVIEW_BYTES,
     MAX_REQUEST_ID,
+    MAX_SEGMENT_CROSSINGS,
     MESSAGES,
     MODEL_CHUNK_BYTES,
     PROTOCOL_VERSION,
@@ -196,6 +212,7 @@ from campool_worker.protocol.messages import (
     CountBatch,
     CoverageSpan,
     Drain,
+    DropSegment,
     Envelope,
     Error,
     FenceCamera,
@@ -205,6 +222,7 @@ from campool_worker.protocol.messages import (
     Heartbeat,
     Hello,
     HelloReply,
+    JobCrossing,
     Kind,
     MasterInfo,
     Message,
@@ -218,7 +236,10 @@ from campool_worker.protocol.messages import (
     ProtocolError,
     PushModelChunk,
     QueryModel,
+    QuerySegment,
     ResendCounts,
+    RunSegment,
+    SegmentStatus,
     SetPreview,
     StatusReply,
     StorageStatus,
@@ -231,15 +252,80 @@ from campool_worker.protocol.messages import (
 from campool_worker.protocol.sockets import apply_socket_limits, recv_frames, recv_frames_nowait
 
 __all__ = [
-    "HEARTBEAT_S_DEFAULT", "HEARTBEAT_S_MAX", "HEARTBEAT_S_MIN", "LIVENESS", "MAX_COUNT_BATCH", "MAX_FRAMES",
-    "MAX_FRAME_BYTES", "MAX_HEADER_BYTES", "MAX_MODEL_BYTES", "MAX_PREVIEW_BYTES", "MAX_REQUEST_ID", "MESSAGES",
-    "MIN_DEAD_AFTER_S", "MODEL_CHUNK_BYTES", "PROTOCOL_VERSION", "SERVICE_TYPE", "TOPIC_ALERT", "TOPIC_COUNT",
-    "TOPIC_HEARTBEAT", "TOPIC_PREVIEW", "WARM_STANDBY_COST", "AckCounts", "AckReply", "AlertEvent", "AssignCamera",
+    "HEARTBEAT_S_DEFAULT",
+    "HEARTBEAT_S_MAX",
+    "HEARTBEAT_S_MIN",
+    "LIVENESS",
+    "MAX_COUNT_BATCH",
+    "MAX_FRAMES",
+    "MAX_FRAME_BYTES",
+    "MAX_HEADER_BYTES",
+    "MAX_MODEL_BYTES",
+    "MAX_PREVIEW_BYTES",
+    "MAX_REQUEST_ID",
+    "MAX_SEGMENT_CROSSINGS",
+    "MESSAGES",
+    "MIN_DEAD_AFTER_S",
+    "MODEL_CHUNK_BYTES",
+    "PROTOCOL_VERSION",
+    "SERVICE_TYPE",
+    "TOPIC_ALERT",
+    "TOPIC_COUNT",
+    "TOPIC_HEARTBEAT",
+    "TOPIC_PREVIEW",
+    "WARM_STANDBY_COST",
+    "AckCounts",
+    "AckReply",
+    "AlertEvent",
+    "AssignCamera",
     "CameraState",
-    "CameraTelemetry", "CountBatch", "CoverageSpan", "Drain", "Envelope", "Error", "FenceCamera", "Fenced",
-    "GetStatus", "GpuMetrics", "Heartbeat", "Hello", "HelloReply", "Kind", "LineCounts", "MasterInfo", "Message",
-    "ModelStatus", "Ok", "PairReply", "PairRequest", "PreviewFrame", "PreviewTrack", "PromoteCamera",
-    "ProtocolError", "PushModelChunk", "QueryModel", "ResendCounts", "SetPreview", "StatusReply", "StorageStatus",
-    "SystemMetrics", "UnassignCamera", "UpdateCamera", "WorkerStatus", "apply_socket_limits", "dead_after_s",
-    "decode", "decode_telemetry", "encode", "encode_telemetry", "recv_frames", "recv_frames_nowait", "topic_of",
+    "CameraTelemetry",
+    "CountBatch",
+    "CoverageSpan",
+    "Drain",
+    "DropSegment",
+    "Envelope",
+    "Error",
+    "FenceCamera",
+    "Fenced",
+    "GetStatus",
+    "GpuMetrics",
+    "Heartbeat",
+    "Hello",
+    "HelloReply",
+    "JobCrossing",
+    "Kind",
+    "LineCounts",
+    "MasterInfo",
+    "Message",
+    "ModelStatus",
+    "Ok",
+    "PairReply",
+    "PairRequest",
+    "PreviewFrame",
+    "PreviewTrack",
+    "PromoteCamera",
+    "ProtocolError",
+    "PushModelChunk",
+    "QueryModel",
+    "QuerySegment",
+    "ResendCounts",
+    "RunSegment",
+    "SegmentStatus",
+    "SetPreview",
+    "StatusReply",
+    "StorageStatus",
+    "SystemMetrics",
+    "UnassignCamera",
+    "UpdateCamera",
+    "WorkerStatus",
+    "apply_socket_limits",
+    "dead_after_s",
+    "decode",
+    "decode_telemetry",
+    "encode",
+    "encode_telemetry",
+    "recv_frames",
+    "recv_frames_nowait",
+    "topic_of",
 ]

@@ -22,6 +22,7 @@ from campool_worker.protocol.messages import (
     MAX_HEADER_BYTES,
     MAX_MODEL_BYTES,
     MAX_REQUEST_ID,
+    MAX_SEGMENT_CROSSINGS,
     MESSAGES,
     PROTOCOL_VERSION,
     CountBatch,
@@ -32,6 +33,8 @@ from campool_worker.protocol.messages import (
     ProtocolError,
     PushModelChunk,
     QueryModel,
+    RunSegment,
+    SegmentStatus,
     SetPreview,
     WorkerStatus,
     topic_of,
@@ -262,7 +265,8 @@ def _check_semantics(msg: Message) -> None:
             raise ProtocolError(f"{msg.TYPE}: {text}", code="invalid")
 
     for name in ("epoch", "up_to_seq", "current_epoch", "size", "offset", "width", "start_frame",
-                 "count_from_frame", "frame_index"):
+                 "count_from_frame", "frame_index", "segment", "attempt", "start", "warmup", "frames", "total",
+                 "skipped", "ended_at"):
         v = getattr(msg, name, None)
         if isinstance(v, int):
             need(v >= 0, f"{name} must not be negative")
@@ -272,6 +276,12 @@ def _check_semantics(msg: Message) -> None:
         need(msg.size <= MAX_MODEL_BYTES, f"model size over {MAX_MODEL_BYTES} bytes")
         need(msg.offset + len(msg.data) <= msg.size, "chunk goes past the model size")
         need(len(msg.data) > 0 or msg.size == 0, "empty chunk")
+    if isinstance(msg, RunSegment):
+        need(msg.start < msg.end, "a segment's start must be before its end")
+        need(bool(msg.job_id) and len(msg.job_id) <= 64, "job_id must be 1-64 characters")
+    if isinstance(msg, SegmentStatus):
+        need(len(msg.crossings) <= MAX_SEGMENT_CROSSINGS, f"at most {MAX_SEGMENT_CROSSINGS} crossings per segment")
+        need(all(c.frame_index >= 0 for c in msg.crossings), "a crossing's frame must not be negative")
     if isinstance(msg, SetPreview):
         need(16 <= msg.width <= 1920, "preview width must be 16..1920 pixels")
         need(0 < msg.fps <= 30, "preview fps must be in (0, 30]")

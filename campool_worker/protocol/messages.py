@@ -14,7 +14,9 @@ from campool_worker.errors import CampoolError
 # 2 (after 1, the first release): HelloReply carries the WorkerStatus; WorkerStatus declares heartbeat_s,
 #    its masters and its storage; LineCounts.by_class; PairReply.retry_after_s; zone occupancy per class,
 #    standby roles and coverage spans in camera telemetry and count batches (PromoteCamera).
-PROTOCOL_VERSION = 2
+# 3: jobs over recorded files (issue #13): RunSegment, QuerySegment, DropSegment, SegmentStatus;
+#    WorkerStatus.segments (segments running now, which take capacity beside the cameras).
+PROTOCOL_VERSION = 3
 SERVICE_TYPE = "_campool._tcp.local."
 
 MAX_HEADER_BYTES = 512 * 1024
@@ -26,6 +28,9 @@ MAX_FRAME_BYTES = 2 * 1024 * 1024
 MAX_FRAMES = 4  # topic + header + up to two binary parts; more frames are not even kept
 MAX_COUNT_BATCH = 500
 MAX_REQUEST_ID = 64
+# A segment's crossings travel whole in its SegmentStatus (~90 bytes each as JSON): a few minutes of
+# the busiest road give hundreds; past this the master is told to cut shorter segments.
+MAX_SEGMENT_CROSSINGS = 4000
 _INT_LIMIT = 2**63
 
 TOPIC_HEARTBEAT = b"hb"
@@ -171,6 +176,7 @@ class WorkerStatus:
     heartbeat_s: float  # this worker's heartbeat period: the master judges its liveness by it
     masters: list[MasterInfo]  # every master it serves
     storage: StorageStatus
+    segments: int = 0  # job segments counting now: each takes one camera slot of the capacity
 
 
 @dataclass
@@ -339,6 +345,52 @@ class PushModelChunk(Message):
     data: bytes
 
 
+# --------------------------------------------------------------------------- jobs (recorded files)
+
+@dataclass
+class RunSegment(Message):
+    """Count frames [start, end) of the file ``camera.source`` (a path this worker can read), after
+    ``warmup`` frames of tracker history before ``start`` that report nothing (see jobs in the
+    package doc). ``camera`` carries the lines, zones, model and classes; its camera_id names the
+    job. Replies `Ok` (started, or already running / done under this key: a repeat is a no-op),
+    ``Error("capacity")`` when the cameras and segments running leave no slot, or another `Error`
+    (the file is not readable here: ``code="source"``). The result is asked for with `QuerySegment`."""
+
+    TYPE: ClassVar[str] = "run_segment"
+    KIND: ClassVar[str] = "command"
+    job_id: str
+    segment: int
+    attempt: int  # the master's try number: a result of another attempt is never mistaken for this one
+    camera: CameraConfig
+    start: int
+    end: int
+    warmup: int
+
+
+@dataclass
+class QuerySegment(Message):
+    """How far a segment is, and its crossings once it is done (`SegmentStatus`). Asking again is
+    always safe: the worker keeps a finished result until `DropSegment`, so a lost reply costs
+    nothing but the question."""
+
+    TYPE: ClassVar[str] = "query_segment"
+    KIND: ClassVar[str] = "command"
+    job_id: str
+    segment: int
+    attempt: int
+
+
+@dataclass
+class DropSegment(Message):
+    """The master has stored the result (or gave the segment up): stop it if it runs, forget it."""
+
+    TYPE: ClassVar[str] = "drop_segment"
+    KIND: ClassVar[str] = "command"
+    job_id: str
+    segment: int
+    attempt: int
+
+
 # --------------------------------------------------------------------------- replies
 
 @dataclass
@@ -412,6 +464,38 @@ class ModelStatus(Message):
     received: int  # bytes held so far; == size when complete
     complete: bool
     model_ref: str  # "sha256:<hex>" to put in CameraConfig.model once complete
+
+
+@dataclass
+class JobCrossing:
+    """One crossing of a job segment: the frame the counter fired on, its media time, what crossed."""
+
+    frame_index: int
+    media_ts: float
+    line: str
+    direction: Literal["in", "out"]
+    class_name: str
+
+
+@dataclass
+class SegmentStatus(Message):
+    """The answer to `QuerySegment`. state: running (``frames`` of ``total`` done), done (every
+    crossing of [start, end) in ``crossings``; ``ended_at`` when the file ended early, ``skipped``
+    undecodable frames inside the range), failed (``error`` says why), unknown (this worker has
+    no such segment: it restarted, or the key is wrong; run it again)."""
+
+    TYPE: ClassVar[str] = "segment_status"
+    KIND: ClassVar[str] = "reply"
+    job_id: str
+    segment: int
+    attempt: int
+    state: Literal["running", "done", "failed", "unknown"]
+    frames: int = 0
+    total: int = 0
+    crossings: list[JobCrossing] = field(default_factory=list)
+    skipped: int = 0
+    ended_at: int | None = None
+    error: str = ""
 
 
 # --------------------------------------------------------------------------- pairing
@@ -492,8 +576,8 @@ MESSAGES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (
         Hello, GetStatus, AssignCamera, PromoteCamera, UpdateCamera, UnassignCamera, FenceCamera, SetPreview,
-        AckCounts, ResendCounts, Drain, QueryModel, PushModelChunk,
-        Ok, Error, Fenced, HelloReply, StatusReply, AckReply, ModelStatus,
+        AckCounts, ResendCounts, Drain, QueryModel, PushModelChunk, RunSegment, QuerySegment, DropSegment,
+        Ok, Error, Fenced, HelloReply, StatusReply, AckReply, ModelStatus, SegmentStatus,
         PairRequest, PairReply,
         Heartbeat, CountBatch, PreviewFrame, AlertEvent,
     )

@@ -34,7 +34,7 @@ def test_every_view_renders_with_the_pool_in_it(qtbot, window, pool, bridge, tmp
     assert window.sb_workers.text().startswith("● 2/2")
 
 
-def test_ctrl_1_to_7_switch_views(qtbot, window):
+def test_ctrl_1_to_8_switch_views(qtbot, window):
     for i, (key, _title) in enumerate(VIEWS):
         QTest.keyClick(window, getattr(Qt.Key, f"Key_{i + 1}"), Qt.KeyboardModifier.ControlModifier)
         assert window.current_view == key

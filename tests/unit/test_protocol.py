@@ -51,11 +51,17 @@ SAMPLES: list[p.Message] = [
     p.Drain(),
     p.QueryModel("b" * 64),
     p.PushModelChunk("b" * 64, 10, 0, b"\x00\x01binary"),
+    p.RunSegment("j-1", 2, 1, CameraConfig("job-j-1", "/data/survey/cam1.mp4"), 5400, 10800, 90),
+    p.QuerySegment("j-1", 2, 1),
+    p.DropSegment("j-1", 2, 1),
     p.Ok(), p.Error("draining", "worker is draining"), p.Fenced("gate-1", 2, 3),
     p.HelloReply(p.PROTOCOL_VERSION, 5556, _status()),
     p.StatusReply(_status()),
     p.AckReply("gate-1", 3, 7, 7, 0),
     p.ModelStatus("b" * 64, 10, True, "sha256:" + "b" * 64),
+    p.SegmentStatus("j-1", 2, 1, "running", frames=300, total=5400),
+    p.SegmentStatus("j-1", 2, 1, "done", 5400, 5400, [p.JobCrossing(5411, 180.367, "near", "in", "car")], 3, None),
+    p.SegmentStatus("j-1", 2, 1, "failed", error="video /data/survey/cam1.mp4 not found"),
     p.PairRequest("desk", "ab" * 32), p.PairReply(True, "w-1", "cd" * 32, "paired"),
     p.Heartbeat(_status()),
     p.CountBatch("w-1", [EVENT, EVENT]),
@@ -193,3 +199,14 @@ def test_fuzz_mutated_valid_messages_never_crash(sample, data):
     except p.ProtocolError:
         return
     assert type(env.message) is type(sample)
+
+
+def test_a_segment_must_be_a_frame_range_and_its_result_bounded():
+    bad = p.RunSegment("j-1", 0, 1, CameraConfig("job-j-1", "/v.mp4"), 100, 100, 0)
+    with pytest.raises(p.ProtocolError, match="start must be before its end") as caught:
+        p.decode(p.encode(bad, "r"), kinds=("command",))
+    assert caught.value.code == "invalid"
+    many = [p.JobCrossing(i, i / 30, "near", "in", "car") for i in range(p.MAX_SEGMENT_CROSSINGS + 1)]
+    with pytest.raises(p.ProtocolError) as caught:
+        p.decode(p.encode(p.SegmentStatus("j-1", 0, 1, "done", crossings=many), "r"), kinds=("reply",))
+    assert caught.value.code == "invalid"
