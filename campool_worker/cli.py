@@ -33,7 +33,14 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument("--classes", help="comma-separated class names to count, e.g. car,truck,bus,motorcycle")
     c.add_argument("--confidence", type=float, default=None, help="detection confidence threshold")
     c.add_argument("--detect-fps", type=float, default=None,
-                   help="run the detector at most N times per second of video")
+                   help="run the detector at a fixed N times per second of video")
+    c.add_argument("--detect", choices=("adaptive", "every"), default="adaptive",
+                   help="without --detect-fps: run the detector when counting needs it (adaptive, the "
+                        "default) or on every frame")
+    c.add_argument("--detect-budget", type=float, default=None,
+                   help="adaptive: most detector runs in any second of video (default 10)")
+    c.add_argument("--detect-floor", type=float, default=None,
+                   help="adaptive: fewest detector runs a second when nothing moves (default 1)")
     c.add_argument("--annotate", metavar="OUT.mp4", help="write a video with boxes, track ids, lines and counts")
     c.add_argument("--max-frames", type=int, default=None, help="stop after N frames (streams have no end)")
     c.add_argument("--events", metavar="OUT.jsonl", help="write each count event as a JSON line")

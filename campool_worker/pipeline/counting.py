@@ -109,6 +109,11 @@ class LineCounter:
             self._sides[t.track_id] = _Side(side, p)
         return events
 
+    def known_side(self, track_id: int) -> int | None:
+        """The side (-1 left, +1 right) this track was last clearly seen on, None if never."""
+        side = self._sides.get(track_id)
+        return None if side is None else side.side
+
     def forget(self, alive: set[int]) -> None:
         """Drop the state of tracks the tracker has given up on."""
         for tid in [k for k in self._sides if k not in alive]:
