@@ -7,10 +7,11 @@ predicts well. `DetectionPlanner.should_run` decides, per frame, from three thin
 1. **Tracks near lines and zones.** After every run the planner reads the tracker's
    tracks (position, size, Kalman velocity in pixels per frame) and sets the latest
    frame by which the detector must look again:
-   * a young track (seen fewer than `YOUNG_HITS` times) near a line or zone is looked
-     at again within `YOUNG_GAP` frames: its velocity is still unknown;
-   * a track hidden now (lost) is looked for every `LOST_MIN_GAP` frames at most
-     often: looking more often does not show it sooner;
+   * a young track (unconfirmed, or found again after being hidden) near a line or
+     zone is looked at again within `YOUNG_GAP` frames: its velocity is not known yet;
+   * a track hidden now (lost) counts only while a crossing of it is to come, and is
+     looked for every `LOST_MIN_GAP` frames at most often: looking more often does
+     not show it sooner;
    * a track engaged with a line or zone (its point within reach of the dead band)
      is looked at before it moves more than `ASSOC_FRACTION` of its own size, so
      the tracker keeps its id across the line (a new id past the line has no origin
@@ -52,7 +53,7 @@ from campool_worker.pipeline.tracking import Track
 
 MOTION_WIDTH = 160  # px: the grey frame motion is measured on
 MOTION_THRESHOLD = 24  # grey levels a pixel must change by since the last run
-MOTION_MIN_PIXELS = 3  # changed small-frame pixels (each ~8x8 px of 720p) that mean "something moved"
+MOTION_MIN_PIXELS = 6  # changed small-frame pixels (each ~8x8 px of 720p) that mean "something moved"
 MOTION_BAND_FRACTION = 0.22  # half-width of the watched band around a line, in frame heights
 YOUNG_HITS = 2  # an unconfirmed track: seen once, velocity unknown
 LOST_MIN_GAP = 4  # frames between looks for a track hidden now
@@ -81,7 +82,7 @@ class _Plan:
     boxes: np.ndarray  # (N, 4) xyxy at that frame
     velocity: np.ndarray  # (N, 2) px per frame of the box centre
     deadline: int  # the latest frame the detector must look again
-    reason: str  # what set the deadline: "track" or "floor"
+    reason: str  # the rule that set the deadline ("floor", or one of _track_gap's)
 
 
 class DetectionPlanner:
@@ -95,7 +96,7 @@ class DetectionPlanner:
         self.fps = fps if fps > 0 else 30.0
         self.runs = 0
         self.starved = 0  # runs counting needed that the budget refused
-        self.reasons: dict[str, int] = {}  # why the detector ran: "start", "track", "motion", "floor"
+        self.reasons: dict[str, int] = {}  # why the detector ran: "start", "motion", "floor" or a track rule
         self.reset()
 
     def reset(self) -> None:
@@ -166,21 +167,27 @@ class DetectionPlanner:
         for i, t in enumerate(tracks):
             if t.mean is not None:
                 velocity[i] = t.mean[4:6]
-            need = self._track_gap(t, boxes[i], velocity[i])
+            need, rule = self._track_gap(t, boxes[i], velocity[i])
             if need < gap:
-                gap, reason = need, "track"
+                gap, reason = need, rule
         self._plan = _Plan(frame_index, boxes, velocity, frame_index + max(1, math.floor(gap)), reason)
 
-    def _track_gap(self, t: Track, box: np.ndarray, v: np.ndarray) -> float:
-        """The most frames this track may go unseen without risking its count."""
+    def _track_gap(self, t: Track, box: np.ndarray, v: np.ndarray) -> tuple[float, str]:
+        """The most frames this track may go unseen without risking its count, and which rule says so."""
         size = math.sqrt(max(float(box[2] - box[0]), 1.0) * max(float(box[3] - box[1]), 1.0))
         speed = float(np.hypot(*v))
         assoc = ASSOC_FRACTION * size / max(speed, 1e-3)
-        if t.lost_for:
-            # hidden now: looking more often does not show it sooner; keep its prediction in reach
-            return max(LOST_MIN_GAP, assoc)
-        young = t.hits < YOUNG_HITS or not t.confirmed
-        gap = math.inf
+        lost = t.lost_for > 0
+        # a velocity is trusted after two matches in a row: one from a start or from a stale
+        # prediction (found again after being hidden) may be far from the object's speed
+        young = not lost and (t.hits < YOUNG_HITS or not t.confirmed or t.streak < 2)
+        best = (math.inf, "")
+
+        def need(gap: float, rule: str) -> None:
+            nonlocal best
+            if gap < best[0]:
+                best = (gap, rule)
+
         reach = speed * assoc + size  # "engaged": one look's travel and a body from the band
         for lc in self.lines:
             p = anchor_point(box, lc.anchor)
@@ -191,36 +198,44 @@ class DetectionPlanner:
             band = margin_for(box)
             normal_speed = float(lc.d[0] * v[1] - lc.d[1] * v[0]) / lc.length  # d(signed distance)/frame
             heading = 1 if normal_speed > 0 else -1  # the side it is moving toward
-            moving = abs(normal_speed) > 1e-3
+            known = lc.known_side(t.track_id)
             # a crossing is to come unless it already sits, recorded, on the side it heads to
-            pending = moving and lc.known_side(t.track_id) != heading
+            pending = abs(normal_speed) > 1e-3 and known != heading
             if abs(d) <= band + reach:
-                gap = min(gap, YOUNG_GAP if young else assoc)
+                if young:
+                    need(YOUNG_GAP, "young")
+                elif pending or (not lost and abs(d) <= band):
+                    # past the line and moving away it has been counted: its identity no longer matters
+                    need(assoc, "near")
                 if pending:
                     # identity must hold through the crossing: objects speed up and grow as they
                     # come nearer, which a constant-velocity prediction undershoots
-                    gap = min(gap, PENDING_FRACTION * size / max(speed, 1e-3))
-                    if lc.known_side(t.track_id) is None and d * heading < -band:
+                    need(PENDING_FRACTION * size / max(speed, 1e-3), "crossing")
+                    if known is None and d * heading < -band:
                         # its origin side is not recorded yet: see it once more before the dead band
-                        gap = min(gap, max(1.0, (abs(d) - band) / abs(normal_speed) * APPROACH_SAFETY))
+                        need(max(1.0, (abs(d) - band) / abs(normal_speed) * APPROACH_SAFETY), "origin")
                     # look again just after it should be clear of the far side of the dead band, so
                     # the crossing is counted within a frame or two of when it happens
                     exit_in = (heading * band - d) / normal_speed
                     if exit_in > 0:
-                        gap = min(gap, math.ceil(exit_in) + CROSSING_LAG)
+                        need(math.ceil(exit_in) + CROSSING_LAG, "exit")
             elif pending and d * heading < 0:
-                gap = min(gap, max(1.0, (abs(d) - band - reach) / abs(normal_speed) + assoc))
+                need(max(1.0, (abs(d) - band - reach) / abs(normal_speed) + assoc), "approach")
         for zc in self.zones:
             p = anchor_point(box, zc.anchor)
             dist = abs(cv2.pointPolygonTest(zc.polygon, p, True))
             if dist <= reach:
-                gap = min(gap, YOUNG_GAP if young else assoc)
+                if not lost:
+                    need(YOUNG_GAP if young else assoc, "young" if young else "zone")
                 continue
             ahead = (p[0] + float(v[0]), p[1] + float(v[1]))
             approach = dist - abs(cv2.pointPolygonTest(zc.polygon, ahead, True))
             if approach > 1e-3:
-                gap = min(gap, max(1.0, dist / approach * APPROACH_SAFETY))
-        return gap
+                need(max(1.0, dist / approach * APPROACH_SAFETY), "approach")
+        if lost and best[0] < math.inf:
+            # hidden now: looking more often does not show it sooner; keep its prediction in reach
+            return max(LOST_MIN_GAP, best[0]), "lost"
+        return best
 
     # -- motion ---------------------------------------------------------------------------------------
 

@@ -119,7 +119,7 @@ def _snapshot(t: Track) -> Track:
     # A copy without the filter and votes: results go to other threads (previews) while
     # the tracker keeps mutating its own objects.
     return Track(track_id=t.track_id, box=t.box.copy(), class_name=t.class_name, score=t.score, hits=t.hits,
-                 age=t.age, lost_for=t.lost_for, confirmed=t.confirmed)
+                 age=t.age, lost_for=t.lost_for, lost_time=t.lost_time, confirmed=t.confirmed)
 
 
 class CameraPipeline:

@@ -154,7 +154,7 @@ class ZoneCounter:
     """Occupancy per class, peak and dwell time of one polygon zone.
 
     Occupancy is what a person looking at the frame would say: the tracks whose point
-    is inside the polygon now (a track hidden for up to `grace` updates keeps its last
+    is inside the polygon now (a track hidden for up to `grace` frames keeps its last
     place, so a person passing behind another does not blink out of the count).
     Visits (entries, dwell) use a dead band instead: a track enters when its point is
     inside and leaves only when it is more than its margin outside or when the tracker
@@ -173,7 +173,7 @@ class ZoneCounter:
         """Feed every live track (matched or briefly lost) with the media time of the frame."""
         occ: dict[str, int] = {}
         for t in tracks:
-            if t.lost_for > self.grace:
+            if t.lost_time > self.grace:  # in frames (detection slots at a fixed rate), not runs
                 continue
             p = anchor_point(t.box, self.anchor)
             dist = cv2.pointPolygonTest(self.polygon, p, True)  # > 0 inside, < 0 outside

@@ -117,6 +117,7 @@ class Track:
     age: int = 0  # updates since the track started
     lost_for: int = 0  # consecutive updates without a matching detection
     lost_time: float = 0.0  # the same in steps of dt (frames when detection is adaptive)
+    streak: int = 1  # consecutive updates with a match (1: just started or just found again)
     confirmed: bool = False
     votes: dict[int, float] = field(default_factory=dict, repr=False)
     mean: np.ndarray | None = field(default=None, repr=False)  # Kalman state (8,)
@@ -319,6 +320,7 @@ class ByteTracker:
         next_tracks, next_lost = [], []
         for t in pool + unconfirmed:
             if id(t) in matched_ids:
+                t.streak = t.streak + 1 if t.lost_for == 0 else 1
                 t.lost_for = 0
                 t.lost_time = 0.0
                 next_tracks.append(t)
@@ -327,6 +329,7 @@ class ByteTracker:
             else:
                 t.lost_for += 1
                 t.lost_time += dt
+                t.streak = 0
                 if t.lost_time <= cfg.lost_frames:
                     next_lost.append(t)
         self.tracks = next_tracks + new
