@@ -282,12 +282,3 @@ class DetectionPlanner:
                 x1, y1 = np.ceil((both[2:] + wh * EXPLAIN_GROW) * self._scale).astype(int)
                 changed[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = False
         return int(changed.sum()) >= MOTION_MIN_PIXELS
-
-    def predicted_boxes(self, frame_index: int) -> np.ndarray:
-        """Where the tracks of the last run are now, by their velocity (previews between runs)."""
-        plan = self._plan
-        if plan is None or not len(plan.boxes):
-            return np.zeros((0, 4), np.float32)
-        gap = frame_index - plan.frame
-        shift = np.concatenate([plan.velocity, plan.velocity], axis=1) * gap
-        return (plan.boxes + shift).astype(np.float32)

@@ -2,8 +2,10 @@
 
 This is the interface the product's own checks use, so its JSON shape is stable:
 {"frames", "seconds", "fps", "provider", "detect", "model_runs", "video_seconds",
-"lines": {NAME: {"in", "out", "by_class"}}, "zones": {NAME: {"peak", ...}}}
-(model_runs: detector calls of one image each; video_seconds: the media time counted). Progress goes to stderr, the JSON alone to stdout.
+ "lines": {NAME: {"in", "out", "by_class"}}, "zones": {NAME: {"peak", ...}}}
+(model_runs: detector calls of one image each; video_seconds: the media time counted;
+adaptive detection adds "run_reasons" and "starved"). Progress goes to stderr, the JSON
+alone to stdout.
 """
 from __future__ import annotations
 
