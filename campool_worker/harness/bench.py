@@ -5,12 +5,15 @@
     dynamic batch dim it runs batches of N (one frame per camera), as production does.
 (b) pipeline: N cameras at once, each decoding its own looped copy of the video on a
     reader thread (as live sources do) and running detect -> track -> count on every
-    frame (no detect_fps throttling: every frame goes through the model).
+    frame (detect = "every": no adaptive or detect_fps throttling, every frame goes
+    through the model, so the ratio compares like with like).
 
 Both are measured in alternating rounds and the best round of each is reported:
 other load on the machine only slows a measurement down, and taking the best of
 both sides keeps a noisy neighbour from flattering (or spoiling) the ratio.
-Printed: {"model_only_fps", "pipeline_fps", "ratio", "cameras", "provider"}.
+Printed: {"model_only_fps", "pipeline_fps", "ratio", "cameras", "provider", "model_runs",
+"images_per_call"} (model_runs: inference calls of the pipeline rounds; images_per_call: their
+mean batch, 1 on a CPU, more when cameras are batched on a GPU).
 
 Thread settings (measured on the 2-core box, quiet, 4 cameras): the default, one
 inference call at a time on 1 thread, gives model 130 / pipeline 128 images/s;
@@ -99,7 +102,7 @@ def pipeline_fps(model_path: str, video: str, cameras: int, seconds: float,
     def camera(i: int) -> None:
         try:
             cfg = CameraConfig(camera_id=f"bench{i}", source=video,
-                               lines=[CountingLine("bench", (0.0, h / 2), (float(w), h / 2))])
+                               lines=[CountingLine("bench", (0.0, h / 2), (float(w), h / 2))], detect="every")
             pipe = CameraPipeline(cfg, load_detector(model_path, **detector_options), fps=sources[i].fps)
             frames = prefetch(sources[i], depth=3)
             results = pipe.process_stream(frames)
@@ -189,21 +192,27 @@ def bench_command(args: argparse.Namespace) -> int:
                      f"thread(s) per call, {workers} inference worker(s), {args.cameras} camera(s), "
                      f"{rounds} rounds of {per:g} s model only + {per:g} s pipeline\n")
     models, pipes = [], []
+    runner = detector.runner
+    calls0, images0 = (runner.calls, runner.images) if runner is not None else (0, 0)
     for r in range(rounds):
         # Alternating rounds, best of each: other work on the machine only ever slows a
         # measurement down, so the best round is the closest to the machine's real figure.
-        models.append(model_only_fps(detector, blobs, per))
+        models.append(model_only_fps(detector, blobs, per))  # the bare session: not through the runner
         fps, per_cam = pipeline_fps(args.model, args.video, args.cameras, per, **options)
         pipes.append(fps)
         sys.stderr.write(f"bench: round {r + 1}: model only {models[-1]:.1f} images/s, pipeline {fps:.1f} "
                          f"frames/s (frames per camera {per_cam})\n")
     model, pipe = max(models), max(pipes)
+    calls = (runner.calls - calls0) if runner is not None else 0
+    images = (runner.images - images0) if runner is not None else 0
     out = {
         "model_only_fps": round(model, 2),
         "pipeline_fps": round(pipe, 2),
         "ratio": round(pipe / model, 3) if model else 0.0,
         "cameras": args.cameras,
         "provider": detector.provider,
+        "model_runs": calls,
+        "images_per_call": round(images / calls, 3) if calls else 0.0,
     }
     if args.json:
         sys.stdout.write(json.dumps(out) + "\n")

@@ -85,6 +85,12 @@ class CameraTelemetry:
     # last_seq" (see Live standby in the package docstring).
     frame_ts: float = 0.0
     buffered_s: float = 0.0  # a warm standby: seconds of recent frames it holds
+    # Detector runs (one image each) since the camera started, and the mode deciding them
+    # ("adaptive", "fixed", "every"; "" from workers that predate adaptive detection, issue #15).
+    model_runs: int = 0
+    detect: str = ""
+    # adaptive: runs counting needed that the camera's budget refused (it runs below its need)
+    detect_starved: int = 0
 
 
 @dataclass
@@ -171,6 +177,10 @@ class WorkerStatus:
     heartbeat_s: float  # this worker's heartbeat period: the master judges its liveness by it
     masters: list[MasterInfo]  # every master it serves
     storage: StorageStatus
+    # The shared model's inference calls and images since start: images per call is the
+    # batching across cameras (1 on a CPU). 0 from workers that predate it.
+    model_calls: int = 0
+    model_images: int = 0
 
 
 @dataclass
