@@ -52,6 +52,12 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--cameras", type=int, default=1, help="number of cameras run at once")
     b.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement")
     b.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    b.add_argument("--capacity", action="store_true",
+                   help="instead: how many cameras of VIDEO this box sustains at real time, adaptive vs full rate")
+    b.add_argument("--line", action="append", default=[], metavar="NAME:x1,y1,x2,y2",
+                   help="--capacity: the camera's counting line (default: across the middle)")
+    b.add_argument("--max-frames", type=int, default=None, help="--capacity: only the first N frames")
+    b.add_argument("--classes", help="--capacity: comma-separated class names to count")
     b.add_argument("--intra-threads", type=int, default=None,
                    help="threads per inference call (default: what the worker uses, the cores minus a quarter)")
     b.add_argument("--inference-workers", type=int, default=None,

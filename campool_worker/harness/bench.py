@@ -165,7 +165,34 @@ def parse_providers(text: str | None) -> list[str] | None:
     return names
 
 
+def capacity_command(args: argparse.Namespace) -> int:
+    from campool_worker.camera import ConfigError
+    from campool_worker.harness.capacity import capacity
+
+    try:
+        lines = [CountingLine.parse(t) for t in getattr(args, "line", [])]
+    except ConfigError as exc:
+        raise CampoolError(str(exc)) from None
+    max_frames = getattr(args, "max_frames", None)
+    if max_frames is not None and max_frames <= 0:
+        raise CampoolError("--max-frames must be a positive number of frames")
+    text = getattr(args, "classes", None)
+    classes = [c.strip() for c in text.split(",") if c.strip()] if text else None
+    out = capacity(args.model, args.video, lines, max_frames, classes)
+    if args.json:
+        sys.stdout.write(json.dumps(out) + "\n")
+    else:
+        for mode, m in out["modes"].items():
+            sys.stdout.write(f"{mode}: {m['cameras']} camera(s) at real time ({m['cpu_s']} CPU s for "
+                             f"{m['video_seconds']} s of video, {m['runs_per_s']} detector runs/s)\n")
+        sys.stdout.write(f"same counts: {out['same_counts']}; load {out['load_before']} -> {out['load_after']} "
+                         f"on {out['cores']} cores\n")
+    return 0
+
+
 def bench_command(args: argparse.Namespace) -> int:
+    if getattr(args, "capacity", False):
+        return capacity_command(args)
     if args.cameras < 1 or args.cameras > 256:
         raise CampoolError("--cameras must be between 1 and 256")
     if not args.seconds > 0:
