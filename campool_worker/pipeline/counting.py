@@ -120,6 +120,49 @@ class LineCounter:
             del self._sides[tid]
 
 
+EDGE_FRACTION = 0.06  # a line this close to the frame edge (of the frame's shorter side) is "near the edge"
+
+
+@dataclass(frozen=True)
+class LineWarning:
+    """Something about where a line is drawn that can lose counts; the UI words it (translated).
+
+    kind "edge": `value` px from the frame edge: objects leave the picture before their centre
+    clears the line's far side. kind "thin_band": the line's band (`value` px, the motion watch
+    band of adaptive detection) is thinner than the `limit` px objects move between two
+    detector runs at the camera's rate."""
+
+    line: str
+    kind: Literal["edge", "thin_band"]
+    value: float
+    limit: float
+
+
+def line_warnings(line: CountingLine, width: int, height: int, *,
+                  motion_per_run_px: float | None = None) -> list[LineWarning]:
+    """What can lose counts on this line in a width x height frame. motion_per_run_px: how far
+    the objects seen at this camera move between two detector runs (None: not known yet)."""
+    out: list[LineWarning] = []
+    limit = EDGE_FRACTION * min(width, height)
+    # the distance from the edge that matters is across the line: a horizontal line near the top
+    # or bottom, a vertical one near the left or right
+    dx, dy = abs(line.p2[0] - line.p1[0]), abs(line.p2[1] - line.p1[1])
+    ys, xs = (line.p1[1], line.p2[1]), (line.p1[0], line.p2[0])
+    if dx >= dy:
+        gap = min(min(ys), height - max(ys))
+    else:
+        gap = min(min(xs), width - max(xs))
+    if gap < limit:
+        out.append(LineWarning(line.name, "edge", round(max(gap, 0.0), 1), round(limit, 1)))
+    if motion_per_run_px is not None:
+        from campool_worker.pipeline.adaptive import MOTION_BAND_FRACTION
+
+        band = MOTION_BAND_FRACTION * height
+        if band < motion_per_run_px:
+            out.append(LineWarning(line.name, "thin_band", round(band, 1), round(motion_per_run_px, 1)))
+    return out
+
+
 @dataclass
 class ZoneState:
     """What a zone reports: who is in it now, the most there ever were, how long they stay."""
