@@ -16,6 +16,11 @@ Point = tuple[float, float]
 Direction = Literal["in", "out"]
 PRIORITIES = ("critical", "high", "normal", "low")
 STANDBY_MODES = ("none", "warm", "hot")
+# How often the detector runs when detect_fps is not set: "adaptive" when counting needs it
+# (pipeline/adaptive.py), "every" frame.
+DETECT_MODES = ("adaptive", "every")
+DEFAULT_DETECT_BUDGET = 10.0  # adaptive: most detector runs in any second of video
+DEFAULT_DETECT_FLOOR = 1.0  # adaptive: fewest runs a second in an idle scene
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
 
@@ -135,7 +140,10 @@ class CameraConfig:
     zones: list[Zone] = field(default_factory=list)
     model: str | None = None  # a file path on the worker or "sha256:<hex>" of a pushed model
     classes: list[str] | None = None  # class names to count; None = all
-    detect_fps: float | None = None  # None = every frame
+    detect_fps: float | None = None  # a fixed detector rate; None = `detect` decides
+    detect: str = "adaptive"  # one of DETECT_MODES (when detect_fps is None)
+    detect_budget: float = DEFAULT_DETECT_BUDGET
+    detect_floor: float = DEFAULT_DETECT_FLOOR
     confidence: float = 0.3
     priority: str = "normal"
     site: str = ""
@@ -167,6 +175,15 @@ class CameraConfig:
         self.confidence = _number(cam, "confidence", self.confidence)
         if self.detect_fps is not None:
             self.detect_fps = _number(cam, "detect_fps", self.detect_fps)
+        _expect(cam, "detect", self.detect, str)
+        if self.detect not in DETECT_MODES:
+            raise ConfigError(f"{cam}: detect {self.detect!r} is not one of {', '.join(DETECT_MODES)} "
+                              "(or set detect_fps for a fixed rate)")
+        self.detect_budget = _number(cam, "detect_budget", self.detect_budget)
+        self.detect_floor = _number(cam, "detect_floor", self.detect_floor)
+        if not 0 < self.detect_floor <= self.detect_budget <= 240:
+            raise ConfigError(f"{cam}: detect floor and budget must satisfy 0 < floor <= budget <= 240 "
+                              f"runs a second (got floor {self.detect_floor:g}, budget {self.detect_budget:g})")
         for name, kind in (("lines", CountingLine), ("zones", Zone)):
             value = getattr(self, name)
             if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
@@ -195,6 +212,11 @@ class CameraConfig:
             del d["labels"]  # what workers that predate custom labels expect
         if self.standby is None:
             del d["standby"]
+        # the defaults are left out, so a worker that predates adaptive detection takes the camera
+        for key, default in (("detect", "adaptive"), ("detect_budget", DEFAULT_DETECT_BUDGET),
+                             ("detect_floor", DEFAULT_DETECT_FLOOR)):
+            if d[key] == default:
+                del d[key]
         return d
 
     @classmethod

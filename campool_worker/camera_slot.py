@@ -179,7 +179,8 @@ class CameraSlot:
             detector=self.detector_name if not st.warm else "",
             zones={z: sum(occ.values()) for z, occ in self._zone_occupancy.items()},
             zone_classes={z: dict(occ) for z, occ in self._zone_occupancy.items()}, role=self.role,
-            frame_ts=_finite(st.frame_ts), buffered_s=_finite(st.buffered_s))
+            frame_ts=_finite(st.frame_ts), buffered_s=_finite(st.buffered_s), model_runs=int(st.model_runs),
+            detect=st.detect, detect_starved=int(st.detect_starved))
 
     # ------------------------------------------------------------------ the runner
 

@@ -33,7 +33,14 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument("--classes", help="comma-separated class names to count, e.g. car,truck,bus,motorcycle")
     c.add_argument("--confidence", type=float, default=None, help="detection confidence threshold")
     c.add_argument("--detect-fps", type=float, default=None,
-                   help="run the detector at most N times per second of video")
+                   help="run the detector at a fixed N times per second of video")
+    c.add_argument("--detect", choices=("adaptive", "every"), default="adaptive",
+                   help="without --detect-fps: run the detector when counting needs it (adaptive, the "
+                        "default) or on every frame")
+    c.add_argument("--detect-budget", type=float, default=None,
+                   help="adaptive: most detector runs in any second of video (default 10)")
+    c.add_argument("--detect-floor", type=float, default=None,
+                   help="adaptive: fewest detector runs a second when nothing moves (default 1)")
     c.add_argument("--annotate", metavar="OUT.mp4", help="write a video with boxes, track ids, lines and counts")
     c.add_argument("--max-frames", type=int, default=None, help="stop after N frames (streams have no end)")
     c.add_argument("--events", metavar="OUT.jsonl", help="write each count event as a JSON line")
@@ -45,6 +52,12 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--cameras", type=int, default=1, help="number of cameras run at once")
     b.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement")
     b.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    b.add_argument("--capacity", action="store_true",
+                   help="instead: how many cameras of VIDEO this box sustains at real time, adaptive vs full rate")
+    b.add_argument("--line", action="append", default=[], metavar="NAME:x1,y1,x2,y2",
+                   help="--capacity: the camera's counting line (default: across the middle)")
+    b.add_argument("--max-frames", type=int, default=None, help="--capacity: only the first N frames")
+    b.add_argument("--classes", help="--capacity: comma-separated class names to count")
     b.add_argument("--intra-threads", type=int, default=None,
                    help="threads per inference call (default: what the worker uses, the cores minus a quarter)")
     b.add_argument("--inference-workers", type=int, default=None,

@@ -596,7 +596,7 @@ class WorkerService:
             gpus=self.metrics.gpus(), outbox_pending=pending, outbox_oldest_ts=oldest, rejected_messages=self.rejected,
             heartbeat_s=self.settings.heartbeat_s,
             masters=[p.MasterInfo(m.key, m.name, m.added) for m in self.allow.masters()],
-            storage=self._storage_status(), segments=self.segments.running)
+            storage=self._storage_status(), segments=self.segments.running, **_model_totals())
 
     def _storage_status(self) -> p.StorageStatus:
         return self.storage.status(self.held)
@@ -725,3 +725,11 @@ def serve_command(args: Any) -> int:
     signal.signal(signal.SIGINT, on_signal)
     service.run()
     return 0
+
+
+def _model_totals() -> dict[str, int]:
+    """Inference calls and images of every shared model runner of this process (heartbeat)."""
+    from campool_worker.pipeline.detectors import runner_totals
+
+    calls, images = runner_totals()
+    return {"model_calls": calls, "model_images": images}

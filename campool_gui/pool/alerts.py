@@ -68,6 +68,9 @@ def default_rules() -> dict[str, AlertRule]:
         # threshold: the fraction of the last hour a camera was watched (its coverage spans; cameras
         # without span data are never judged). Judged about once a minute (coverage_watch.py).
         AlertRule("coverage_low", "camera not watched enough", threshold=0.95, for_s=60.0, clear_for_s=60.0),
+        # a camera's adaptive detection needed more detector runs than its budget allowed (the worker
+        # refused them: detect_starved grows); held a while so one busy second is not an alert
+        AlertRule("detect_starved", "camera detection below its need", for_s=10.0, clear_for_s=30.0),
     ]
     return {r.kind: r for r in rules}
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections import deque
 
+from campool_worker.camera import CameraConfig
+from campool_worker.protocol import CameraTelemetry
+
 from .alerts import AlertManager
 from .models import Worker
 from .rates import RateWindow
@@ -17,6 +20,7 @@ from .state import PoolState
 LINE_RATE_WINDOW_S = 60.0
 STORAGE_KINDS = ("storage_failing", "storage_low")
 BACKLOG_WINDOW_S = 120.0
+STARVED_RECENT_S = 5.0  # refused detector runs this recent keep the detect_starved condition on
 
 
 class Conditions:
@@ -26,6 +30,7 @@ class Conditions:
         self._backlog: dict[str, deque[tuple[float, int]]] = {}     # worker -> (now, events waiting)
         self._line_hits: dict[tuple[str, str], RateWindow] = {}     # (camera, line) -> its crossings
         self._coverage: dict[str, float | None] = {}                # camera -> watched fraction, last hour
+        self._starved: dict[str, tuple[int, float]] = {}            # camera -> (refused runs, when they grew)
 
     # ------------------------------------------------------------- what they remember
 
@@ -49,6 +54,22 @@ class Conditions:
         for key in [k for k in self._line_hits if k[0] == camera_id]:
             del self._line_hits[key]
         self._coverage.pop(camera_id, None)
+        self._starved.pop(camera_id, None)
+
+    def _detect_starved(self, config: CameraConfig, cid: str, name: str, st: CameraTelemetry | None,
+                        now: float) -> None:
+        """Alert while the worker refuses detector runs a camera's counting needs (its budget is spent)."""
+        refused = st.detect_starved if st is not None else 0
+        last, grew = self._starved.get(cid, (0, -1e18))
+        if refused > last:
+            grew = now
+        self._starved[cid] = (refused, grew)
+        active = st is not None and st.state == "running" and now - grew <= STARVED_RECENT_S
+        self.alerts.observe(
+            "detect_starved", cid, active, value=float(refused),
+            message=f"camera {name}: detection runs below its need: {refused} runs refused by its budget of "
+                    f"{config.detect_budget:g} a second (the worker is saturated or the budget is too low); "
+                    "raise detect_budget, lower the camera's rate elsewhere, or move it to a worker with room")
 
     def never_heard_grace_s(self, w: Worker) -> float:
         """How long an adopted worker may stay silent after the master first knew it before it
@@ -116,6 +137,7 @@ class Conditions:
                    and st.fps < rule * target)
         am.observe("fps_low", cid, low, value=st.fps if st else None,
                    message=f"camera {name}: {st.fps if st else 0:.1f} fps, target {target}")
+        self._detect_starved(cam.config, cid, name, st, now)
         dl = state.dead.get(cid)
         am.observe("dead_letter", cid, dl is not None,
                    message=f"camera {name} failed on every worker: "

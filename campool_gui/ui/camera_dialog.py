@@ -39,7 +39,7 @@ from campool_gui.stream_probe import ProbeResult, probe_source
 from campool_gui.ui import theme
 from campool_gui.ui.common import button, label
 from campool_gui.ui.onvif_scan_dialog import ChosenStream, OnvifScanDialog, Scan
-from campool_worker.camera import PRIORITIES, CameraConfig, ConfigError
+from campool_worker.camera import DEFAULT_DETECT_BUDGET, DEFAULT_DETECT_FLOOR, PRIORITIES, CameraConfig, ConfigError
 from campool_worker.pipeline.detectors import ModelError, read_labels
 from campool_worker.url_secrets import MASK, PASSWORD_KEY, join_url, mask_url, masked_keys, secret_spans, split_url
 
@@ -166,8 +166,23 @@ class CameraDialog(QDialog):
         self.fps_spin = QDoubleSpinBox()
         self.fps_spin.setRange(0, 240)
         self.fps_spin.setDecimals(1)
-        self.fps_spin.setSpecialValueText("every frame")
+        self.fps_spin.setSpecialValueText("off: detection below decides")
         self.fps_spin.setSuffix(" fps")
+        self.fps_spin.setToolTip("A fixed detector rate; off lets the detection mode below decide")
+        # Adaptive detection (issue #15): runs when counting needs it, within a budget and above a floor.
+        self.detect_combo = QComboBox()
+        self.detect_combo.addItem("adaptive: when counting needs it", "adaptive")
+        self.detect_combo.addItem("every frame", "every")
+        self.budget_spin = QDoubleSpinBox()
+        self.budget_spin.setRange(0.1, 240)
+        self.budget_spin.setDecimals(1)
+        self.budget_spin.setValue(DEFAULT_DETECT_BUDGET)
+        self.budget_spin.setSuffix(" runs/s at most")
+        self.floor_spin = QDoubleSpinBox()
+        self.floor_spin.setRange(0.1, 240)
+        self.floor_spin.setDecimals(1)
+        self.floor_spin.setValue(DEFAULT_DETECT_FLOOR)
+        self.floor_spin.setSuffix(" runs/s when idle")
         self.conf_spin = QDoubleSpinBox()
         self.conf_spin.setRange(0.05, 0.95)
         self.conf_spin.setSingleStep(0.05)
@@ -184,6 +199,9 @@ class CameraDialog(QDialog):
         form.addRow("Labels", labels_row)
         form.addRow("Classes", cls_row)
         form.addRow("Detect rate", self.fps_spin)
+        form.addRow("Detection", self.detect_combo)
+        form.addRow("Detect budget", self.budget_spin)
+        form.addRow("Detect floor", self.floor_spin)
         form.addRow("Confidence", self.conf_spin)
         form.addRow("", self.loop_check)
         body.addLayout(form, 1)
@@ -244,6 +262,9 @@ class CameraDialog(QDialog):
         self.classes_edit.setText(",".join(c.classes or []))
         self.labels_edit.setText(",".join(c.labels or []))
         self.fps_spin.setValue(float(c.detect_fps or 0))
+        self.detect_combo.setCurrentIndex(max(0, self.detect_combo.findData(c.detect)))
+        self.budget_spin.setValue(float(c.detect_budget))
+        self.floor_spin.setValue(float(c.detect_floor))
         self.conf_spin.setValue(float(c.confidence))
         self.loop_check.setChecked(c.loop)
 
@@ -342,6 +363,8 @@ class CameraDialog(QDialog):
             base, camera_id=cid, name=name, source=source, site=self.site_edit.text().strip(),
             priority=self.priority_combo.currentText(), model=None if model in ("", MOTION) else model,
             classes=classes, labels=labels, detect_fps=fps, confidence=round(self.conf_spin.value(), 3),
+            detect=str(self.detect_combo.currentData()), detect_budget=round(self.budget_spin.value(), 1),
+            detect_floor=round(self.floor_spin.value(), 1),
             loop=self.loop_check.isChecked(), standby=self.standby_mode(),
         )
 

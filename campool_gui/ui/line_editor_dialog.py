@@ -22,6 +22,7 @@ from campool_gui.ui import theme
 from campool_gui.ui.common import button, label
 from campool_gui.ui.line_editor import LineItem, LineZoneScene, LineZoneView, ShapeItem
 from campool_worker.camera import CameraConfig, ConfigError, CountingLine, Zone
+from campool_worker.pipeline.counting import LineWarning, line_warnings
 
 
 def blank_snapshot(width: int = 1280, height: int = 720) -> QImage:
@@ -96,6 +97,10 @@ class LineZoneEditor(QDialog):
         self.error_label = label("", wrap=True)
         self.error_label.setStyleSheet(f"color: {theme.current().crit};")
         side.addWidget(self.error_label)
+        self.warning_label = label("", wrap=True)
+        self.warning_label.setObjectName("lineWarnings")
+        self.warning_label.setStyleSheet(f"color: {theme.current().warn};")
+        side.addWidget(self.warning_label)
         body.addLayout(side)
         lay.addLayout(body, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -111,6 +116,7 @@ class LineZoneEditor(QDialog):
         self.view.shapeCreated.connect(self._on_created)
         self._refresh_list()
         self._on_row(-1)
+        self._show_warnings()
 
     # ------------------------------------------------------------------ list <-> scene
     def _refresh_list(self) -> None:
@@ -184,7 +190,30 @@ class LineZoneEditor(QDialog):
             return
         self.error_label.setText("")
         self.save_button.setEnabled(True)
+        self._show_warnings()
         self.shapesChanged.emit(lines, zones)
+
+    def _show_warnings(self, motion_per_run_px: float | None = None) -> None:
+        """Guardrails: each line's warnings on the line itself (its tooltip) and in the side panel."""
+        w, h = self.scene.image_size
+        texts: list[str] = []
+        for item in self.scene.shapes:
+            if not isinstance(item, LineItem):
+                continue
+            found = [self._warning_text(x) for x in line_warnings(item.to_line(), int(w), int(h),
+                                                                   motion_per_run_px=motion_per_run_px)]
+            item.setToolTip("\n".join(found))
+            texts += found
+        self.warning_label.setText("\n".join(texts))
+
+    def _warning_text(self, x: LineWarning) -> str:
+        if x.kind == "edge":
+            return self.tr("Line \u201c{0}\u201d is {1:g} px from the frame edge: objects leave the picture "
+                           "before their centre clears the line. Move it at least {2:g} px inside.").format(
+                x.line, x.value, x.limit)
+        return self.tr("Line \u201c{0}\u201d: objects move {2:g} px between two detector runs, more than its "
+                       "{1:g} px band. Raise the detector rate or budget, or draw the line where objects "
+                       "move slower.").format(x.line, x.value, x.limit)
 
     # ------------------------------------------------------------------ result
     def elements(self) -> tuple[list[CountingLine], list[Zone]]:

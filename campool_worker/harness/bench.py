@@ -5,12 +5,15 @@
     dynamic batch dim it runs batches of N (one frame per camera), as production does.
 (b) pipeline: N cameras at once, each decoding its own looped copy of the video on a
     reader thread (as live sources do) and running detect -> track -> count on every
-    frame (no detect_fps throttling: every frame goes through the model).
+    frame (detect = "every": no adaptive or detect_fps throttling, every frame goes
+    through the model, so the ratio compares like with like).
 
 Both are measured in alternating rounds and the best round of each is reported:
 other load on the machine only slows a measurement down, and taking the best of
 both sides keeps a noisy neighbour from flattering (or spoiling) the ratio.
-Printed: {"model_only_fps", "pipeline_fps", "ratio", "cameras", "provider"}.
+Printed: {"model_only_fps", "pipeline_fps", "ratio", "cameras", "provider", "model_runs",
+"images_per_call"} (model_runs: inference calls of the pipeline rounds; images_per_call: their
+mean batch, 1 on a CPU, more when cameras are batched on a GPU).
 
 Thread settings (measured on the 2-core box, quiet, 4 cameras): the default, one
 inference call at a time on 1 thread, gives model 130 / pipeline 128 images/s;
@@ -99,7 +102,7 @@ def pipeline_fps(model_path: str, video: str, cameras: int, seconds: float,
     def camera(i: int) -> None:
         try:
             cfg = CameraConfig(camera_id=f"bench{i}", source=video,
-                               lines=[CountingLine("bench", (0.0, h / 2), (float(w), h / 2))])
+                               lines=[CountingLine("bench", (0.0, h / 2), (float(w), h / 2))], detect="every")
             pipe = CameraPipeline(cfg, load_detector(model_path, **detector_options), fps=sources[i].fps)
             frames = prefetch(sources[i], depth=3)
             results = pipe.process_stream(frames)
@@ -162,7 +165,34 @@ def parse_providers(text: str | None) -> list[str] | None:
     return names
 
 
+def capacity_command(args: argparse.Namespace) -> int:
+    from campool_worker.camera import ConfigError
+    from campool_worker.harness.capacity import capacity
+
+    try:
+        lines = [CountingLine.parse(t) for t in getattr(args, "line", [])]
+    except ConfigError as exc:
+        raise CampoolError(str(exc)) from None
+    max_frames = getattr(args, "max_frames", None)
+    if max_frames is not None and max_frames <= 0:
+        raise CampoolError("--max-frames must be a positive number of frames")
+    text = getattr(args, "classes", None)
+    classes = [c.strip() for c in text.split(",") if c.strip()] if text else None
+    out = capacity(args.model, args.video, lines, max_frames, classes)
+    if args.json:
+        sys.stdout.write(json.dumps(out) + "\n")
+    else:
+        for mode, m in out["modes"].items():
+            sys.stdout.write(f"{mode}: {m['cameras']} camera(s) at real time ({m['cpu_s']} CPU s for "
+                             f"{m['video_seconds']} s of video, {m['runs_per_s']} detector runs/s)\n")
+        sys.stdout.write(f"same counts: {out['same_counts']}; load {out['load_before']} -> {out['load_after']} "
+                         f"on {out['cores']} cores\n")
+    return 0
+
+
 def bench_command(args: argparse.Namespace) -> int:
+    if getattr(args, "capacity", False):
+        return capacity_command(args)
     if args.cameras < 1 or args.cameras > 256:
         raise CampoolError("--cameras must be between 1 and 256")
     if not args.seconds > 0:
@@ -189,21 +219,27 @@ def bench_command(args: argparse.Namespace) -> int:
                      f"thread(s) per call, {workers} inference worker(s), {args.cameras} camera(s), "
                      f"{rounds} rounds of {per:g} s model only + {per:g} s pipeline\n")
     models, pipes = [], []
+    runner = detector.runner
+    calls0, images0 = (runner.calls, runner.images) if runner is not None else (0, 0)
     for r in range(rounds):
         # Alternating rounds, best of each: other work on the machine only ever slows a
         # measurement down, so the best round is the closest to the machine's real figure.
-        models.append(model_only_fps(detector, blobs, per))
+        models.append(model_only_fps(detector, blobs, per))  # the bare session: not through the runner
         fps, per_cam = pipeline_fps(args.model, args.video, args.cameras, per, **options)
         pipes.append(fps)
         sys.stderr.write(f"bench: round {r + 1}: model only {models[-1]:.1f} images/s, pipeline {fps:.1f} "
                          f"frames/s (frames per camera {per_cam})\n")
     model, pipe = max(models), max(pipes)
+    calls = (runner.calls - calls0) if runner is not None else 0
+    images = (runner.images - images0) if runner is not None else 0
     out = {
         "model_only_fps": round(model, 2),
         "pipeline_fps": round(pipe, 2),
         "ratio": round(pipe / model, 3) if model else 0.0,
         "cameras": args.cameras,
         "provider": detector.provider,
+        "model_runs": calls,
+        "images_per_call": round(images / calls, 3) if calls else 0.0,
     }
     if args.json:
         sys.stdout.write(json.dumps(out) + "\n")

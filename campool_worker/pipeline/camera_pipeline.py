@@ -1,10 +1,19 @@
 """One camera's per-frame pipeline: detector -> tracker -> lines and zones.
 
 `CameraPipeline.process(frame)` is called by the camera runner (live) and by the
-offline `count` command (files) for every decoded frame, in order. It decides by the
-frame's MEDIA time whether the detector runs on it (detect_fps), so a file gives the
-same counts whatever machine, load or start position (failover resumes mid-file):
-detection slots are fixed on the media timeline, not counted from the start.
+offline `count` command (files) for every decoded frame, in order. Whether the
+detector runs on a frame is decided one of three ways (`CameraPipeline.mode`):
+
+* "adaptive" (the default with a model): `adaptive.DetectionPlanner` runs it when
+  counting needs it (tracks near lines and zones, new motion there, an idle floor),
+  within the camera's `detect_budget`; the tracker predicts over the frames between.
+* "fixed" (`detect_fps` set): on the first frame of each 1/detect_fps slot of MEDIA
+  time, so a file gives the same counts whatever machine, load or start position
+  (failover resumes mid-file): slots are fixed on the media timeline.
+* "every": every frame (`detect = "every"`, and the motion detector, which needs every
+  frame for its background model).
+Both throttled modes decide only from what the pipeline has seen, so a file gives the
+same counts on every run.
 """
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ import numpy as np
 
 from campool_worker.camera import CameraConfig, Direction, LineCounts
 from campool_worker.errors import CampoolError
+from campool_worker.pipeline.adaptive import AdaptiveSettings, DetectionPlanner
 from campool_worker.pipeline.counting import Anchor, LineCounter, ZoneCounter, ZoneState
 from campool_worker.pipeline.detectors import (
     Detections,
@@ -109,7 +119,7 @@ def _snapshot(t: Track) -> Track:
     # A copy without the filter and votes: results go to other threads (previews) while
     # the tracker keeps mutating its own objects.
     return Track(track_id=t.track_id, box=t.box.copy(), class_name=t.class_name, score=t.score, hits=t.hits,
-                 age=t.age, lost_for=t.lost_for, confirmed=t.confirmed)
+                 age=t.age, lost_for=t.lost_for, lost_time=t.lost_time, confirmed=t.confirmed)
 
 
 class CameraPipeline:
@@ -122,6 +132,13 @@ class CameraPipeline:
         self.detector = detector
         self.count_from_frame = count_from_frame
         self.detect_fps = config.detect_fps
+        if config.detect_fps:
+            self.mode = "fixed"
+        elif config.detect == "every" or getattr(detector, "provider", "") == "motion":
+            self.mode = "every"
+        else:
+            self.mode = "adaptive"
+        # the tracker's step: a detection slot (fixed), else a frame of the stream
         rate = config.detect_fps or fps or 30.0
         if tracker_config is None:
             high = min(config.confidence, 0.9)
@@ -133,18 +150,42 @@ class CameraPipeline:
         self.lines = [LineCounter(ln, anchor) for ln in config.lines]
         self.zones = [ZoneCounter(z, anchor) for z in config.zones]
         self._last_slot: int | None = None
+        self._last_run_index: int | None = None
         self._tracks: list[Track] = []
+        self.planner = DetectionPlanner(
+            self.lines, self.zones, fps=fps or 30.0,
+            settings=AdaptiveSettings(budget=config.detect_budget, floor=config.detect_floor)) \
+            if self.mode == "adaptive" else None
         self.frames = 0
         self.detections = 0
 
+    @property
+    def model_runs(self) -> int:
+        """Frames the detector ran on (one image each; `detections` under its report name)."""
+        return self.detections
+
     def set_stream_fps(self, fps: float) -> None:
         """The stream's real frame rate, known once it is open: a hidden object keeps its id for
-        LOST_SECONDS of video whatever the rate (only when the tracker runs on every frame)."""
+        LOST_SECONDS of video whatever the rate (the tracker steps in frames unless fixed)."""
         if not self.detect_fps and fps > 0:
             self.tracker.cfg = replace(self.tracker.cfg, lost_frames=max(3, round(LOST_SECONDS * fps)))
+            if self.planner is not None:
+                self.planner.fps = fps
 
-    def should_detect(self, frame_index: int, media_ts: float) -> bool:
-        """True on the first frame of each 1/detect_fps slot of media time (every frame if unset)."""
+    def reset_detection_plan(self) -> None:
+        """Forget when the detector last ran (a seek): the next frame is detected."""
+        self._last_slot = None
+        self._last_run_index = None
+        if self.planner is not None:
+            self.planner.reset()
+
+    def should_detect(self, frame_index: int, media_ts: float, image: np.ndarray | None = None) -> bool:
+        """Whether the detector runs on this frame (see the module docstring for the modes);
+        the adaptive mode needs the frame's image for its motion check."""
+        if self.planner is not None:
+            if image is None:
+                raise ValueError("adaptive detection needs the frame's image")
+            return self.planner.should_run(frame_index, media_ts, image)
         if not self.detect_fps:
             return True
         slot = detect_slot(media_ts, self.detect_fps)
@@ -155,7 +196,7 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> FrameResult:
         self.frames += 1
-        if not self.should_detect(frame.index, frame.media_ts):
+        if not self.should_detect(frame.index, frame.media_ts, frame.image):
             return self._undetected(frame)
         dets = self.detector.detect([frame.image], min_score=self.min_score)[0]
         return self.process_detections(frame, dets)
@@ -172,7 +213,9 @@ class CameraPipeline:
         process() gives.
         """
         detector = self.detector
-        if not isinstance(detector, PipelinedDetector) or depth < 2:
+        # Adaptive: whether frame t+1 is detected depends on the tracks after frame t, so the
+        # frames go through one at a time (decoding still runs ahead in the caller's reader).
+        if not isinstance(detector, PipelinedDetector) or depth < 2 or self.planner is not None:
             for frame in frames:
                 yield frame, self.process(frame)
             return
@@ -204,7 +247,13 @@ class CameraPipeline:
     def process_detections(self, frame: Frame, dets: Detections) -> FrameResult:
         """The tracking and counting half of process(), for callers that batch detection themselves."""
         self.detections += 1
-        visible = self.tracker.update(dets)
+        if self.mode == "fixed":
+            dt = 1.0  # the tracker steps in detection slots
+        else:
+            last = self._last_run_index
+            dt = float(min(max(frame.index - last, 1), 10 * 30)) if last is not None else 1.0
+        self._last_run_index = frame.index
+        visible = self.tracker.update(dets, dt)
         crossings: list[Crossing] = []
         counting = frame.index >= self.count_from_frame
         for lc in self.lines:
@@ -220,6 +269,10 @@ class CameraPipeline:
             z.forget(alive)
         for lc in self.lines:
             lc.forget(alive)
+        if self.planner is not None:
+            everyone = self.tracker.tracks + self.tracker.lost
+            self.planner.ran(frame.index, frame.media_ts, frame.image, everyone,
+                             new_tracks=sum(1 for t in self.tracker.tracks if t.age == 0))
         self._tracks = [_snapshot(t) for t in visible]
         return FrameResult(frame.index, frame.ts, frame.media_ts, True, tracks=self._tracks,
                            crossings=crossings, zones={z.zone.name: _copy_zone(z.state) for z in self.zones},

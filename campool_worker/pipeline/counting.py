@@ -109,10 +109,58 @@ class LineCounter:
             self._sides[t.track_id] = _Side(side, p)
         return events
 
+    def known_side(self, track_id: int) -> int | None:
+        """The side (-1 left, +1 right) this track was last clearly seen on, None if never."""
+        side = self._sides.get(track_id)
+        return None if side is None else side.side
+
     def forget(self, alive: set[int]) -> None:
         """Drop the state of tracks the tracker has given up on."""
         for tid in [k for k in self._sides if k not in alive]:
             del self._sides[tid]
+
+
+EDGE_FRACTION = 0.06  # a line this close to the frame edge (of the frame's shorter side) is "near the edge"
+
+
+@dataclass(frozen=True)
+class LineWarning:
+    """Something about where a line is drawn that can lose counts; the UI words it (translated).
+
+    kind "edge": `value` px from the frame edge: objects leave the picture before their centre
+    clears the line's far side. kind "thin_band": the line's band (`value` px, the motion watch
+    band of adaptive detection) is thinner than the `limit` px objects move between two
+    detector runs at the camera's rate."""
+
+    line: str
+    kind: Literal["edge", "thin_band"]
+    value: float
+    limit: float
+
+
+def line_warnings(line: CountingLine, width: int, height: int, *,
+                  motion_per_run_px: float | None = None) -> list[LineWarning]:
+    """What can lose counts on this line in a width x height frame. motion_per_run_px: how far
+    the objects seen at this camera move between two detector runs (None: not known yet)."""
+    out: list[LineWarning] = []
+    limit = EDGE_FRACTION * min(width, height)
+    # the distance from the edge that matters is across the line: a horizontal line near the top
+    # or bottom, a vertical one near the left or right
+    dx, dy = abs(line.p2[0] - line.p1[0]), abs(line.p2[1] - line.p1[1])
+    ys, xs = (line.p1[1], line.p2[1]), (line.p1[0], line.p2[0])
+    if dx >= dy:
+        gap = min(min(ys), height - max(ys))
+    else:
+        gap = min(min(xs), width - max(xs))
+    if gap < limit:
+        out.append(LineWarning(line.name, "edge", round(max(gap, 0.0), 1), round(limit, 1)))
+    if motion_per_run_px is not None:
+        from campool_worker.pipeline.adaptive import MOTION_BAND_FRACTION
+
+        band = MOTION_BAND_FRACTION * height
+        if band < motion_per_run_px:
+            out.append(LineWarning(line.name, "thin_band", round(band, 1), round(motion_per_run_px, 1)))
+    return out
 
 
 @dataclass
@@ -149,7 +197,7 @@ class ZoneCounter:
     """Occupancy per class, peak and dwell time of one polygon zone.
 
     Occupancy is what a person looking at the frame would say: the tracks whose point
-    is inside the polygon now (a track hidden for up to `grace` updates keeps its last
+    is inside the polygon now (a track hidden for up to `grace` frames keeps its last
     place, so a person passing behind another does not blink out of the count).
     Visits (entries, dwell) use a dead band instead: a track enters when its point is
     inside and leaves only when it is more than its margin outside or when the tracker
@@ -168,7 +216,7 @@ class ZoneCounter:
         """Feed every live track (matched or briefly lost) with the media time of the frame."""
         occ: dict[str, int] = {}
         for t in tracks:
-            if t.lost_for > self.grace:
+            if t.lost_time > self.grace:  # in frames (detection slots at a fixed rate), not runs
                 continue
             p = anchor_point(t.box, self.anchor)
             dist = cv2.pointPolygonTest(self.polygon, p, True)  # > 0 inside, < 0 outside

@@ -341,6 +341,13 @@ def shared_runner(model: OnnxModel, workers: int = 1) -> BatchingRunner:
         return runner
 
 
+def runner_totals() -> tuple[int, int]:
+    """(inference calls, images) of all shared runners so far: images / calls is the batching."""
+    with _MODELS_LOCK:
+        runners = list(_RUNNERS.values())
+    return sum(r.calls for r in runners), sum(r.images for r in runners)
+
+
 def shared_model(path: str | os.PathLike[str], *, intra_op_threads: int | None = None,
                  providers: Sequence[str] | None = None, num_labels: int | None = None) -> OnnxModel:
     """The process-wide session for a model file (loaded once, shared by all cameras)."""

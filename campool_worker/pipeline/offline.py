@@ -1,8 +1,11 @@
 """`campool-worker count VIDEO ...`: count a whole file (or N frames of a stream) once.
 
 This is the interface the product's own checks use, so its JSON shape is stable:
-{"frames", "seconds", "fps", "provider", "lines": {NAME: {"in", "out", "by_class"}},
-"zones": {NAME: {"peak", ...}}}. Progress goes to stderr, the JSON alone to stdout.
+{"frames", "seconds", "fps", "provider", "detect", "model_runs", "video_seconds",
+ "lines": {NAME: {"in", "out", "by_class"}}, "zones": {NAME: {"peak", ...}}}
+(model_runs: detector calls of one image each; video_seconds: the media time counted;
+adaptive detection adds "run_reasons" and "starved"). Progress goes to stderr, the JSON
+alone to stdout.
 """
 from __future__ import annotations
 
@@ -16,7 +19,15 @@ import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 
-from campool_worker.camera import CameraConfig, ConfigError, CountingLine, LineCounts, Zone
+from campool_worker.camera import (
+    DEFAULT_DETECT_BUDGET,
+    DEFAULT_DETECT_FLOOR,
+    CameraConfig,
+    ConfigError,
+    CountingLine,
+    LineCounts,
+    Zone,
+)
 from campool_worker.errors import CampoolError
 from campool_worker.pipeline.camera_pipeline import CameraPipeline, check_geometry, load_detector
 from campool_worker.pipeline.sources import Frame, FrameSource, open_source
@@ -82,9 +93,16 @@ def build_config(args: argparse.Namespace) -> CameraConfig:
         classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
         return CameraConfig(camera_id="offline", source=str(args.video), lines=lines, zones=zones,
                             model=args.model, classes=classes, detect_fps=args.detect_fps,
+                            detect=getattr(args, "detect", "adaptive"),
+                            detect_budget=_or(getattr(args, "detect_budget", None), DEFAULT_DETECT_BUDGET),
+                            detect_floor=_or(getattr(args, "detect_floor", None), DEFAULT_DETECT_FLOOR),
                             confidence=0.3 if args.confidence is None else args.confidence)
     except ConfigError as exc:
         raise CampoolError(str(exc)) from None
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 class _Progress:
@@ -135,9 +153,14 @@ def count_command(args: argparse.Namespace) -> int:
         total = args.max_frames or source.frame_count
         progress = _Progress(total)
         n = 0
+        first_media: float | None = None
+        last_media = 0.0
         t0 = time.perf_counter()
         for frame, result in pipeline.process_stream(prefetch(source, max_frames=args.max_frames)):
             n += 1
+            if first_media is None:
+                first_media = frame.media_ts
+            last_media = frame.media_ts
             for c in result.crossings:
                 if events is not None:
                     events.write(json.dumps({
@@ -165,6 +188,13 @@ def count_command(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "fps": round(n / seconds, 2) if seconds > 0 else 0.0,
         "provider": detector.provider,
+        "detect": pipeline.mode,
+        "model_runs": pipeline.model_runs,
+        **({"run_reasons": dict(sorted(pipeline.planner.reasons.items())), "starved": pipeline.planner.starved}
+           if pipeline.planner is not None else {}),
+        # the media time the frames cover: the last frame lasts 1/fps too
+        "video_seconds": round(last_media - (first_media or 0.0) + (1.0 / source.fps if source.fps and n else 0.0),
+                               3),
         "lines": lines,
         "zones": zones,
     }
@@ -177,5 +207,6 @@ def count_command(args: argparse.Namespace) -> int:
         for name, z in zones.items():
             sys.stdout.write(f"zone {name}: peak {z['peak']}, entries {z['entries']}, "
                              f"mean dwell {z['mean_dwell_s']} s\n")
-        sys.stdout.write(f"{n} frames in {out['seconds']} s ({out['fps']} fps) on {out['provider']}\n")
+        sys.stdout.write(f"{n} frames in {out['seconds']} s ({out['fps']} fps) on {out['provider']}; "
+                         f"detector ran {out['model_runs']} times ({out['detect']})\n")
     return 0

@@ -96,6 +96,9 @@ class RunnerStatus:
     buffered_s: float = 0.0  # a warm standby: seconds of frames it holds (promoted: still to count)
     warm: bool = False  # buffering without a pipeline (a warm standby not promoted yet)
     catch_up_fps: float = 0.0  # a promoted warm standby: how fast it counted its buffered frames
+    model_runs: int = 0  # frames the detector ran on since start()
+    detect: str = ""  # the pipeline's detection mode: "adaptive", "fixed" or "every"
+    detect_starved: int = 0  # adaptive: runs the current pipeline needed and its budget refused
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -482,6 +485,7 @@ class CameraRunner:
             result = loop.pipeline.process(frame)
             if not self._current(gen):
                 break  # the supervisor restarted the loop while we were inside process()
+            self._note_detection(loop.pipeline, bool(getattr(result, "detected", True)))
             if buffered:
                 assert self._ring is not None
                 self._ring.pop()
@@ -666,6 +670,15 @@ class CameraRunner:
         if first:
             self._reconnect.started()  # the stream works: a long enough run earns a fresh backoff
             log.info("%s: running (first frame %d)", self._ctx, frame.index)
+
+    def _note_detection(self, pipeline: PipelineLike, detected: bool) -> None:
+        """Count the detector runs and say how they are decided (heartbeat: model_runs, detect)."""
+        planner = getattr(pipeline, "planner", None)
+        with self._lock:
+            st = self._status
+            self._status = replace(st, model_runs=st.model_runs + (1 if detected else 0),
+                                   detect=str(getattr(pipeline, "mode", "")),
+                                   detect_starved=int(getattr(planner, "starved", 0)))
 
     def _note_loss(self, message: str, delay: float) -> None:
         with self._lock:

@@ -29,6 +29,14 @@ _STD_VEL = 1.0 / 160
 _F = np.eye(8)
 _F[:4, 4:] = np.eye(4)
 _DIAG8 = np.arange(8)
+
+
+def _transition(dt: float) -> np.ndarray:
+    f = np.eye(8)
+    f[:4, 4:] = np.eye(4) * dt
+    return f
+
+
 _DIAG4 = np.arange(4)
 
 
@@ -61,13 +69,20 @@ class KalmanXYAH:
         return means, covs
 
     @staticmethod
-    def predict(means: np.ndarray, covs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(means: np.ndarray, covs: np.ndarray, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Move every state on by dt steps (frames, or detection slots on the fixed-rate path).
+
+        Adaptive detection calls the tracker after a varying number of frames; the velocity
+        stays in pixels per frame and the process noise grows with the gap (a random walk's
+        variance is linear in time), so a gap of 6 frames is one predict of dt=6, not 6 predicts
+        of a filter that never saw the frames between."""
         h = means[:, 3:4]
         q = np.concatenate([_STD_POS * h, _STD_POS * h, np.full_like(h, 1e-2), _STD_POS * h,
                             _STD_VEL * h, _STD_VEL * h, np.full_like(h, 1e-5), _STD_VEL * h], 1) ** 2
-        means = means @ _F.T
-        covs = _F @ covs @ _F.T
-        covs[:, _DIAG8, _DIAG8] += q
+        f = _F if dt == 1.0 else _transition(dt)
+        means = means @ f.T
+        covs = f @ covs @ f.T
+        covs[:, _DIAG8, _DIAG8] += q * dt
         return means, covs
 
     @staticmethod
@@ -101,6 +116,8 @@ class Track:
     hits: int = 1
     age: int = 0  # updates since the track started
     lost_for: int = 0  # consecutive updates without a matching detection
+    lost_time: float = 0.0  # the same in steps of dt (frames when detection is adaptive)
+    streak: int = 1  # consecutive updates with a match (1: just started or just found again)
     confirmed: bool = False
     votes: dict[int, float] = field(default_factory=dict, repr=False)
     mean: np.ndarray | None = field(default=None, repr=False)  # Kalman state (8,)
@@ -221,7 +238,7 @@ class TrackerConfig:
     match_iou: float = 0.2  # first association: minimum IoU with a tracked/lost track
     low_match_iou: float = 0.5  # second association (low boxes): stricter, they are noisier
     unconfirmed_match_iou: float = 0.3
-    lost_frames: int = 30  # updates a lost track is kept for re-identification
+    lost_frames: int = 30  # steps of dt (updates at dt=1) a lost track is kept for re-identification
     buffer: float = 0.3  # second try of high boxes: grow boxes by this fraction of w, h on each side
     buffer_match_iou: float = 0.3
     max_size_ratio: float = 1.5  # a match may not change the box height or width more than this
@@ -239,8 +256,13 @@ class ByteTracker:
         self.frames = 0
         self._updates: list[tuple[Track, int]] = []  # this frame's matches, Kalman-corrected together
 
-    def update(self, dets: Detections) -> list[Track]:
-        """Feed one frame's detections; return the confirmed tracks matched in this frame."""
+    def update(self, dets: Detections, dt: float = 1.0) -> list[Track]:
+        """Feed one frame's detections; return the confirmed tracks matched in this frame.
+
+        dt: steps since the previous update (1 when every frame or every detection slot is
+        fed; the frames skipped since the last run when detection is adaptive). Lost tracks
+        expire after `lost_frames` steps of dt, so skipping frames does not age them faster.
+        """
         cfg = self.cfg
         self.frames += 1
         alive = self.tracks + self.lost
@@ -248,7 +270,7 @@ class ByteTracker:
             means, covs = _kalman_state(alive)
             hidden = np.fromiter((t.lost_for > 0 for t in alive), bool, len(alive))
             means[hidden, 7] = 0.0  # a hidden object keeps moving, but do not let its size drift
-            means, covs = KalmanXYAH.predict(means, covs)
+            means, covs = KalmanXYAH.predict(means, covs, dt)
             boxes = KalmanXYAH.boxes(means)
             for i, t in enumerate(alive):
                 t.mean, t.cov, t.box = means[i], covs[i], boxes[i]
@@ -298,13 +320,17 @@ class ByteTracker:
         next_tracks, next_lost = [], []
         for t in pool + unconfirmed:
             if id(t) in matched_ids:
+                t.streak = t.streak + 1 if t.lost_for == 0 else 1
                 t.lost_for = 0
+                t.lost_time = 0.0
                 next_tracks.append(t)
             elif not t.confirmed:
                 continue  # a box seen once and never again was noise
             else:
                 t.lost_for += 1
-                if t.lost_for <= cfg.lost_frames:
+                t.lost_time += dt
+                t.streak = 0
+                if t.lost_time <= cfg.lost_frames:
                     next_lost.append(t)
         self.tracks = next_tracks + new
         self.lost = next_lost

@@ -90,6 +90,12 @@ class CameraTelemetry:
     # last_seq" (see Live standby in the package docstring).
     frame_ts: float = 0.0
     buffered_s: float = 0.0  # a warm standby: seconds of recent frames it holds
+    # Detector runs (one image each) since the camera started, and the mode deciding them
+    # ("adaptive", "fixed", "every"; "" from workers that predate adaptive detection, issue #15).
+    model_runs: int = 0
+    detect: str = ""
+    # adaptive: runs counting needed that the camera's budget refused (it runs below its need)
+    detect_starved: int = 0
 
 
 @dataclass
@@ -177,6 +183,10 @@ class WorkerStatus:
     masters: list[MasterInfo]  # every master it serves
     storage: StorageStatus
     segments: int = 0  # job segments counting now: each takes one camera slot of the capacity
+    # The shared model's inference calls and images since start: images per call is the
+    # batching across cameras (1 on a CPU). 0 from workers that predate it.
+    model_calls: int = 0
+    model_images: int = 0
 
 
 @dataclass

@@ -24,11 +24,15 @@ def test_add_edit_and_remove_a_camera(qtbot, window, pool, bridge):
     dlg.preset_combo.setCurrentIndex(dlg.preset_combo.findText("people"))
     dlg.preset_combo.activated.emit(dlg.preset_combo.currentIndex())
     dlg.fps_spin.setValue(4)
+    assert dlg.detect_combo.currentData() == "adaptive" and dlg.budget_spin.value() == 10.0
+    dlg.budget_spin.setValue(6)
+    dlg.floor_spin.setValue(2)
     dlg.ok_button.click()
     qtbot.waitUntil(lambda: "side-door" in {c.camera_id for c in pool.snapshot().cameras}, timeout=10000)
     cfg = pool.camera("side-door").config
     assert (cfg.name, cfg.source, cfg.site, cfg.priority, cfg.classes, cfg.detect_fps, cfg.model) == \
         ("Side door", SYNTH, "east", "high", ["person"], 4.0, None)
+    assert (cfg.detect, cfg.detect_budget, cfg.detect_floor) == ("adaptive", 6.0, 2.0)
     qtbot.waitUntil(lambda: view.model.row_of("side-door") >= 0, timeout=5000)
 
     # Edit: the id is fixed, the rest changes.

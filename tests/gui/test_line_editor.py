@@ -146,3 +146,23 @@ def test_renaming_and_duplicate_names_are_reported_not_saved(editor, qtbot):
     cfg = sig.args[0]
     assert [z.name for z in cfg.zones] == ["waiting area"]
     assert cfg.lines[0].name == "near" and cfg.camera_id == "gate-2"
+
+
+def test_a_line_near_the_frame_edge_is_warned_about_on_the_line_with_what_to_do(qtbot):
+    cfg = CameraConfig("gate-2", "synthetic://", lines=[CountingLine("near", (0, 500), (1280, 500)),
+                                                        CountingLine("edge", (0, 700), (1280, 700))])
+    ed = LineZoneEditor(cfg, _frame())
+    qtbot.addWidget(ed)
+    items = {s.name: s for s in ed.scene.shapes if isinstance(s, LineItem)}
+    assert items["near"].toolTip() == ""
+    assert "20 px from the frame edge" in items["edge"].toolTip() and "Move it" in items["edge"].toolTip()
+    assert "edge" in ed.warning_label.text() and "near" not in ed.warning_label.text().split("\u201d")[0]
+    ed._show_warnings(motion_per_run_px=400.0)  # objects moving faster than the band between two runs
+    assert "between two detector runs" in items["near"].toolTip()
+
+
+def test_line_warnings_are_plain_data():
+    from campool_worker.pipeline.counting import line_warnings
+
+    assert line_warnings(CountingLine("v", (10, 0), (10, 720)), 1280, 720)[0].kind == "edge"
+    assert line_warnings(CountingLine("m", (0, 360), (1280, 360)), 1280, 720) == []

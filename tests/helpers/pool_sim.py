@@ -69,6 +69,7 @@ class SimWorker:
     pending: list[CountEvent] = field(default_factory=list)
     jitter: float = 0.0             # live: how much later than the truth it stamps a frame (decode, network)
     stream_down: set[str] = field(default_factory=set)   # live cameras whose stream it cannot reach
+    starved: dict[str, int] = field(default_factory=dict)  # camera -> detector runs its budget refused
 
     def live_crossings(self, cam: SimCamera, start: float, end: float) -> None:
         """Commit the live scene's crossings in (start, end] (master time) as this worker stamps them."""
@@ -119,7 +120,8 @@ class SimWorker:
         cams = [wire.camera(c.camera_id, c.epoch, c.state, fps=self.fps if c.state == "running" else 0,
                             frame_index=c.frame_index, last_error=c.error, last_seq=c.seq, role=c.role,
                             backlog=sum(1 for ev in self.outbox if ev.camera_id == c.camera_id),
-                            frame_ts=c.seen_until + self.clock_skew + self.jitter if c.live and c.seen_until else 0.0)
+                            frame_ts=c.seen_until + self.clock_skew + self.jitter if c.live and c.seen_until else 0.0,
+                            detect_starved=self.starved.get(c.camera_id, 0))
                 for c in self.cameras.values()]
         return wire.status(self.worker_id, cams, clock=clock.wall() + self.clock_skew, cpu=self.cpu, mem=self.mem,
                            backlog=self.backlog, capacity=self.capacity, heartbeat_s=self.heartbeat_s)

@@ -19,7 +19,9 @@ def test_bench_prints_model_and_pipeline_figures_for_several_cameras(yolox_model
                  "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert set(data) == {"model_only_fps", "pipeline_fps", "ratio", "cameras", "provider"}
+    assert set(data) == {"model_only_fps", "pipeline_fps", "ratio", "cameras", "provider", "model_runs",
+                         "images_per_call"}
+    assert data["model_runs"] > 0 and data["images_per_call"] == 1.0  # a CPU model: one image per call
     assert data["cameras"] == 2 and data["provider"] == "CPUExecutionProvider"
     assert data["model_only_fps"] > 0 and data["pipeline_fps"] > 0
     assert data["ratio"] == pytest.approx(data["pipeline_fps"] / data["model_only_fps"], abs=2e-3)

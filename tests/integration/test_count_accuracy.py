@@ -1,4 +1,5 @@
-"""Counting accuracy on the shared videos against counts a person made by eye.
+"""Counting accuracy on the shared videos against counts a person made by eye, with the
+default settings (adaptive detection: at most 5 detector runs per second of video).
 
 How the expectations were verified (A2, issue #2):
 * Frames were extracted every 3rd (highway) / 4th (plaza) frame, the band around the
@@ -41,6 +42,10 @@ HIGHWAY_BY_EYE = [27, 36, 51, 81, 102, 105, 150, 156, 183, 183, 186, 216, 219, 2
                   354, 360, 387, 390, 411, 417]
 PLAZA_IN_BY_EYE = [26, 62, 166, 202, 230, 310]
 PLAZA_OUT_BY_EYE = [20, 84, 136, 148, 172, 294]
+# Full-rate detection counts a crossing when the centre clears the line's dead band: up to 8 frames
+# after the by-eye frame (plaza's first "out": 28 for 20). Adaptive detection counts it when it next
+# looks, measured at most 4 frames after full rate (issue #15), so the tolerance is 8 + 4.
+TOLERANCE = 12
 
 
 def run_count(video, model, tmp_path, *args: str) -> tuple[dict, list[dict]]:
@@ -59,6 +64,13 @@ def assert_matches_by_eye(frames: list[int], by_eye: list[int], tolerance: int) 
         assert abs(got - want) <= tolerance, (sorted(frames), sorted(by_eye))
 
 
+def assert_few_model_runs(data: dict) -> None:
+    """The default (adaptive) detection counts exactly with at most 5 detector runs per second of video."""
+    assert data["detect"] == "adaptive"
+    assert 0 < data["model_runs"] <= 5 * data["video_seconds"], (data["model_runs"], data["video_seconds"],
+                                                                 data.get("run_reasons"))
+
+
 def test_highway_every_vehicle_counted_exactly_once(highway_video, yolox_model, tmp_path):
     data, events = run_count(highway_video, yolox_model, tmp_path, "--line", "near:0,500,1280,500",
                              "--classes", "car,truck,bus,motorcycle")
@@ -67,8 +79,9 @@ def test_highway_every_vehicle_counted_exactly_once(highway_video, yolox_model, 
     assert near["by_class"].get("motorcycle") == {"in": 1, "out": 0}
     assert sum(c["in"] for c in near["by_class"].values()) == 24
     assert len({e["track_id"] for e in events}) == 24  # 24 different tracks, none counted twice
-    assert_matches_by_eye([e["frame_index"] for e in events], HIGHWAY_BY_EYE, tolerance=8)
+    assert_matches_by_eye([e["frame_index"] for e in events], HIGHWAY_BY_EYE, tolerance=TOLERANCE)
     assert data["frames"] == 450
+    assert_few_model_runs(data)
 
 
 def test_highway_count_holds_when_detection_is_throttled(highway_video, yolox_model, tmp_path):
@@ -83,8 +96,9 @@ def test_plaza_people_through_a_line_and_in_a_zone(plaza_video, yolox_model, tmp
                              "--zone", "walk:600,200,1000,200,1000,500,600,500", "--classes", "person")
     mid = data["lines"]["mid"]
     assert (mid["in"], mid["out"]) == (6, 6)
-    assert_matches_by_eye([e["frame_index"] for e in events if e["direction"] == "in"], PLAZA_IN_BY_EYE, 8)
-    assert_matches_by_eye([e["frame_index"] for e in events if e["direction"] == "out"], PLAZA_OUT_BY_EYE, 8)
+    assert_matches_by_eye([e["frame_index"] for e in events if e["direction"] == "in"], PLAZA_IN_BY_EYE, TOLERANCE)
+    assert_matches_by_eye([e["frame_index"] for e in events if e["direction"] == "out"], PLAZA_OUT_BY_EYE, TOLERANCE)
     walk = data["zones"]["walk"]
     assert walk["peak"] == 6 and walk["peak_by_class"] == {"person": 6}
+    assert_few_model_runs(data)
     assert walk["max_dwell_s"] > 2.0  # the slow walkers of frames 60..230 stay several seconds

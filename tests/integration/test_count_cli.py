@@ -99,8 +99,12 @@ def test_json_output_annotated_video_and_events(highway_video, yolox_model, tmp_
                  "--max-frames", "60", "--annotate", str(out_mp4), "--events", str(events), "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)  # stdout is the JSON object and nothing else
-    assert set(data) == {"frames", "seconds", "fps", "provider", "lines", "zones"}
+    assert set(data) == {"frames", "seconds", "fps", "provider", "lines", "zones", "detect", "model_runs",
+                         "video_seconds", "run_reasons", "starved"}
     assert data["frames"] == 60 and data["provider"] == "CPUExecutionProvider"
+    assert data["detect"] == "adaptive" and 0 < data["model_runs"] < 60 and data["starved"] == 0
+    assert data["video_seconds"] == pytest.approx(60 / 29.97, abs=0.01)
+    assert sum(data["run_reasons"].values()) == data["model_runs"]
     assert data["fps"] == pytest.approx(60 / data["seconds"], rel=0.02)
     near = data["lines"]["near"]
     assert set(near) == {"in", "out", "by_class"}

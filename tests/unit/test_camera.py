@@ -108,3 +108,20 @@ def test_count_event_round_trip_and_direction_check():
     assert CountEvent.from_dict(ev.to_dict()) == ev
     with pytest.raises(ConfigError, match="direction"):
         CountEvent.from_dict(ev.to_dict() | {"direction": "up"})
+
+
+def test_adaptive_detection_settings_are_checked_and_left_out_of_the_wire_when_default():
+    import pytest as _pytest
+
+    from campool_worker.camera import ConfigError as _ConfigError
+
+    cam = CameraConfig("c1", "x.mp4")
+    assert (cam.detect, cam.detect_budget, cam.detect_floor) == ("adaptive", 10.0, 1.0)
+    assert not {"detect", "detect_budget", "detect_floor"} & set(cam.to_dict())  # older workers take it
+    tuned = CameraConfig.from_dict({"camera_id": "c1", "source": "x.mp4", "detect_budget": 6, "detect_floor": 2})
+    assert CameraConfig.from_dict(tuned.to_dict()) == tuned and tuned.to_dict()["detect_budget"] == 6.0
+    for bad, text in (({"detect": "sometimes"}, "detect 'sometimes' is not one of adaptive, every"),
+                      ({"detect_budget": 0.5, "detect_floor": 1}, "0 < floor <= budget"),
+                      ({"detect_floor": "1"}, "detect_floor must be a number")):
+        with _pytest.raises(_ConfigError, match=text):
+            CameraConfig("c1", "x.mp4", **bad)

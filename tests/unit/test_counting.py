@@ -13,7 +13,7 @@ LINE = CountingLine.parse("near:0,500,1280,500")  # left to right: "in" = moving
 
 def track(tid: int, cx: float, cy: float, w: float = 60, h: float = 60, cls: str = "car", lost_for: int = 0) -> Track:
     return Track(track_id=tid, box=np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32),
-                 class_name=cls, score=0.9, lost_for=lost_for, confirmed=True)
+                 class_name=cls, score=0.9, lost_for=lost_for, lost_time=float(lost_for), confirmed=True)
 
 
 def run(counter: LineCounter, path: list[tuple[float, float]], tid: int = 1, cls: str = "car") -> list[str]:

@@ -109,3 +109,18 @@ def test_low_fps_against_target_counts_as_overload():
     assert any(a.kind == "fps_low" for a in pool.core.alerts.open_alerts()) is False  # held 30 s first
     pool.step(ticks=20)
     assert any(a.kind == "fps_low" and a.subject == "c0" for a in pool.core.alerts.open_alerts())
+
+
+def test_a_camera_whose_detector_runs_are_refused_raises_an_alert_that_names_it():
+    pool = SimPool(balance=FAST)
+    w1 = pool.add_worker("w1")
+    pool.add_camera("c0")
+    pool.step(ticks=5)
+    for _ in range(15):  # refused runs keep growing: the worker cannot give it what counting needs
+        w1.starved["c0"] = w1.starved.get("c0", 0) + 3
+        pool.step(ticks=1)
+    alerts = [a for a in pool.core.alerts.open_alerts() if a.kind == "detect_starved"]
+    assert [a.subject for a in alerts] == ["c0"]
+    assert "below its need" in alerts[0].message and "budget of 10" in alerts[0].message
+    pool.step(ticks=60)  # no more refusals: it resolves
+    assert not [a for a in pool.core.alerts.open_alerts() if a.kind == "detect_starved"]
