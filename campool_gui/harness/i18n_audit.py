@@ -5,7 +5,7 @@ texts, combo box items, list items, table headers, placeholders, tool tips, the 
 split into words; a word is *English left over* when it is a word of the English source texts
 (campool_vi.ts) and neither a word of the translations (Vietnamese keeps "camera", "GPU", "fps")
 nor a proper name or unit of ALLOWED. Data is not text of ours: the names and ids of workers and
-cameras, their sources, paths are taken out first (`data`).
+cameras, their sources, paths are taken out first, and their words are not suspects (`data`).
 """
 from __future__ import annotations
 
@@ -93,6 +93,8 @@ def leftovers(root: QWidget, ts: Path, data: Iterable[str] = ()) -> list[Leftove
     english, translated = vocabularies(ts)
     suspects = english - translated - ALLOWED
     names = sorted({d for d in data if d}, key=len, reverse=True)   # longest first: "Gate 2" before "Gate"
+    # and their words, for a name shown elided ("Dock, Gate, Yard…") or in part
+    suspects -= {w.lower() for n in names for w in _WORD.findall(n)}
     out: list[Leftover] = []
     for where, text in widget_texts(root):
         rest = re.sub(r"<[^>]+>", " ", text)   # rich text: the tags are not words

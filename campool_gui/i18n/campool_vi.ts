@@ -2,6 +2,60 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="vi_VN" sourcelanguage="en_US">
 <context>
+    <name>AdoptDialog</name>
+    <message>
+        <location filename="../ui/adopt_dialog.py" line="+50"/>
+        <source>Adopt {name}</source>
+        <translation>Tiếp nhận {name}</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Adopt worker “{name}”</source>
+        <translation>Tiếp nhận máy trạm “{name}”</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>On the worker, run  campool-worker pair  and check that the worker key it prints is the one below. Then type the pairing code it shows (valid for 10 minutes).</source>
+        <translation>Trên máy trạm, chạy  campool-worker pair  và kiểm tra rằng khóa máy trạm nó in ra trùng với khóa bên dưới. Sau đó nhập mã ghép nối nó hiển thị (có hiệu lực trong 10 phút).</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Address</source>
+        <translation>Địa chỉ</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>unknown</source>
+        <translation>không rõ</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>Worker key</source>
+        <translation>Khóa máy trạm</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Pairing code</source>
+        <translation>Mã ghép nối</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <location line="+27"/>
+        <source>Adopt</source>
+        <translation>Tiếp nhận</translation>
+    </message>
+    <message>
+        <location line="-11"/>
+        <source>The pairing code has 8 letters or digits (ABCD-EFGH); copy it from `campool-worker pair`.</source>
+        <translation>Mã ghép nối gồm 8 chữ cái hoặc chữ số (ABCD-EFGH); hãy chép nó từ `campool-worker pair`.</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Adopting…</source>
+        <translation>Đang tiếp nhận…</translation>
+    </message>
+</context>
+<context>
     <name>AlertKind</name>
     <message>
         <location filename="../ui/display.py" line="+206"/>
@@ -306,6 +360,306 @@ Máy trạm không phản hồi, camera mất luồng, máy trạm quá nóng: c
     </message>
 </context>
 <context>
+    <name>CameraDialog</name>
+    <message>
+        <location filename="../ui/camera_dialog.py" line="+50"/>
+        <source>Motion (built-in, no model)</source>
+        <translation>Chuyển động (sẵn có, không mô hình)</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>vehicles</source>
+        <translation>phương tiện</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>people</source>
+        <translation>người</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>all classes</source>
+        <translation>mọi loại</translation>
+    </message>
+    <message>
+        <location line="+22"/>
+        <source>Auto (hot when critical)</source>
+        <translation>Tự động (nóng khi quan trọng)</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>None</source>
+        <translation>Không</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Warm</source>
+        <translation>Ấm</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Hot</source>
+        <translation>Nóng</translation>
+    </message>
+    <message>
+        <location line="+28"/>
+        <location line="+5"/>
+        <source>Edit camera</source>
+        <translation>Sửa camera</translation>
+    </message>
+    <message>
+        <location line="-5"/>
+        <location line="+123"/>
+        <source>Add camera</source>
+        <translation>Thêm camera</translation>
+    </message>
+    <message>
+        <location line="-118"/>
+        <source>Add a camera</source>
+        <translation>Thêm một camera</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>e.g. Gate 2 north</source>
+        <translation>vd. Cổng 2 phía bắc</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>derived from the name</source>
+        <translation>lấy từ tên</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>rtsp://user:pass@10.0.0.5/stream1, a video file, usb:0 ...</source>
+        <translation>rtsp://user:pass@10.0.0.5/stream1, một tệp video, usb:0 ...</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Choose a video file</source>
+        <translation>Chọn một tệp video</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Videos (*.mp4 *.avi *.mkv *.mov *.ts);;All files (*)</source>
+        <translation>Video (*.mp4 *.avi *.mkv *.mov *.ts);;Mọi tệp (*)</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Scan…</source>
+        <translation>Quét…</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Find the ONVIF cameras on this network and pick one of their streams</source>
+        <translation>Tìm các camera ONVIF trong mạng này và chọn một luồng của chúng</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>the stream&apos;s password, if it has one (the URL holds the user name)</source>
+        <translation>mật khẩu của luồng, nếu có (URL chứa tên người dùng)</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Kept in the OS keyring of this computer (or, without one, in a file only you can read) and sent to a worker only inside the encrypted assignment; shown nowhere.</source>
+        <translation>Được giữ trong kho khóa của hệ điều hành trên máy này (nếu không có thì trong một tệp chỉ bạn đọc được) và chỉ gửi tới máy trạm bên trong lệnh giao việc đã mã hóa; không hiển thị ở đâu cả.</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>site or group, e.g. north-yard</source>
+        <translation>địa điểm hoặc nhóm, vd. bai-phia-bac</translation>
+    </message>
+    <message>
+        <location line="+9"/>
+        <source>A second worker watching a live stream, ready to take over with no crossing lost: hot runs the whole pipeline (costs a camera&apos;s worth), warm keeps the stream and its last seconds of frames (about a quarter). Auto: hot for a critical camera when a second worker can run it. Files need none: they fail over exactly by seeking back.</source>
+        <translation>Một máy trạm thứ hai theo dõi luồng trực tiếp, sẵn sàng tiếp quản mà không sót lượt qua vạch nào: nóng chạy toàn bộ quy trình (tốn bằng một camera), ấm giữ luồng và vài giây khung hình gần nhất (khoảng một phần tư). Tự động: nóng cho camera quan trọng khi có máy trạm thứ hai chạy được. Tệp video không cần: chúng chuyển đổi chính xác bằng cách tua lại.</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>An ONNX detector file on this computer: the control center copies it to the workers that run the camera.</source>
+        <translation>Một tệp mô hình phát hiện ONNX trên máy này: trung tâm điều khiển sẽ chép nó tới các máy trạm chạy camera.</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Choose a detector model</source>
+        <translation>Chọn mô hình phát hiện</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>ONNX models (*.onnx);;All files (*)</source>
+        <translation>Mô hình ONNX (*.onnx);;Mọi tệp (*)</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>COCO names (built in); a custom model: its class names, in order</source>
+        <translation>tên lớp COCO (có sẵn); mô hình riêng: các tên lớp của nó, theo thứ tự</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Choose the model&apos;s labels file</source>
+        <translation>Chọn tệp nhãn của mô hình</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Labels (*.txt *.names *.labels);;All files (*)</source>
+        <translation>Nhãn (*.txt *.names *.labels);;Mọi tệp (*)</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>all classes (or e.g. car,truck,bus)</source>
+        <translation>mọi loại (hoặc vd. car,truck,bus)</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>presets…</source>
+        <translation>mẫu có sẵn…</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>every frame</source>
+        <translation>mọi khung hình</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Loop a video file (demos, soak tests)</source>
+        <translation>Phát lặp tệp video (demo, thử tải dài)</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Name</source>
+        <translation>Tên</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Camera id</source>
+        <translation>Mã camera</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Source</source>
+        <translation>Nguồn</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Password</source>
+        <translation>Mật khẩu</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Site</source>
+        <translation>Địa điểm</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Priority</source>
+        <translation>Ưu tiên</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Standby</source>
+        <translation>Dự phòng</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Model</source>
+        <translation>Mô hình</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Labels</source>
+        <translation>Nhãn</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Classes</source>
+        <translation>Loại</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Detect rate</source>
+        <translation>Tần suất phát hiện</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Confidence</source>
+        <translation>Độ tin cậy</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Test the connection to see a frame</source>
+        <translation>Kiểm tra kết nối để xem một khung hình</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Test connection</source>
+        <translation>Kiểm tra kết nối</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Open the source from this PC and read one frame (in the background)</source>
+        <translation>Mở nguồn từ máy này và đọc một khung hình (chạy nền)</translation>
+    </message>
+    <message>
+        <location line="+16"/>
+        <source>Save</source>
+        <translation>Lưu</translation>
+    </message>
+    <message>
+        <location line="+23"/>
+        <source>unchanged (kept on this computer, never shown); type a new one to replace it</source>
+        <translation>không đổi (giữ trên máy này, không bao giờ hiển thị); nhập mật khẩu mới để thay</translation>
+    </message>
+    <message>
+        <location line="+24"/>
+        <source>File…</source>
+        <translation>Tệp…</translation>
+    </message>
+    <message>
+        <location line="+39"/>
+        <source>From the scan: {stream} of {camera}; test the connection to see a frame</source>
+        <translation>Từ kết quả quét: {stream} của {camera}; kiểm tra kết nối để xem một khung hình</translation>
+    </message>
+    <message>
+        <location line="+33"/>
+        <source>a camera with id {id} already exists; choose another name or id</source>
+        <translation>đã có camera với mã {id}; hãy chọn tên hoặc mã khác</translation>
+    </message>
+    <message>
+        <location line="+38"/>
+        <source>Enter a source first.</source>
+        <translation>Hãy nhập nguồn trước.</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>type the password to test the connection</source>
+        <translation>nhập mật khẩu để kiểm tra kết nối</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Connecting to {url} …</source>
+        <translation>Đang kết nối tới {url} …</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Connecting…</source>
+        <translation>Đang kết nối…</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>No frame</source>
+        <translation>Không có khung hình</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>Connected: {width}x{height}{fps}</source>
+        <translation>Đã kết nối: {width}x{height}{fps}</translation>
+    </message>
+    <message>
+        <location line="+16"/>
+        <source>a password needs a user name in the URL: write it as rtsp://USER@host/… (or http://USER@host/…) and the password in its field</source>
+        <translation>mật khẩu cần có tên người dùng trong URL: hãy viết rtsp://USER@host/… (hoặc http://USER@host/…) và nhập mật khẩu vào ô của nó</translation>
+    </message>
+</context>
+<context>
     <name>CameraTableModel</name>
     <message>
         <location filename="../ui/camera_model.py" line="+25"/>
@@ -438,12 +792,12 @@ Máy trạm không phản hồi, camera mất luồng, máy trạm quá nóng: c
     </message>
     <message>
         <location line="+1"/>
-        <location line="+206"/>
+        <location line="+207"/>
         <source>Remove</source>
         <translation>Xóa</translation>
     </message>
     <message>
-        <location line="-204"/>
+        <location line="-205"/>
         <source>Import…</source>
         <translation>Nhập…</translation>
     </message>
@@ -458,7 +812,7 @@ Máy trạm không phản hồi, camera mất luồng, máy trạm quá nóng: c
         <translation>Lọc theo tên, nguồn hoặc địa điểm…</translation>
     </message>
     <message>
-        <location line="+39"/>
+        <location line="+40"/>
         <source>Assign</source>
         <translation>Giao việc</translation>
     </message>
@@ -621,12 +975,47 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
     </message>
     <message>
         <location line="+1"/>
-        <location line="+15"/>
+        <location line="+23"/>
         <source>unknown</source>
         <translation>không rõ</translation>
     </message>
     <message>
+        <location line="-21"/>
+        <source>motion</source>
+        <translation>chuyển động</translation>
+    </message>
+    <message>
         <location line="+1"/>
+        <source>person</source>
+        <translation>người</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>bicycle</source>
+        <translation>xe đạp</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>car</source>
+        <translation>ô tô</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>motorcycle</source>
+        <translation>xe máy</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>bus</source>
+        <translation>xe buýt</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>truck</source>
+        <translation>xe tải</translation>
+    </message>
+    <message>
+        <location line="+16"/>
         <source>{pct} % watched</source>
         <translation>đã theo dõi {pct} %</translation>
     </message>
@@ -921,6 +1310,100 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
     </message>
 </context>
 <context>
+    <name>LineItem</name>
+    <message>
+        <location filename="../ui/line_editor.py" line="+139"/>
+        <source>{name} · in</source>
+        <translation>{name} · vào</translation>
+    </message>
+</context>
+<context>
+    <name>LineZoneEditor</name>
+    <message>
+        <location filename="../ui/line_editor_dialog.py" line="+43"/>
+        <source>Lines and zones — {camera}</source>
+        <translation>Vạch đếm và vùng — {camera}</translation>
+    </message>
+    <message>
+        <location line="+9"/>
+        <source>Lines and zones · {camera}</source>
+        <translation>Vạch đếm và vùng · {camera}</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Select</source>
+        <translation>Chọn</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Move the round handles; Delete removes (S)</source>
+        <translation>Kéo các núm tròn; phím Delete để xóa (S)</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Line</source>
+        <translation>Vạch đếm</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Press at the start, release at the end (L)</source>
+        <translation>Nhấn ở điểm đầu, thả ở điểm cuối (L)</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Zone</source>
+        <translation>Vùng</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Click the corners; double-click to close (Z)</source>
+        <translation>Nhấp vào các góc; nhấp đúp để khép vùng (Z)</translation>
+    </message>
+    <message>
+        <location line="+20"/>
+        <source>Shapes</source>
+        <translation>Hình</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Name</source>
+        <translation>Tên</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Flip direction</source>
+        <translation>Đảo hướng</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Swap which way counts as &quot;in&quot;</source>
+        <translation>Đổi chiều được tính là &quot;vào&quot;</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Delete</source>
+        <translation>Xóa</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>The arrow points the way an object moves when it counts as &quot;in&quot;.</source>
+        <translation>Mũi tên chỉ hướng di chuyển của đối tượng khi được tính là &quot;vào&quot;.</translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>Save and send to worker</source>
+        <translation>Lưu và gửi tới máy trạm</translation>
+    </message>
+</context>
+<context>
+    <name>LineZoneScene</name>
+    <message>
+        <location filename="../ui/line_editor.py" line="+121"/>
+        <source>names must be unique; rename {names}</source>
+        <translation>tên không được trùng; hãy đổi tên {names}</translation>
+    </message>
+</context>
+<context>
     <name>LiveView</name>
     <message>
         <location filename="../ui/live_view.py" line="+29"/>
@@ -1055,6 +1538,94 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
     </message>
 </context>
 <context>
+    <name>OnvifScanDialog</name>
+    <message>
+        <location filename="../ui/onvif_scan_dialog.py" line="+95"/>
+        <source>Scan the LAN for ONVIF cameras</source>
+        <translation>Quét mạng LAN tìm camera ONVIF</translation>
+    </message>
+    <message>
+        <location line="+12"/>
+        <source>ONVIF cameras on this network</source>
+        <translation>Camera ONVIF trong mạng này</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Scan again</source>
+        <translation>Quét lại</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Ask the LAN again (WS-Discovery, 3 s)</source>
+        <translation>Hỏi lại mạng LAN (WS-Discovery, 3 giây)</translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>the camera&apos;s password (kept in the OS keyring once added)</source>
+        <translation>mật khẩu của camera (được giữ trong kho khóa của hệ điều hành sau khi thêm)</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Read its streams</source>
+        <translation>Đọc các luồng</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Log in and list the camera&apos;s streams</source>
+        <translation>Đăng nhập và liệt kê các luồng của camera</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>User</source>
+        <translation>Người dùng</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Password</source>
+        <translation>Mật khẩu</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Stream</source>
+        <translation>Luồng</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Use this stream</source>
+        <translation>Dùng luồng này</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>Scanning…</source>
+        <translation>Đang quét…</translation>
+    </message>
+    <message>
+        <location line="+18"/>
+        <source>{n} camera(s) answered. Give the credentials and read the streams.</source>
+        <translation>{n} camera đã trả lời. Nhập thông tin đăng nhập và đọc các luồng.</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>No ONVIF camera answered. Check that ONVIF is on in the camera (some ship with it off), that it is on this network segment, or type its RTSP address instead.</source>
+        <translation>Không camera ONVIF nào trả lời. Kiểm tra ONVIF đã bật trên camera (có loại xuất xưởng ở trạng thái tắt), camera ở cùng phân đoạn mạng này, hoặc nhập trực tiếp địa chỉ RTSP của nó.</translation>
+    </message>
+    <message>
+        <location line="+16"/>
+        <source>Reading the streams of {camera}…</source>
+        <translation>Đang đọc các luồng của {camera}…</translation>
+    </message>
+    <message>
+        <location line="+11"/>
+        <source>size not given</source>
+        <translation>không rõ kích thước</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>{n} stream(s). The first is usually the main one.</source>
+        <translation>{n} luồng. Luồng đầu tiên thường là luồng chính.</translation>
+    </message>
+</context>
+<context>
     <name>OverviewView</name>
     <message>
         <location filename="../ui/overview_view.py" line="+35"/>
@@ -1140,12 +1711,12 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
     <message>
         <location line="+1"/>
         <source>{n} frames/s processed</source>
-        <translation>xử lý {n} khung hình/giây</translation>
+        <translation>xử lý {n} khung/giây</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>frame to count, running cameras</source>
-        <translation>từ khung hình đến lượt đếm, camera đang chạy</translation>
+        <translation>từ khung hình tới lượt đếm</translation>
     </message>
     <message>
         <location line="+3"/>
@@ -1155,7 +1726,7 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
     <message>
         <location line="+2"/>
         <source>GPU {pct} · averages of active workers</source>
-        <translation>GPU {pct} · trung bình các máy trạm hoạt động</translation>
+        <translation>GPU {pct} · TB các máy trạm chạy</translation>
     </message>
     <message>
         <location line="+21"/>
@@ -1237,6 +1808,90 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
     </message>
 </context>
 <context>
+    <name>PoolBridge</name>
+    <message>
+        <location filename="../ui/bridge.py" line="+209"/>
+        <source>adopting worker {id}</source>
+        <translation>tiếp nhận máy trạm {id}</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <location line="+10"/>
+        <source>auto</source>
+        <translation>tự động</translation>
+    </message>
+    <message>
+        <location line="-4"/>
+        <source>moving {n} camera(s) to {target}</source>
+        <translation>chuyển {n} camera tới {target}</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>setting the standby of {n} camera(s) to {target}</source>
+        <translation>đặt dự phòng của {n} camera cho {target}</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>adding camera {id}</source>
+        <translation>thêm camera {id}</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>updating camera {id}</source>
+        <translation>cập nhật camera {id}</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>removing camera {id}</source>
+        <translation>xóa camera {id}</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>draining worker {id}</source>
+        <translation>rút camera khỏi máy trạm {id}</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>acknowledging alert {id}</source>
+        <translation>xác nhận cảnh báo {id}</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>resolving alert {id}</source>
+        <translation>đóng cảnh báo {id}</translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>switching to the {name} policy</source>
+        <translation>chuyển sang chính sách {name}</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>starting the preview of {id}</source>
+        <translation>bật xem trước của {id}</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>stopping the preview of {id}</source>
+        <translation>tắt xem trước của {id}</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>reading the count history</source>
+        <translation>đọc lịch sử đếm</translation>
+    </message>
+    <message>
+        <location line="+25"/>
+        <source>{what} is not known (it may have been removed)</source>
+        <translation>không tìm thấy {what} (có thể đã bị xóa)</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Failed {what}: {error}</source>
+        <translation>Không thể {what}: {error}</translation>
+    </message>
+</context>
+<context>
     <name>PreviewTile</name>
     <message>
         <location filename="../ui/preview_tile.py" line="+72"/>
@@ -1282,6 +1937,54 @@ hãy giao một camera</translation>
         <location line="+1"/>
         <source>low</source>
         <translation>thấp</translation>
+    </message>
+</context>
+<context>
+    <name>QPlatformTheme</name>
+    <message>
+        <location filename="../ui/i18n.py" line="+85"/>
+        <source>OK</source>
+        <translation>OK</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Cancel</source>
+        <translation>Hủy</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Save</source>
+        <translation>Lưu</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Close</source>
+        <translation>Đóng</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Apply</source>
+        <translation>Áp dụng</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Yes</source>
+        <translation>Có</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>No</source>
+        <translation>Không</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Help</source>
+        <translation>Trợ giúp</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Discard</source>
+        <translation>Bỏ</translation>
     </message>
 </context>
 <context>
@@ -1836,7 +2539,7 @@ hãy giao một camera</translation>
 <context>
     <name>_TargetDelegate</name>
     <message>
-        <location filename="../ui/cameras_view.py" line="-243"/>
+        <location filename="../ui/cameras_view.py" line="-244"/>
         <source>Auto (balancer)</source>
         <translation>Tự động (cân bằng tải)</translation>
     </message>

@@ -138,7 +138,8 @@ class CamerasView(Page):
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # URLs differ at their ends
-        for col, w in ((0, 190), (2, 90), (3, 80), (4, 120), (5, 110), (6, 55), (7, 80)):
+        # wide enough for the longer words of Vietnamese too ("nghiêm trọng", "đang kết nối lại")
+        for col, w in ((0, 170), (2, 80), (3, 100), (4, 100), (5, 130), (6, 55), (7, 70)):
             self.table.setColumnWidth(col, w)
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())

@@ -59,11 +59,19 @@ WORDS = {  # what the combos show for their keys, and a count's direction
     "occupancy": QT_TRANSLATE_NOOP("HistoryView", "occupancy"),
     "all": QT_TRANSLATE_NOOP("HistoryView", "all"),
     "unknown": QT_TRANSLATE_NOOP("HistoryView", "unknown"),
+    # the built-in motion detector's class, and the COCO classes counted most
+    "motion": QT_TRANSLATE_NOOP("HistoryView", "motion"),
+    "person": QT_TRANSLATE_NOOP("HistoryView", "person"),
+    "bicycle": QT_TRANSLATE_NOOP("HistoryView", "bicycle"),
+    "car": QT_TRANSLATE_NOOP("HistoryView", "car"),
+    "motorcycle": QT_TRANSLATE_NOOP("HistoryView", "motorcycle"),
+    "bus": QT_TRANSLATE_NOOP("HistoryView", "bus"),
+    "truck": QT_TRANSLATE_NOOP("HistoryView", "truck"),
 }
 
 
 def word(key: str) -> str:
-    """A range, bucket or direction in the operator's language."""
+    """A range, bucket, direction or class in the operator's language (another class as it is)."""
     text = WORDS.get(key)
     return QCoreApplication.translate("HistoryView", text) if text else key
 MAX_GAP_REGIONS = 400     # more gaps than this are joined where they nearly touch (an eye sees no more)

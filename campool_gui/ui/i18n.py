@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QDateTime, QLocale, QTranslator
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QDateTime, QLocale, QTranslator
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +78,12 @@ def date_time(ts: float, *, seconds: bool = False) -> str:
     if seconds and ":ss" not in fmt:
         fmt = fmt.replace(":mm", ":mm:ss")
     return loc.toString(QDateTime.fromSecsSinceEpoch(int(ts)), fmt)
+
+
+# Qt's own texts that our windows show (the standard buttons of dialogs): Qt ships no Vietnamese
+# translation of its own (no qtbase_vi.qm), so ours carries these, in Qt's own context.
+QT_TEXTS = (QT_TRANSLATE_NOOP("QPlatformTheme", "OK"), QT_TRANSLATE_NOOP("QPlatformTheme", "Cancel"),
+            QT_TRANSLATE_NOOP("QPlatformTheme", "Save"), QT_TRANSLATE_NOOP("QPlatformTheme", "Close"),
+            QT_TRANSLATE_NOOP("QPlatformTheme", "Apply"), QT_TRANSLATE_NOOP("QPlatformTheme", "Yes"),
+            QT_TRANSLATE_NOOP("QPlatformTheme", "No"), QT_TRANSLATE_NOOP("QPlatformTheme", "Help"),
+            QT_TRANSLATE_NOOP("QPlatformTheme", "Discard"))

@@ -76,6 +76,9 @@ class WorkerDetails(QFrame):
         for key in _FIELDS:
             val = QLabel("—")
             val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # a full line each, marks above and below included (Vietnamese "giây", "trạm"): on a short
+            # window the event log gives up the height, not these rows
+            val.setMinimumHeight(val.fontMetrics().height() + 2)
             self.fields[key] = val
             cap = label(_t(key), "metricLabel")
             self.form.addRow(cap, val)
@@ -83,7 +86,7 @@ class WorkerDetails(QFrame):
 
         lay.addWidget(label(self.tr("Load history"), "metricLabel"))
         self.chart = pg.PlotWidget(background=theme.current().surface)
-        self.chart.setFixedHeight(170)
+        self.chart.setFixedHeight(150)
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.setMenuEnabled(False)
         self.chart.hideButtons()
@@ -114,6 +117,7 @@ class WorkerDetails(QFrame):
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(500)
+        self.log.setMinimumHeight(48)  # the part of the panel that gives way on a short window
         lay.addWidget(self.log, 1)
         row = QHBoxLayout()
         row.addStretch(1)

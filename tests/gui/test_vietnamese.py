@@ -92,3 +92,26 @@ def test_a_missing_translation_is_found_by_the_walk(qtbot, bridge, settings, qap
     english = _window(qtbot, bridge, settings)
     assert len(walk_views(qtbot, english, bridge)) > 50, "in English, the walk finds English everywhere"
     english.close()
+
+
+def test_the_dialogs_are_in_vietnamese(qtbot, bridge, in_language):
+    """Add camera, lines and zones, adopt a worker, the ONVIF scan: no English left in them either."""
+    from campool_gui.ui.adopt_dialog import AdoptDialog
+    from campool_gui.ui.camera_dialog import CameraDialog
+    from campool_gui.ui.line_editor_dialog import LineZoneEditor
+    from campool_gui.ui.onvif_scan_dialog import OnvifScanDialog
+
+    in_language("vi")
+    cam = next(c for c in bridge.state.cameras.values() if c.config.lines)
+    worker = next(iter(bridge.state.workers.values()))
+    dialogs = [CameraDialog(None), CameraDialog(cam.config), LineZoneEditor(cam.config, None),
+               AdoptDialog(worker, lambda *_a: None), OnvifScanDialog(lambda *_a: [])]
+    found = []
+    for dlg in dialogs:
+        qtbot.addWidget(dlg)
+        dlg.show()
+        qtbot.waitExposed(dlg)
+        found += [f"{type(dlg).__name__}: {x.where}: {x.text!r} ({', '.join(x.words)})"
+                  for x in leftovers(dlg, TS, data_names(bridge))]
+        dlg.close()
+    assert found == []
