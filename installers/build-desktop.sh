@@ -35,7 +35,7 @@ BUNDLE="$OUT/dist/campool-gui"
 
 echo "== trim"
 "$PY" installers/trim_bundle.py "$BUNDLE" --depends-out "$OUT/depends.txt" --json > "$OUT/trim.json"
-"$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"bundle: {r[\"before_mb\"]} MB before trimming, {r[\"after_mb\"]} MB after; {len(r[\"removed\"])} paths removed")' "$OUT/trim.json"
+"$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print("bundle: %s MB before trimming, %s MB after; %d paths removed" % (r["before_mb"], r["after_mb"], len(r["removed"])))' "$OUT/trim.json"
 
 echo "== .deb"
 PKG="$OUT/pkg"
