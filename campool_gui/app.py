@@ -3,6 +3,7 @@
     campool-gui                      the desktop application (the master of the pool)
     campool-gui --demo               ... with two local demo workers, adopted, counting
     campool-gui --screenshot DIR     render every main view of a demo pool to DIR/*.png, exit
+                [--lang vi]          ... in that language (system, en, vi)
     campool-gui --headless           the master without a window (campool_gui.headless)
     campool-gui bench-ui --json      UI event-loop stall under a simulated 64-worker pool
     campool-gui bench-failover       failover timing with real worker processes
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="render each main view of a demo pool into DIR as PNG, then exit")
     mode.add_argument("--headless", action="store_true", help="run the master without a window")
     p.add_argument("--theme", choices=("system", "dark", "light"), help="override the theme setting")
+    p.add_argument("--lang", choices=("system", "en", "vi"),
+                   help="the control center's language (default: the Settings choice, else the system's)")
     p.add_argument("--policy", help="placement policy (hybrid, least_loaded, round_robin, capability, priority, site)")
     p.add_argument("--no-zeroconf", action="store_true", help="do not browse the LAN for workers")
     h = p.add_argument_group("headless")

@@ -107,8 +107,8 @@ def _prepare(page: Page, state: UiState, patience: float) -> None:
         wait_for("preview frames", lambda: bool(tiles()) and all(t.frames_shown >= 2 for t in tiles()), patience)
     elif isinstance(page, HistoryView):
         history = page
-        history.range_combo.setCurrentText("Last hour")
-        history.bucket_combo.setCurrentText("minute")
+        history.select_range("Last hour")
+        history.select_bucket("minute")
         history.run_query()
         wait_for("history rows", lambda: history.queries_done > 0 and bool(history.rows), 10)
     elif isinstance(page, JobsView):

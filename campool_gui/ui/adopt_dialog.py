@@ -47,19 +47,19 @@ class AdoptDialog(QDialog):
         self.worker = worker
         self._submit = submit
         self._busy = False
-        self.setWindowTitle(f"Adopt {worker.name}")
+        self.setWindowTitle(self.tr("Adopt {name}").format(name=worker.name))
         self.setMinimumWidth(520)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 18, 20, 16)
         lay.setSpacing(12)
-        lay.addWidget(label(f"Adopt worker “{worker.name}”", "sectionTitle"))
-        lay.addWidget(label(
+        lay.addWidget(label(self.tr("Adopt worker “{name}”").format(name=worker.name), "sectionTitle"))
+        lay.addWidget(label(self.tr(
             "On the worker, run  campool-worker pair  and check that the worker key it prints is the one "
-            "below. Then type the pairing code it shows (valid for 10 minutes).", "muted", wrap=True))
+            "below. Then type the pairing code it shows (valid for 10 minutes)."), "muted", wrap=True))
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setHorizontalSpacing(14)
-        form.addRow("Address", QLabel(worker.address or "unknown"))
+        form.addRow(self.tr("Address"), QLabel(worker.address or self.tr("unknown")))
         self.fingerprint_label = QLabel(group_fingerprint(worker_key(worker)))
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         mono.setPointSizeF(mono.pointSizeF() + 1)
@@ -69,20 +69,20 @@ class AdoptDialog(QDialog):
         self.fingerprint_label.setObjectName("chip")
         self.fingerprint_label.setMinimumHeight(28)
         self.fingerprint_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        form.addRow("Worker key", self.fingerprint_label)
+        form.addRow(self.tr("Worker key"), self.fingerprint_label)
         self.code_edit = QLineEdit()
         self.code_edit.setPlaceholderText("ABCD-EFGH")
         self.code_edit.setFont(mono)
         self.code_edit.setMinimumHeight(32)
         self.code_edit.textChanged.connect(self._validate)
-        form.addRow("Pairing code", self.code_edit)
+        form.addRow(self.tr("Pairing code"), self.code_edit)
         lay.addLayout(form)
         self.error_label = label("", wrap=True)
         self.error_label.setStyleSheet(f"color: {theme.current().crit};")
         self.error_label.hide()
         lay.addWidget(self.error_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.adopt_button = self.buttons.addButton("Adopt", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.adopt_button = self.buttons.addButton(self.tr("Adopt"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.adopt_button.setProperty("primary", True)
         self.adopt_button.setEnabled(False)
         self.buttons.accepted.connect(self._do_adopt)
@@ -98,18 +98,18 @@ class AdoptDialog(QDialog):
     def _do_adopt(self) -> None:
         code = normalise_code(self.code_edit.text())
         if not _CODE_RE.match(code):
-            self._show_error("The pairing code has 8 letters or digits (ABCD-EFGH); "
-                             "copy it from `campool-worker pair`.")
+            self._show_error(self.tr("The pairing code has 8 letters or digits (ABCD-EFGH); "
+                                     "copy it from `campool-worker pair`."))
             return
         self._busy = True
         self.adopt_button.setEnabled(False)
-        self.adopt_button.setText("Adopting…")
+        self.adopt_button.setText(self.tr("Adopting…"))
         self.code_edit.setEnabled(False)
         self._submit(self.worker.worker_id, code, self._on_result)
 
     def _on_result(self, error: str | None) -> None:
         self._busy = False
-        self.adopt_button.setText("Adopt")
+        self.adopt_button.setText(self.tr("Adopt"))
         self.code_edit.setEnabled(True)
         if error:
             self._show_error(error)

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QAbstractTableModel,
+    QCoreApplication,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,9 +30,13 @@ from campool_gui.pool.alerts import Alert
 from campool_gui.ui import theme
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import Page, label
-from campool_gui.ui.display import alert_source, alert_state_label, alert_text
+from campool_gui.ui.display import alert_source, alert_state_label, alert_text, state_word
+from campool_gui.ui.i18n import clock_time, date_time
 
 COLUMNS = ("Severity", "Time", "Source", "Alert", "State")
+HEADERS = (QT_TRANSLATE_NOOP("AlertsModel", "Severity"), QT_TRANSLATE_NOOP("AlertsModel", "Time"),
+           QT_TRANSLATE_NOOP("AlertsModel", "Source"), QT_TRANSLATE_NOOP("AlertsModel", "Alert"),
+           QT_TRANSLATE_NOOP("AlertsModel", "State"))  # the header of each of COLUMNS
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 
 
@@ -59,7 +71,7 @@ class AlertsModel(QAbstractTableModel):
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section].upper()
+            return QCoreApplication.translate("AlertsModel", HEADERS[section]).upper()
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -76,11 +88,10 @@ class AlertsModel(QAbstractTableModel):
             return {"Severity": SEVERITY_RANK.get(a.severity, 9), "Time": -a.raised_at}.get(col, self.data(index))
         if role == Qt.ItemDataRole.DisplayRole:
             if col == "Severity":
-                return a.severity
+                return state_word(a.severity)
             if col == "Time":
                 age = time.time() - a.raised_at
-                fmt = "%H:%M:%S" if age < 86400 else "%Y-%m-%d %H:%M"
-                return time.strftime(fmt, time.localtime(a.raised_at))
+                return clock_time(a.raised_at) if age < 86400 else date_time(a.raised_at)
             if col == "Source":
                 return alert_source(a, self._names)
             if col == "Alert":
@@ -117,14 +128,15 @@ class _StateFilter(QSortFilterProxyModel):
 
 
 class AlertsView(Page):
-    title = "Alerts"
-    subtitle = "Worker failures, lost streams, overloads. Acknowledge to say you are on it; resolve when fixed."
+    title = QT_TRANSLATE_NOOP("AlertsView", "Alerts")
+    subtitle = QT_TRANSLATE_NOOP("AlertsView", "Worker failures, lost streams, overloads. Acknowledge to say you "
+                                               "are on it; resolve when fixed.")
 
     def __init__(self, bridge: PoolBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.filter_group = QButtonGroup(self)
-        for i, (key, text) in enumerate((("active", "Active"), ("all", "All"))):
+        for i, (key, text) in enumerate((("active", self.tr("Active")), ("all", self.tr("All")))):
             b = QToolButton()
             b.setObjectName("segment")
             b.setText(text)
@@ -135,8 +147,8 @@ class AlertsView(Page):
             self.actions_layout.addWidget(b)
         self.filter_group.buttonClicked.connect(lambda b: self.set_filter(b.property("filter")))
         self.actions_layout.addSpacing(12)
-        self.ack_button = self.add_action_button("Acknowledge", "ack")
-        self.resolve_button = self.add_action_button("Resolve", "resolve")
+        self.ack_button = self.add_action_button(self.tr("Acknowledge"), "ack")
+        self.resolve_button = self.add_action_button(self.tr("Resolve"), "resolve")
         self.ack_button.clicked.connect(self.ack_selected)
         self.resolve_button.clicked.connect(self.resolve_selected)
 
@@ -176,9 +188,9 @@ class AlertsView(Page):
 
     def _update_empty(self) -> None:
         if self.proxy.rowCount() == 0:
-            self.empty.setText("All clear — no active alerts.\n\nA worker that stops answering, a camera whose "
-                               "stream is lost, a worker that runs hot: they appear here, newest first."
-                               if self.proxy.show == "active" else "No alerts yet.")
+            self.empty.setText(self.tr("All clear — no active alerts.\n\nA worker that stops answering, a camera "
+                                       "whose stream is lost, a worker that runs hot: they appear here, newest first.")
+                               if self.proxy.show == "active" else self.tr("No alerts yet."))
             self.stack.setCurrentWidget(self.empty)
         else:
             self.stack.setCurrentWidget(self.table)
@@ -189,8 +201,9 @@ class AlertsView(Page):
         self.model.set_alerts(alerts, st.names)
         open_n = sum(1 for a in alerts if a.state == "raised")
         crit = sum(1 for a in alerts if a.open and a.severity == "critical")
-        self.subtitle_label.setText(f"{open_n} open · {crit} critical active · {len(alerts)} in total. "
-                                    "Acknowledge to say you are on it; resolve when fixed.")
+        self.subtitle_label.setText(self.tr("{open} open · {crit} critical active · {total} in total. "
+                                            "Acknowledge to say you are on it; resolve when fixed.").format(
+                                                open=open_n, crit=crit, total=len(alerts)))
         self._update_buttons()
         self._update_empty()
 

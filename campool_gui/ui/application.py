@@ -21,7 +21,7 @@ from PySide6.QtCore import QCoreApplication, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from campool_gui.demo import DemoSession, shared_data_dir
-from campool_gui.ui import theme
+from campool_gui.ui import i18n, theme
 
 if TYPE_CHECKING:
     from campool_gui.integrations.hub import Integrations
@@ -169,6 +169,8 @@ def open_desktop(args: Any, *, demo_mode: bool, tray: bool = True) -> Desktop:
     logfile = setup_file_logging(data_dir / "logs")
     settings = QSettings(str(data_dir / "campool-gui.ini"), QSettings.Format.IniFormat) if demo_mode else QSettings()
     theme.apply(app, theme.resolve(args.theme or str(settings.value("ui/theme", "system"))))
+    # The language before any widget is built: their texts are translated as they are made.
+    i18n.install(app, getattr(args, "lang", None) or str(settings.value("ui/language", "system")))
     saved_policy = None if demo_mode else settings.value("pool/policy", None)
     policy = args.policy or (str(saved_policy) if saved_policy else None)
     # A demo browses loopback only: its workers announce there, and nothing of the LAN mixes in.
@@ -209,7 +211,8 @@ def run_gui(args: Any) -> int:
         if args.demo:
             demo = desk.add_demo(zeroconf=not args.no_zeroconf)
             demo.spawn()  # on the main thread: the workers are tied to it (see DemoWorkers.spawn)
-            window.statusBar().showMessage("Starting local demo workers and adopting two of them…", 15000)
+            window.statusBar().showMessage(
+                QCoreApplication.translate("Demo", "Starting local demo workers and adopting two of them…"), 15000)
 
             def show(text: str, ms: int = 0) -> None:
                 bridge.post(lambda _v: window.statusBar().showMessage(text, ms), None)
@@ -218,10 +221,12 @@ def run_gui(args: Any) -> int:
                 try:
                     demo.start()
                     for w, code in demo.waiting:
-                        show(f"Demo: worker {w.name} is waiting to be adopted — Workers > Adopt, pairing code {code}")
+                        show(QCoreApplication.translate(
+                            "Demo", "Demo: worker {name} is waiting to be adopted — Workers > Adopt, pairing code "
+                                    "{code}").format(name=w.name, code=code))
                 except Exception as exc:  # shown in the status bar, logged in full
                     log.exception("the demo could not start")
-                    show(f"Demo failed: {exc}", 60000)
+                    show(QCoreApplication.translate("Demo", "Demo failed: {error}").format(error=exc), 60000)
 
             threading.Thread(target=start_demo, name="campool-demo", daemon=True).start()
         window.show()

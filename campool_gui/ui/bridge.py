@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QImage
 
 from campool_gui.pool.job_service import JobsChanged
@@ -210,60 +210,68 @@ class PoolBridge(QObject):
             pass
 
     def adopt(self, worker_id: str, code: str, on_done: DoneCallback) -> None:
-        self.call(f"adopting worker {worker_id}", lambda: self.master.adopt(worker_id, code), on_done)
+        self.call(self.tr("adopting worker {id}").format(id=worker_id),
+                  lambda: self.master.adopt(worker_id, code), on_done)
 
     def pin_cameras(self, camera_ids: list[str], worker_id: str | None) -> None:
         """Pin each camera to `worker_id`, or hand them to the balancer when it is None."""
-        target = worker_id or "auto"
+        target = worker_id or self.tr("auto")
 
         def run() -> None:
             for cid in camera_ids:
                 self.master.pin_camera(cid, worker_id)
 
-        self.call(f"moving {len(camera_ids)} camera(s) to {target}", run)
+        self.call(self.tr("moving {n} camera(s) to {target}").format(n=len(camera_ids), target=target), run)
 
     def set_standby(self, camera_ids: list[str], worker_id: str | None) -> None:
         """Have `worker_id` hold each camera's standby, or let the balancer choose when it is None."""
-        target = worker_id or "auto"
+        target = worker_id or self.tr("auto")
 
         def run() -> None:
             for cid in camera_ids:
                 self.master.set_standby(cid, worker_id)
 
-        self.call(f"setting the standby of {len(camera_ids)} camera(s) to {target}", run)
+        self.call(self.tr("setting the standby of {n} camera(s) to {target}").format(n=len(camera_ids), target=target),
+                  run)
 
     def add_camera(self, config: CameraConfig, on_done: DoneCallback | None = None, pin: str | None = None) -> None:
-        self.call(f"adding camera {config.camera_id}", lambda: self.master.add_camera(config, pin=pin), on_done)
+        self.call(self.tr("adding camera {id}").format(id=config.camera_id),
+                  lambda: self.master.add_camera(config, pin=pin), on_done)
 
     def update_camera(self, config: CameraConfig, on_done: DoneCallback | None = None) -> None:
-        self.call(f"updating camera {config.camera_id}", lambda: self.master.update_camera(config), on_done)
+        self.call(self.tr("updating camera {id}").format(id=config.camera_id),
+                  lambda: self.master.update_camera(config), on_done)
 
     def remove_camera(self, camera_id: str, on_done: DoneCallback | None = None) -> None:
-        self.call(f"removing camera {camera_id}", lambda: self.master.remove_camera(camera_id), on_done)
+        self.call(self.tr("removing camera {id}").format(id=camera_id),
+                  lambda: self.master.remove_camera(camera_id), on_done)
 
     def drain(self, worker_id: str, on_done: DoneCallback | None = None) -> None:
-        self.call(f"draining worker {worker_id}", lambda: self.master.drain(worker_id), on_done)
+        self.call(self.tr("draining worker {id}").format(id=worker_id), lambda: self.master.drain(worker_id), on_done)
 
     def ack_alert(self, alert_id: int, on_done: DoneCallback | None = None) -> None:
-        self.call(f"acknowledging alert {alert_id}", lambda: self.master.ack_alert(alert_id), on_done)
+        self.call(self.tr("acknowledging alert {id}").format(id=alert_id),
+                  lambda: self.master.ack_alert(alert_id), on_done)
 
     def resolve_alert(self, alert_id: int, on_done: DoneCallback | None = None) -> None:
-        self.call(f"resolving alert {alert_id}", lambda: self.master.resolve_alert(alert_id), on_done)
+        self.call(self.tr("resolving alert {id}").format(id=alert_id),
+                  lambda: self.master.resolve_alert(alert_id), on_done)
 
     def set_policy(self, name: str, on_done: DoneCallback | None = None) -> None:
         def run() -> None:
             self.master.set_policy(name)
             self._changes.set_policy(name)  # the pool sends no event for it
 
-        self.call(f"switching to the {name} policy", run, on_done)
+        self.call(self.tr("switching to the {name} policy").format(name=name), run, on_done)
 
     def set_preview(self, camera_id: str, on: bool, width: int = 640, fps: float = 5.0) -> None:
-        self.call(f"{'starting' if on else 'stopping'} the preview of {camera_id}",
+        self.call((self.tr("starting the preview of {id}") if on else self.tr("stopping the preview of {id}")).format(
+                  id=camera_id),
                   lambda: self.master.set_preview(camera_id, on, width, fps))
 
     def query_history(self, query: HistoryQuery, on_result: Callable[[Any], None],
                       on_done: DoneCallback | None = None) -> None:
-        self.call("reading the count history", lambda: query_history(self.master, query), on_done, on_result)
+        self.call(self.tr("reading the count history"), lambda: query_history(self.master, query), on_done, on_result)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -288,5 +296,6 @@ def _is_user_error(exc: BaseException) -> bool:
 def _error_text(what: str, exc: BaseException) -> str:
     msg = str(exc) or type(exc).__name__
     if isinstance(exc, KeyError):
-        msg = f"{exc.args[0]} is not known (it may have been removed)" if exc.args else msg
-    return f"Failed {what}: {msg}"
+        msg = QCoreApplication.translate("PoolBridge", "{what} is not known (it may have been removed)").format(
+            what=exc.args[0]) if exc.args else msg
+    return QCoreApplication.translate("PoolBridge", "Failed {what}: {error}").format(what=what, error=msg)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,6 +38,8 @@ from PySide6.QtWidgets import (
 from campool_gui.stream_probe import ProbeResult, probe_source
 from campool_gui.ui import theme
 from campool_gui.ui.common import button, label
+from campool_gui.ui.display import priority_word
+from campool_gui.ui.i18n import num
 from campool_gui.ui.onvif_scan_dialog import ChosenStream, OnvifScanDialog, Scan
 from campool_worker.camera import DEFAULT_DETECT_BUDGET, DEFAULT_DETECT_FLOOR, PRIORITIES, CameraConfig, ConfigError
 from campool_worker.pipeline.detectors import ModelError, read_labels
@@ -45,8 +47,11 @@ from campool_worker.url_secrets import MASK, PASSWORD_KEY, join_url, mask_url, m
 
 log = logging.getLogger(__name__)
 
-MOTION = "Motion (built-in, no model)"
+MOTION = QT_TRANSLATE_NOOP("CameraDialog", "Motion (built-in, no model)")  # shown translated: see _motion
 CLASS_PRESETS = {"vehicles": "car,truck,bus,motorcycle", "people": "person", "all classes": ""}
+PRESET_NAMES = {"vehicles": QT_TRANSLATE_NOOP("CameraDialog", "vehicles"),
+                "people": QT_TRANSLATE_NOOP("CameraDialog", "people"),
+                "all classes": QT_TRANSLATE_NOOP("CameraDialog", "all classes")}
 
 
 class ConnectionTester(QObject):
@@ -68,7 +73,10 @@ class ConnectionTester(QObject):
 
 
 AUTO_STANDBY = "auto"
-STANDBY_CHOICES = (("Auto (hot when critical)", AUTO_STANDBY), ("None", "none"), ("Warm", "warm"), ("Hot", "hot"))
+STANDBY_CHOICES = ((QT_TRANSLATE_NOOP("CameraDialog", "Auto (hot when critical)"), AUTO_STANDBY),
+                   (QT_TRANSLATE_NOOP("CameraDialog", "None"), "none"),
+                   (QT_TRANSLATE_NOOP("CameraDialog", "Warm"), "warm"),
+                   (QT_TRANSLATE_NOOP("CameraDialog", "Hot"), "hot"))
 
 
 def slug(text: str) -> str:
@@ -95,70 +103,76 @@ class CameraDialog(QDialog):
         self.existing_ids = set(existing_ids)
         self.result_config: CameraConfig | None = None
         self.snapshot: np.ndarray | None = None  # last frame from "Test connection", for the line editor
-        self.setWindowTitle("Edit camera" if self.editing else "Add camera")
+        self._motion = self.tr(MOTION)
+        self.setWindowTitle(self.tr("Edit camera") if self.editing else self.tr("Add camera"))
         self.setMinimumWidth(820)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 18, 20, 16)
         lay.setSpacing(12)
-        lay.addWidget(label("Edit camera" if self.editing else "Add a camera", "sectionTitle"))
+        lay.addWidget(label(self.tr("Edit camera") if self.editing else self.tr("Add a camera"), "sectionTitle"))
         body = QHBoxLayout()
         body.setSpacing(18)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setHorizontalSpacing(12)
         self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("e.g. Gate 2 north")
+        self.name_edit.setPlaceholderText(self.tr("e.g. Gate 2 north"))
         self.id_edit = QLineEdit()
-        self.id_edit.setPlaceholderText("derived from the name")
+        self.id_edit.setPlaceholderText(self.tr("derived from the name"))
         self.source_edit = QLineEdit()
-        self.source_edit.setPlaceholderText("rtsp://user:pass@10.0.0.5/stream1, a video file, usb:0 ...")
-        src_row, self.source_browse = self._with_file_button(self.source_edit, "Choose a video file",
-                                         "Videos (*.mp4 *.avi *.mkv *.mov *.ts);;All files (*)",
+        self.source_edit.setPlaceholderText(self.tr("rtsp://user:pass@10.0.0.5/stream1, a video file, usb:0 ..."))
+        src_row, self.source_browse = self._with_file_button(self.source_edit, self.tr("Choose a video file"),
+                                         self.tr("Videos (*.mp4 *.avi *.mkv *.mov *.ts);;All files (*)"),
                                          self.source_edit.setText)
         self.source_edit.editingFinished.connect(self.take_secrets_from_source)
-        self.scan_button = button("Scan…", "refresh", tooltip="Find the ONVIF cameras on this network and pick "
-                                  "one of their streams")
+        self.scan_button = button(self.tr("Scan…"), "refresh", tooltip=self.tr(
+            "Find the ONVIF cameras on this network and pick one of their streams"))
         self.scan_button.clicked.connect(self.scan_lan)
         self.scan_button.setVisible(not self.editing)  # adding a camera; an edited one keeps its stream
         src_row.addWidget(self.scan_button)
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password_edit.setPlaceholderText("the stream's password, if it has one (the URL holds the user name)")
-        self.password_edit.setToolTip("Kept in the OS keyring of this computer (or, without one, in a file only you "
-                                      "can read) and sent to a worker only inside the encrypted assignment; shown "
-                                      "nowhere.")
+        self.password_edit.setPlaceholderText(
+            self.tr("the stream's password, if it has one (the URL holds the user name)"))
+        self.password_edit.setToolTip(self.tr("Kept in the OS keyring of this computer (or, without one, in a file "
+                                              "only you can read) and sent to a worker only inside the encrypted "
+                                              "assignment; shown nowhere."))
         self.site_edit = QLineEdit()
-        self.site_edit.setPlaceholderText("site or group, e.g. north-yard")
+        self.site_edit.setPlaceholderText(self.tr("site or group, e.g. north-yard"))
         self.priority_combo = QComboBox()
-        self.priority_combo.addItems(list(PRIORITIES))
-        self.priority_combo.setCurrentText("normal")
+        for p in PRIORITIES:
+            self.priority_combo.addItem(priority_word(p), p)
+        self.priority_combo.setCurrentIndex(self.priority_combo.findData("normal"))
         # issue #12: a second worker ready to take over a live camera; "auto" = hot for a critical one
         self.standby_combo = QComboBox()
         for text, value in STANDBY_CHOICES:
-            self.standby_combo.addItem(text, value)
-        self.standby_combo.setToolTip("A second worker watching a live stream, ready to take over with no crossing "
-                                      "lost: hot runs the whole pipeline (costs a camera's worth), warm keeps the "
-                                      "stream and its last seconds of frames (about a quarter). Auto: hot for a "
-                                      "critical camera when a second worker can run it. Files need none: they "
-                                      "fail over exactly by seeking back.")
+            self.standby_combo.addItem(self.tr(text), value)
+        self.standby_combo.setToolTip(self.tr("A second worker watching a live stream, ready to take over with no "
+                                              "crossing lost: hot runs the whole pipeline (costs a camera's worth), "
+                                              "warm keeps the stream and its last seconds of frames (about a quarter). "
+                                              "Auto: hot for a critical camera when a second worker can run it. Files "
+                                              "need none: they fail over exactly by seeking back."))
         self.model_combo = QComboBox()
         self.model_combo.setEditable(True)
-        self.model_combo.addItem(MOTION)
+        self.model_combo.addItem(self._motion)
         for m in models or []:
             self.model_combo.addItem(m)
-        self.model_combo.setToolTip("An ONNX detector file on this computer: the control center copies it to the "
-                                    "workers that run the camera.")
-        model_row, self.model_browse = self._with_file_button(self.model_combo, "Choose a detector model",
-                                           "ONNX models (*.onnx);;All files (*)", self.model_combo.setCurrentText)
+        self.model_combo.setToolTip(self.tr("An ONNX detector file on this computer: the control center copies it "
+                                            "to the workers that run the camera."))
+        model_row, self.model_browse = self._with_file_button(self.model_combo, self.tr("Choose a detector model"),
+                                           self.tr("ONNX models (*.onnx);;All files (*)"),
+                                           self.model_combo.setCurrentText)
         self.labels_edit = QLineEdit()
-        self.labels_edit.setPlaceholderText("COCO names (built in); a custom model: its class names, in order")
-        labels_row, self.labels_browse = self._with_file_button(self.labels_edit, "Choose the model's labels file",
-                                            "Labels (*.txt *.names *.labels);;All files (*)", self.use_labels_file)
+        self.labels_edit.setPlaceholderText(self.tr("COCO names (built in); a custom model: its class names, in order"))
+        labels_row, self.labels_browse = self._with_file_button(
+            self.labels_edit, self.tr("Choose the model's labels file"),
+            self.tr("Labels (*.txt *.names *.labels);;All files (*)"), self.use_labels_file)
         self.classes_edit = QLineEdit()
-        self.classes_edit.setPlaceholderText("all classes (or e.g. car,truck,bus)")
+        self.classes_edit.setPlaceholderText(self.tr("all classes (or e.g. car,truck,bus)"))
         self.preset_combo = QComboBox()
-        self.preset_combo.addItem("presets…")
-        self.preset_combo.addItems(list(CLASS_PRESETS))
+        self.preset_combo.addItem(self.tr("presets…"))
+        for key in CLASS_PRESETS:
+            self.preset_combo.addItem(self.tr(PRESET_NAMES[key]), key)
         self.preset_combo.activated.connect(self._apply_preset)
         cls_row = QHBoxLayout()
         cls_row.addWidget(self.classes_edit, 1)
@@ -166,55 +180,56 @@ class CameraDialog(QDialog):
         self.fps_spin = QDoubleSpinBox()
         self.fps_spin.setRange(0, 240)
         self.fps_spin.setDecimals(1)
-        self.fps_spin.setSpecialValueText("off: detection below decides")
+        self.fps_spin.setSpecialValueText(self.tr("off: detection below decides"))
         self.fps_spin.setSuffix(" fps")
-        self.fps_spin.setToolTip("A fixed detector rate; off lets the detection mode below decide")
+        self.fps_spin.setToolTip(self.tr("A fixed detector rate; off lets the detection mode below decide"))
         # Adaptive detection (issue #15): runs when counting needs it, within a budget and above a floor.
         self.detect_combo = QComboBox()
-        self.detect_combo.addItem("adaptive: when counting needs it", "adaptive")
-        self.detect_combo.addItem("every frame", "every")
+        self.detect_combo.addItem(self.tr("adaptive: when counting needs it"), "adaptive")
+        self.detect_combo.addItem(self.tr("every frame"), "every")
         self.budget_spin = QDoubleSpinBox()
         self.budget_spin.setRange(0.1, 240)
         self.budget_spin.setDecimals(1)
         self.budget_spin.setValue(DEFAULT_DETECT_BUDGET)
-        self.budget_spin.setSuffix(" runs/s at most")
+        self.budget_spin.setSuffix(self.tr(" runs/s at most"))
         self.floor_spin = QDoubleSpinBox()
         self.floor_spin.setRange(0.1, 240)
         self.floor_spin.setDecimals(1)
         self.floor_spin.setValue(DEFAULT_DETECT_FLOOR)
-        self.floor_spin.setSuffix(" runs/s when idle")
+        self.floor_spin.setSuffix(self.tr(" runs/s when idle"))
         self.conf_spin = QDoubleSpinBox()
         self.conf_spin.setRange(0.05, 0.95)
         self.conf_spin.setSingleStep(0.05)
         self.conf_spin.setValue(0.3)
-        self.loop_check = QCheckBox("Loop a video file (demos, soak tests)")
-        form.addRow("Name", self.name_edit)
-        form.addRow("Camera id", self.id_edit)
-        form.addRow("Source", src_row)
-        form.addRow("Password", self.password_edit)
-        form.addRow("Site", self.site_edit)
-        form.addRow("Priority", self.priority_combo)
-        form.addRow("Standby", self.standby_combo)
-        form.addRow("Model", model_row)
-        form.addRow("Labels", labels_row)
-        form.addRow("Classes", cls_row)
-        form.addRow("Detect rate", self.fps_spin)
-        form.addRow("Detection", self.detect_combo)
-        form.addRow("Detect budget", self.budget_spin)
-        form.addRow("Detect floor", self.floor_spin)
-        form.addRow("Confidence", self.conf_spin)
+        self.loop_check = QCheckBox(self.tr("Loop a video file (demos, soak tests)"))
+        form.addRow(self.tr("Name"), self.name_edit)
+        form.addRow(self.tr("Camera id"), self.id_edit)
+        form.addRow(self.tr("Source"), src_row)
+        form.addRow(self.tr("Password"), self.password_edit)
+        form.addRow(self.tr("Site"), self.site_edit)
+        form.addRow(self.tr("Priority"), self.priority_combo)
+        form.addRow(self.tr("Standby"), self.standby_combo)
+        form.addRow(self.tr("Model"), model_row)
+        form.addRow(self.tr("Labels"), labels_row)
+        form.addRow(self.tr("Classes"), cls_row)
+        form.addRow(self.tr("Detect rate"), self.fps_spin)
+        form.addRow(self.tr("Detection"), self.detect_combo)
+        form.addRow(self.tr("Detect budget"), self.budget_spin)
+        form.addRow(self.tr("Detect floor"), self.floor_spin)
+        form.addRow(self.tr("Confidence"), self.conf_spin)
         form.addRow("", self.loop_check)
         body.addLayout(form, 1)
 
         side = QVBoxLayout()
         side.setSpacing(8)
-        self.preview = QLabel("Test the connection to see a frame")
+        self.preview = QLabel(self.tr("Test the connection to see a frame"))
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setFixedSize(272, 153)
         self.preview.setObjectName("card")
         self.preview.setWordWrap(True)
-        self.test_button = button("Test connection", "test",
-                                  tooltip="Open the source from this PC and read one frame (in the background)")
+        self.test_button = button(
+            self.tr("Test connection"), "test",
+            tooltip=self.tr("Open the source from this PC and read one frame (in the background)"))
         self.test_button.clicked.connect(self.test_connection)
         self.test_status = label("", "muted", wrap=True)
         self.test_status.setMaximumWidth(272)
@@ -230,7 +245,7 @@ class CameraDialog(QDialog):
         self.error_label.hide()
         lay.addWidget(self.error_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.ok_button = self.buttons.addButton("Save" if self.editing else "Add camera",
+        self.ok_button = self.buttons.addButton(self.tr("Save") if self.editing else self.tr("Add camera"),
                                                 QDialogButtonBox.ButtonRole.AcceptRole)
         self.ok_button.setProperty("primary", True)
         self.buttons.accepted.connect(self._accept)
@@ -253,12 +268,12 @@ class CameraDialog(QDialog):
         self.source_edit.setText(mask_url(c.source))
         self.source_edit.setCursorPosition(0)  # the scheme and host first; the URL's end is a click away
         if PASSWORD_KEY in masked_keys(c.source):
-            self.password_edit.setPlaceholderText("unchanged (kept on this computer, never shown); "
-                                                  "type a new one to replace it")
+            self.password_edit.setPlaceholderText(self.tr("unchanged (kept on this computer, never shown); "
+                                                          "type a new one to replace it"))
         self.site_edit.setText(c.site)
-        self.priority_combo.setCurrentText(c.priority)
+        self.priority_combo.setCurrentIndex(max(0, self.priority_combo.findData(c.priority)))
         self.standby_combo.setCurrentIndex(max(0, self.standby_combo.findData(c.standby or AUTO_STANDBY)))
-        self.model_combo.setCurrentText(c.model or MOTION)
+        self.model_combo.setCurrentText(c.model or self._motion)
         self.classes_edit.setText(",".join(c.classes or []))
         self.labels_edit.setText(",".join(c.labels or []))
         self.fps_spin.setValue(float(c.detect_fps or 0))
@@ -274,13 +289,13 @@ class CameraDialog(QDialog):
 
     def _apply_preset(self, index: int) -> None:
         if index > 0:
-            self.classes_edit.setText(CLASS_PRESETS[self.preset_combo.itemText(index)])
+            self.classes_edit.setText(CLASS_PRESETS[self.preset_combo.itemData(index)])
             self.preset_combo.setCurrentIndex(0)
 
     def _with_file_button(self, field: QWidget, title: str, filters: str,
                           on_pick: Callable[[str], None]) -> tuple[QHBoxLayout, QPushButton]:
         """The field with a "File…" button beside it that hands the chosen path to on_pick."""
-        browse = button("File…", "folder")
+        browse = button(self.tr("File…"), "folder")
 
         def pick() -> None:
             path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
@@ -319,8 +334,8 @@ class CameraDialog(QDialog):
         self.password_edit.setText(chosen.password)
         if not self.name_edit.text().strip() and chosen.device.name:
             self.name_edit.setText(chosen.device.name)
-        self._set_test_status(f"From the scan: {chosen.stream.name} of {chosen.device.name or chosen.device.address}"
-                              "; test the connection to see a frame", error=False)
+        self._set_test_status(self.tr("From the scan: {stream} of {camera}; test the connection to see a frame").format(
+            stream=chosen.stream.name, camera=chosen.device.name or chosen.device.address), error=False)
 
     def take_secrets_from_source(self) -> None:
         """A URL typed or pasted with its password: the password moves to its field, query
@@ -352,7 +367,8 @@ class CameraDialog(QDialog):
         name = self.name_edit.text().strip()
         cid = self.id_edit.text().strip() or slug(name)
         if not self.editing and cid in self.existing_ids:
-            raise ConfigError(f"a camera with id {cid!r} already exists; choose another name or id")
+            raise ConfigError(self.tr("a camera with id {id} already exists; choose another name or id").format(
+                id=repr(cid)))
         model = self.model_combo.currentText().strip()
         classes = [c.strip() for c in self.classes_edit.text().split(",") if c.strip()] or None
         labels = [n.strip() for n in self.labels_edit.text().split(",") if n.strip()] or None
@@ -361,7 +377,8 @@ class CameraDialog(QDialog):
         base = self.original or CameraConfig(camera_id=cid, source=source or "?")
         return replace(
             base, camera_id=cid, name=name, source=source, site=self.site_edit.text().strip(),
-            priority=self.priority_combo.currentText(), model=None if model in ("", MOTION) else model,
+            priority=str(self.priority_combo.currentData()),
+            model=None if model in ("", self._motion, MOTION) else model,
             classes=classes, labels=labels, detect_fps=fps, confidence=round(self.conf_spin.value(), 3),
             detect=str(self.detect_combo.currentData()), detect_budget=round(self.budget_spin.value(), 1),
             detect_floor=round(self.floor_spin.value(), 1),
@@ -390,26 +407,26 @@ class CameraDialog(QDialog):
             self._set_test_status(str(exc), error=True)
             return None
         if not url:
-            self._set_test_status("Enter a source first.", error=True)
+            self._set_test_status(self.tr("Enter a source first."), error=True)
             return None
         if masked_keys(url):
             try:
                 if self.original is None or self.resolve_source is None:
-                    raise ValueError("type the password to test the connection")
+                    raise ValueError(self.tr("type the password to test the connection"))
                 url = self.resolve_source(self.original.camera_id, url)
             except ValueError as exc:
                 self._set_test_status(str(exc), error=True)
                 return None
         self.test_button.setEnabled(False)
-        self._set_test_status(f"Connecting to {mask_url(url)} …", error=False)
-        self.preview.setText("Connecting…")
+        self._set_test_status(self.tr("Connecting to {url} …").format(url=mask_url(url)), error=False)
+        self.preview.setText(self.tr("Connecting…"))
         return self.tester.start(url)
 
     def _on_probe(self, result: ProbeResult) -> None:
         self.test_button.setEnabled(True)
         if not result.ok or result.image is None:
             self.preview.setPixmap(QPixmap())
-            self.preview.setText("No frame")
+            self.preview.setText(self.tr("No frame"))
             self._set_test_status(result.error, error=True)
             return
         self.snapshot = result.image
@@ -418,8 +435,9 @@ class CameraDialog(QDialog):
         pm = QPixmap.fromImage(img).scaled(self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation)
         self.preview.setPixmap(pm)
-        fps = f", {result.fps:.1f} fps" if result.fps else ""
-        self._set_test_status(f"Connected: {result.width}x{result.height}{fps}", error=False, ok=True)
+        fps = f", {num(result.fps, 1)} fps" if result.fps else ""
+        self._set_test_status(self.tr("Connected: {width}x{height}{fps}").format(
+            width=result.width, height=result.height, fps=fps), error=False, ok=True)
 
     def _set_test_status(self, text: str, *, error: bool, ok: bool = False) -> None:
         t = theme.current()
@@ -434,8 +452,9 @@ def _with_password_slot(url: str) -> str:
     end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
     at = rest.rfind("@", 0, end)
     if not sep or at <= 0:
-        raise ConfigError("a password needs a user name in the URL: write it as rtsp://USER@host/… "
-                          "(or http://USER@host/…) and the password in its field")
+        raise ConfigError(QCoreApplication.translate(
+            "CameraDialog", "a password needs a user name in the URL: write it as rtsp://USER@host/… "
+                            "(or http://USER@host/…) and the password in its field"))
     return f"{scheme}://{rest[:at]}:{MASK}{rest[at:]}"
 
 

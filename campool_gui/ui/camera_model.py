@@ -3,15 +3,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QAbstractTableModel,
+    QCoreApplication,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtGui import QColor
 
 from campool_gui.pool.views import CameraView
 from campool_gui.ui import theme
+from campool_gui.ui.display import priority_word, state_word
 from campool_gui.ui.dnd import CAMERAS_MIME, encode_cameras
+from campool_gui.ui.i18n import num
 from campool_worker.url_secrets import mask_url
 
 COLUMNS = ("Camera", "Source", "Site", "Priority", "Worker", "State", "FPS", "Counted", "Standby")
+HEADERS = (QT_TRANSLATE_NOOP("CameraTableModel", "Camera"), QT_TRANSLATE_NOOP("CameraTableModel", "Source"),
+           QT_TRANSLATE_NOOP("CameraTableModel", "Site"), QT_TRANSLATE_NOOP("CameraTableModel", "Priority"),
+           QT_TRANSLATE_NOOP("CameraTableModel", "Worker"), QT_TRANSLATE_NOOP("CameraTableModel", "State"),
+           QT_TRANSLATE_NOOP("CameraTableModel", "FPS"), QT_TRANSLATE_NOOP("CameraTableModel", "Counted"),
+           QT_TRANSLATE_NOOP("CameraTableModel", "Standby"))  # the header of each of COLUMNS
 PRIORITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 
@@ -57,7 +72,7 @@ class CameraTableModel(QAbstractTableModel):
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section].upper()
+            return QCoreApplication.translate("CameraTableModel", HEADERS[section]).upper()
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -89,12 +104,12 @@ class CameraTableModel(QAbstractTableModel):
             return theme.icon("pin", t.accent, 14)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == "State":
-                detail = f"epoch {cam.epoch}" if cam.epoch else "never assigned"
-                return f"{cam.state} · {detail}" + (f"\n{cam.error}" if cam.error else "")
+                detail = self.tr("epoch {n}").format(n=cam.epoch) if cam.epoch else self.tr("never assigned")
+                return f"{state_word(cam.state)} · {detail}" + (f"\n{cam.error}" if cam.error else "")
             if col == "Source":
                 return mask_url(cam.config.source)
             if col == "Worker":
-                return "pinned by the operator" if cam.pin else "placed by the balancer"
+                return self.tr("pinned by the operator") if cam.pin else self.tr("placed by the balancer")
             if col == "Standby":
                 return self._standby_tip(cam)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in ("FPS", "Counted"):
@@ -109,41 +124,41 @@ class CameraTableModel(QAbstractTableModel):
         if col == "Site":
             return cam.config.site or "—"
         if col == "Priority":
-            return cam.config.priority
+            return priority_word(cam.config.priority)
         if col == "Worker":
             wid = cam.worker_id or cam.pin
             name = self._worker_names.get(wid, wid) if wid else "—"
-            return name if (cam.pin or cam.worker_id) else "auto"
+            return name if (cam.pin or cam.worker_id) else self.tr("auto")
         if col == "State":
-            return cam.state.replace("_", " ")
+            return state_word(cam.state)
         if col == "FPS":
-            return "—" if cam.fps is None else f"{cam.fps:.1f}"
+            return "—" if cam.fps is None else num(cam.fps, 1)
         if col == "Counted":
-            return str(cam.counts_total)
+            return num(cam.counts_total)
         if col == "Standby":
             sb = cam.standby
             if sb is None:
                 return "—"
-            where = self._worker_names.get(sb.worker_id, sb.worker_id) if sb.worker_id else "waiting"
-            return f"{sb.mode} · {where}"
+            where = self._worker_names.get(sb.worker_id, sb.worker_id) if sb.worker_id else state_word("waiting")
+            return f"{state_word(sb.mode)} · {where}"
         return ""
 
     def _standby_tip(self, cam: CameraView) -> str:
         """Where its standby is and how it is, in words; how to set it."""
         sb = cam.standby
-        how = "Ctrl-drag the camera onto a worker to choose its standby's worker"
+        how = self.tr("Ctrl-drag the camera onto a worker to choose its standby's worker")
         if sb is None:
-            setting = cam.config.standby or "auto"
-            return f"no standby (setting: {setting})\n{how}"
-        text = f"{sb.mode} standby, {sb.state}"
+            setting = state_word(cam.config.standby) if cam.config.standby else self.tr("auto")
+            return self.tr("no standby (setting: {setting})").format(setting=setting) + f"\n{how}"
+        text = self.tr("{mode} standby, {state}").format(mode=state_word(sb.mode), state=state_word(sb.state))
         if sb.worker_id:
-            text += f" on {self._worker_names.get(sb.worker_id, sb.worker_id)}"
+            text += self.tr(" on {worker}").format(worker=self._worker_names.get(sb.worker_id, sb.worker_id))
         if sb.reason:
             text += f"\n{sb.reason}"
         if sb.mode == "warm" and sb.buffered_s:
-            text += f"\n{sb.buffered_s:.0f} s of frames buffered"
+            text += "\n" + self.tr("{s} s of frames buffered").format(s=num(sb.buffered_s))
         if cam.standby_pin:
-            text += "\nworker chosen by the operator"
+            text += "\n" + self.tr("worker chosen by the operator")
         return f"{text}\n{how}"
 
     # --- drag ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,7 +26,7 @@ from campool_gui.ui.camera_dialog import CameraDialog, ConnectionTester, default
 from campool_gui.ui.camera_import import load_cameras_file
 from campool_gui.ui.camera_model import CameraFilterProxy, CameraTableModel
 from campool_gui.ui.common import Page, label
-from campool_gui.ui.display import worker_status
+from campool_gui.ui.display import state_word, worker_status
 from campool_gui.ui.dnd import WorkerTargetsModel
 from campool_gui.ui.line_editor_dialog import LineZoneEditor
 from campool_gui.ui.preview_decoder import bgr_to_qimage
@@ -58,13 +58,14 @@ class _TargetDelegate(QStyledItemDelegate):
         worker = index.data(WorkerTargetsModel.WorkerRole)
         if worker is None:
             theme.icon("auto", t.accent, 18).paint(p, r.adjusted(10, 0, 0, 0).toRect(), left)
-            title, sub, color = "Auto (balancer)", "unpin: the balancer places them", t.accent
+            title, sub, color = self.tr("Auto (balancer)"), self.tr("unpin: the balancer places them"), t.accent
         else:
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(t.status_color(worker_status(worker))))
             p.drawEllipse(r.left() + 14, r.center().y() - 5, 10, 10)
             title = worker.name
-            sub = f"{worker_status(worker)} · {len(worker.cameras)}/{worker.capacity or '?'} cameras" + (
+            sub = self.tr("{state} · {n}/{cap} cameras").format(
+                state=state_word(worker_status(worker)), n=len(worker.cameras), cap=worker.capacity or "?") + (
                 f" · {worker.gpu}" if worker.gpu else "")
             color = t.text
         f = p.font()
@@ -81,8 +82,9 @@ class _TargetDelegate(QStyledItemDelegate):
 
 
 class CamerasView(Page):
-    title = "Cameras"
-    subtitle = "Your camera library. Select cameras and drag them onto a worker (pin) or onto Auto."
+    title = QT_TRANSLATE_NOOP("CamerasView", "Cameras")
+    subtitle = QT_TRANSLATE_NOOP("CamerasView",
+                                 "Your camera library. Select cameras and drag them onto a worker (pin) or onto Auto.")
     message = Signal(str)  # one line for the status bar
 
     def __init__(self, bridge: PoolBridge, shared_data: Path | None = None, parent: QWidget | None = None) -> None:
@@ -93,12 +95,12 @@ class CamerasView(Page):
         self.dialog: CameraDialog | None = None
         self.editor: LineZoneEditor | None = None
         self.confirm_box: QMessageBox | None = None
-        self.add_button = self.add_action_button("Add camera", "add", primary=True)
-        self.edit_button = self.add_action_button("Edit", "edit")
-        self.lines_button = self.add_action_button("Lines && zones", "line")
-        self.remove_button = self.add_action_button("Remove", "remove")
-        self.import_button = self.add_action_button("Import…", "folder",
-                                                    tooltip="Add cameras from a JSON file (see resources/samples)")
+        self.add_button = self.add_action_button(self.tr("Add camera"), "add", primary=True)
+        self.edit_button = self.add_action_button(self.tr("Edit"), "edit")
+        self.lines_button = self.add_action_button(self.tr("Lines && zones"), "line")
+        self.remove_button = self.add_action_button(self.tr("Remove"), "remove")
+        self.import_button = self.add_action_button(
+            self.tr("Import…"), "folder", tooltip=self.tr("Add cameras from a JSON file (see resources/samples)"))
         self.add_button.clicked.connect(self.add_camera)
         self.edit_button.clicked.connect(self.edit_selected)
         self.lines_button.clicked.connect(self.edit_lines)
@@ -106,7 +108,7 @@ class CamerasView(Page):
         self.import_button.clicked.connect(lambda: self.import_cameras())
 
         self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("Filter by name, source or site…")
+        self.filter_edit.setPlaceholderText(self.tr("Filter by name, source or site…"))
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setMaximumWidth(360)
         self.body.addWidget(self.filter_edit)
@@ -136,7 +138,8 @@ class CamerasView(Page):
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # URLs differ at their ends
-        for col, w in ((0, 190), (2, 90), (3, 80), (4, 120), (5, 110), (6, 55), (7, 80)):
+        # wide enough for the longer words of Vietnamese too ("nghiêm trọng", "đang kết nối lại")
+        for col, w in ((0, 170), (2, 80), (3, 100), (4, 100), (5, 130), (6, 55), (7, 70)):
             self.table.setColumnWidth(col, w)
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
@@ -145,8 +148,8 @@ class CamerasView(Page):
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.setContentsMargins(8, 0, 0, 0)
-        sl.addWidget(label("Assign", "sectionTitle"))
-        sl.addWidget(label("Drop selected cameras on a worker to pin them, or on Auto.", "muted", wrap=True))
+        sl.addWidget(label(self.tr("Assign"), "sectionTitle"))
+        sl.addWidget(label(self.tr("Drop selected cameras on a worker to pin them, or on Auto."), "muted", wrap=True))
         self.targets = WorkerTargetsModel(self.bridge.pin_cameras, self, standby=self.bridge.set_standby)
         self.target_list = QListView()
         self.target_list.setModel(self.targets)
@@ -179,8 +182,8 @@ class CamerasView(Page):
         self.targets.set_workers(sorted(st.workers.values(), key=lambda w: w.name.lower()))
         n = len(st.cameras)
         running = sum(1 for c in st.cameras.values() if c.state == "running")
-        self.subtitle_label.setText(f"{n} cameras · {running} running. Select cameras and drag them onto "
-                                    "a worker (pin) or onto Auto.")
+        self.subtitle_label.setText(self.tr("{n} cameras · {running} running. Select cameras and drag them onto "
+                                            "a worker (pin) or onto Auto.").format(n=n, running=running))
         self._update_buttons()
 
     def _remember_frame(self, camera_id: str, image: QImage, _preview: object) -> None:
@@ -245,9 +248,10 @@ class CamerasView(Page):
         try:
             url = self._full_source(cam.camera_id, cam.config.source)
         except ValueError as exc:
-            self.message.emit(f"No frame from the camera ({exc}); draw on a blank canvas of 1280x720")
+            self.message.emit(self.tr("No frame from the camera ({error}); draw on a blank canvas of 1280x720")
+                              .format(error=exc))
             return self._open_editor(cam.camera_id)
-        self.message.emit(f"Getting a frame of {cam.name} for the editor…")
+        self.message.emit(self.tr("Getting a frame of {camera} for the editor…").format(camera=cam.name))
         tester = ConnectionTester(self)
         tester.finished.connect(lambda r, cid=cam.camera_id: self._on_snapshot(cid, r))
         self._probe = tester
@@ -258,7 +262,8 @@ class CamerasView(Page):
         if result.ok and result.image is not None:
             self.snapshots[camera_id] = bgr_to_qimage(result.image)
         else:
-            self.message.emit(f"No frame from the camera ({result.error}); draw on a blank canvas of 1280x720")
+            self.message.emit(self.tr("No frame from the camera ({error}); draw on a blank canvas of 1280x720")
+                              .format(error=result.error))
         if camera_id in self.bridge.state.cameras:
             self._open_editor(camera_id)
 
@@ -273,7 +278,8 @@ class CamerasView(Page):
     def import_cameras(self, path: str | None = None) -> int:
         """Add the cameras of a JSON file that are not in the library yet; returns how many were sent."""
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Import cameras", "", "Camera lists (*.json);;All files (*)")
+            path, _ = QFileDialog.getOpenFileName(self, self.tr("Import cameras"), "",
+                                                  self.tr("Camera lists (*.json);;All files (*)"))
             if not path:
                 return 0
         try:
@@ -285,8 +291,9 @@ class CamerasView(Page):
         for cfg in new:
             self.bridge.add_camera(cfg)
         skipped = len(configs) - len(new)
-        self.message.emit(f"Importing {len(new)} camera(s) from {path}" +
-                          (f"; {skipped} already in the library were left as they are" if skipped else ""))
+        self.message.emit(self.tr("Importing {n} camera(s) from {path}").format(n=len(new), path=path) +
+                          (self.tr("; {n} already in the library were left as they are").format(n=skipped)
+                           if skipped else ""))
         return len(new)
 
     def remove_selected(self) -> None:
@@ -294,10 +301,11 @@ class CamerasView(Page):
         if not ids:
             return
         names = ", ".join(self.bridge.state.cameras[i].name for i in ids if i in self.bridge.state.cameras)
-        box = QMessageBox(QMessageBox.Icon.Question, "Remove cameras",
-                          f"Remove {len(ids)} camera(s): {names}?\nTheir count history is kept.",
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Remove cameras"),
+                          self.tr("Remove {n} camera(s): {names}?\nTheir count history is kept.").format(
+                              n=len(ids), names=names),
                           QMessageBox.StandardButton.Cancel, self)
-        self.remove_confirm = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        self.remove_confirm = box.addButton(self.tr("Remove"), QMessageBox.ButtonRole.DestructiveRole)
         box.buttonClicked.connect(
             lambda b: box.buttonRole(b) == QMessageBox.ButtonRole.DestructiveRole
             and [self.bridge.remove_camera(i) for i in ids])

@@ -1,7 +1,7 @@
 """Small building blocks shared by the views: page frame, KPI tile, status dot, flow layout."""
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QCoreApplication, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QFrame,
@@ -25,6 +25,7 @@ class Page(QWidget):
     leaves view, so a page can stop work nobody sees (the Live page stops previews).
     """
 
+    # Marked with QT_TRANSLATE_NOOP(<the page's class name>, ...) in each page: translated here.
     title = ""
     subtitle = ""
 
@@ -38,9 +39,9 @@ class Page(QWidget):
         head.setSpacing(8)
         titles = QVBoxLayout()
         titles.setSpacing(0)
-        self.title_label = QLabel(self.title)
+        self.title_label = QLabel(QCoreApplication.translate(type(self).__name__, self.title))
         self.title_label.setObjectName("pageTitle")
-        self.subtitle_label = QLabel(self.subtitle)
+        self.subtitle_label = QLabel(QCoreApplication.translate(type(self).__name__, self.subtitle))
         self.subtitle_label.setObjectName("pageSubtitle")
         titles.addWidget(self.title_label)
         titles.addWidget(self.subtitle_label)

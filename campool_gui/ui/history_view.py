@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QDateTime, QLocale, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -36,12 +36,44 @@ from campool_gui.ui import theme
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import Page, card, label
 from campool_gui.ui.history_query import HistoryQuery, HistoryResult, HistoryRow
+from campool_gui.ui.i18n import clock_time, date_time, num
 
 log = logging.getLogger(__name__)
 
 BUCKET_S = {"minute": 60, "hour": 3600, "day": 86400}
+# The presets, keyed by their English name (the combo's item data), and the custom range.
 RANGES = {"Last hour": (3600, "minute"), "Last 24 hours": (86400, "hour"), "Last 7 days": (7 * 86400, "day"),
           "Last 30 days": (30 * 86400, "day")}
+CUSTOM = "Custom"
+WORDS = {  # what the combos show for their keys, and a count's direction
+    "Last hour": QT_TRANSLATE_NOOP("HistoryView", "Last hour"),
+    "Last 24 hours": QT_TRANSLATE_NOOP("HistoryView", "Last 24 hours"),
+    "Last 7 days": QT_TRANSLATE_NOOP("HistoryView", "Last 7 days"),
+    "Last 30 days": QT_TRANSLATE_NOOP("HistoryView", "Last 30 days"),
+    CUSTOM: QT_TRANSLATE_NOOP("HistoryView", "Custom"),
+    "minute": QT_TRANSLATE_NOOP("HistoryView", "minute"),
+    "hour": QT_TRANSLATE_NOOP("HistoryView", "hour"),
+    "day": QT_TRANSLATE_NOOP("HistoryView", "day"),
+    "in": QT_TRANSLATE_NOOP("HistoryView", "in"),
+    "out": QT_TRANSLATE_NOOP("HistoryView", "out"),
+    "occupancy": QT_TRANSLATE_NOOP("HistoryView", "occupancy"),
+    "all": QT_TRANSLATE_NOOP("HistoryView", "all"),
+    "unknown": QT_TRANSLATE_NOOP("HistoryView", "unknown"),
+    # the built-in motion detector's class, and the COCO classes counted most
+    "motion": QT_TRANSLATE_NOOP("HistoryView", "motion"),
+    "person": QT_TRANSLATE_NOOP("HistoryView", "person"),
+    "bicycle": QT_TRANSLATE_NOOP("HistoryView", "bicycle"),
+    "car": QT_TRANSLATE_NOOP("HistoryView", "car"),
+    "motorcycle": QT_TRANSLATE_NOOP("HistoryView", "motorcycle"),
+    "bus": QT_TRANSLATE_NOOP("HistoryView", "bus"),
+    "truck": QT_TRANSLATE_NOOP("HistoryView", "truck"),
+}
+
+
+def word(key: str) -> str:
+    """A range, bucket, direction or class in the operator's language (another class as it is)."""
+    text = WORDS.get(key)
+    return QCoreApplication.translate("HistoryView", text) if text else key
 MAX_GAP_REGIONS = 400     # more gaps than this are joined where they nearly touch (an eye sees no more)
 MAX_BUCKET_LABELS = 72    # per-bucket coverage labels only where they can be read
 
@@ -49,8 +81,8 @@ MAX_BUCKET_LABELS = 72    # per-bucket coverage labels only where they can be re
 def percent(fraction: float | None) -> str:
     """A watched fraction as the operator reads it: "97.8 % watched", or "unknown" before span data."""
     if fraction is None:
-        return "unknown"
-    return f"{100 * fraction:.1f} % watched"
+        return QCoreApplication.translate("HistoryView", "unknown")
+    return QCoreApplication.translate("HistoryView", "{pct} % watched").format(pct=num(100 * fraction, 1))
 
 
 def drawn_gaps(gaps: tuple[tuple[float, float], ...], span_s: float) -> list[tuple[float, float]]:
@@ -78,8 +110,8 @@ def series_by(rows: list[HistoryRow], by_class: bool) -> dict[str, dict[float, i
 
 
 class HistoryView(Page):
-    title = "History"
-    subtitle = "Counts stored by the master, per line or zone, per class."
+    title = QT_TRANSLATE_NOOP("HistoryView", "History")
+    subtitle = QT_TRANSLATE_NOOP("HistoryView", "Counts stored by the master, per line or zone, per class.")
 
     def __init__(self, bridge: PoolBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -91,37 +123,39 @@ class HistoryView(Page):
         self.query: HistoryQuery | None = None
         self.queries_done = 0
         self._seq = 0
-        self.export_button = self.add_action_button("Export CSV", "export")
+        self.export_button = self.add_action_button(self.tr("Export CSV"), "export")
         self.export_button.clicked.connect(self.export_csv)
-        self.refresh_button = self.add_action_button("Refresh", "refresh", primary=True)
+        self.refresh_button = self.add_action_button(self.tr("Refresh"), "refresh", primary=True)
         self.refresh_button.clicked.connect(self.run_query)
 
         bar = QHBoxLayout()
         bar.setSpacing(8)
         self.range_combo = QComboBox()
-        self.range_combo.addItems([*list(RANGES), "Custom"])
-        self.range_combo.setCurrentText("Last 24 hours")
+        for key in (*RANGES, CUSTOM):
+            self.range_combo.addItem(word(key), key)
+        self.select_range("Last 24 hours")
         self.range_combo.activated.connect(self._on_range)
         now = QDateTime.currentDateTime()
         self.from_edit = QDateTimeEdit(now.addSecs(-86400))
         self.to_edit = QDateTimeEdit(now)
         for e in (self.from_edit, self.to_edit):
             e.setCalendarPopup(True)
-            e.setDisplayFormat("yyyy-MM-dd HH:mm")
-            e.dateTimeChanged.connect(lambda _d: self.range_combo.setCurrentText("Custom"))
+            e.setDisplayFormat(QLocale().dateTimeFormat(QLocale.FormatType.ShortFormat))
+            e.dateTimeChanged.connect(lambda _d: self.select_range(CUSTOM))
         self.bucket_combo = QComboBox()
-        self.bucket_combo.addItems(list(BUCKET_S))
-        self.bucket_combo.setCurrentText("hour")
+        for key in BUCKET_S:
+            self.bucket_combo.addItem(word(key), key)
+        self.select_bucket("hour")
         self.camera_combo = QComboBox()
         self.camera_combo.setMinimumWidth(160)
         self.camera_combo.currentIndexChanged.connect(self._fill_lines)
         self.line_combo = QComboBox()
         self.line_combo.setMinimumWidth(130)
-        self.class_check = QCheckBox("Per class")
+        self.class_check = QCheckBox(self.tr("Per class"))
         self.class_check.setChecked(True)
-        for w in (label("Range", "muted"), self.range_combo, self.from_edit, label("to", "muted"), self.to_edit,
-                  label("per", "muted"), self.bucket_combo, label("Camera", "muted"), self.camera_combo,
-                  label("Line / zone", "muted"), self.line_combo, self.class_check):
+        for w in (label(self.tr("Range"), "muted"), self.range_combo, self.from_edit, label(self.tr("to"), "muted"),
+                  self.to_edit, label(self.tr("per"), "muted"), self.bucket_combo, label(self.tr("Camera"), "muted"),
+                  self.camera_combo, label(self.tr("Line / zone"), "muted"), self.line_combo, self.class_check):
             bar.addWidget(w)
         bar.addStretch(1)
         self.body.addLayout(bar)
@@ -136,13 +170,14 @@ class HistoryView(Page):
         self.chart = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background=theme.current().surface)
         self.chart.showGrid(x=False, y=True, alpha=0.15)
         self.chart.setMouseEnabled(x=True, y=False)
-        self.chart.setLabel("left", "count")
+        self.chart.setLabel("left", self.tr("count"))
         self.legend = self.chart.addLegend(offset=(10, 6), colCount=6, brush=pg.mkBrush(theme.current().surface + "d0"))
         cl.addWidget(self.chart)
         split.addWidget(chart_card)
         self.table = QTableWidget(0, len(CSV_HEADER))
-        self.table.setHorizontalHeaderLabels(["TIME", "CAMERA", "LINE / ZONE", "DIRECTION", "CLASS", "COUNT",
-                                              "WATCHED"])
+        self.table.setHorizontalHeaderLabels([self.tr("TIME"), self.tr("CAMERA"), self.tr("LINE / ZONE"),
+                                              self.tr("DIRECTION"), self.tr("CLASS"), self.tr("COUNT"),
+                                              self.tr("WATCHED")])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
@@ -173,7 +208,7 @@ class HistoryView(Page):
             return
         self.camera_combo.blockSignals(True)
         self.camera_combo.clear()
-        self.camera_combo.addItem("All cameras", None)
+        self.camera_combo.addItem(self.tr("All cameras"), None)
         for cid in ids:
             self.camera_combo.addItem(self.bridge.state.cameras[cid].name, cid)
         idx = self.camera_combo.findData(current)
@@ -190,16 +225,24 @@ class HistoryView(Page):
             names += [ln.name for ln in c.config.lines] + [z.name for z in c.config.zones]
         current = self.line_combo.currentData()
         self.line_combo.clear()
-        self.line_combo.addItem("All", None)
+        self.line_combo.addItem(self.tr("All"), None)
         for n in sorted(set(names)):
             self.line_combo.addItem(n, n)
         self.line_combo.setCurrentIndex(max(0, self.line_combo.findData(current)))
 
+    def select_range(self, key: str) -> None:
+        """Pick a preset range by its key (RANGES) or CUSTOM."""
+        self.range_combo.setCurrentIndex(self.range_combo.findData(key))
+
+    def select_bucket(self, key: str) -> None:
+        """Pick the bucket by its key: "minute", "hour" or "day"."""
+        self.bucket_combo.setCurrentIndex(self.bucket_combo.findData(key))
+
     def _on_range(self, _index: int) -> None:
-        name = self.range_combo.currentText()
+        name = self.range_combo.currentData()
         if name not in RANGES:
             return
-        self.bucket_combo.setCurrentText(RANGES[name][1])
+        self.select_bucket(RANGES[name][1])
         self.run_query()
 
     def _show_range(self, start: float, end: float) -> None:
@@ -210,7 +253,7 @@ class HistoryView(Page):
             e.blockSignals(False)
 
     def current_query(self) -> HistoryQuery:
-        name = self.range_combo.currentText()
+        name = self.range_combo.currentData()
         if name in RANGES:  # a preset range ends now, whenever it is run
             end = time.time()
             start = end - RANGES[name][0]
@@ -221,7 +264,7 @@ class HistoryView(Page):
         line = self.line_combo.currentData()
         cams = [self.bridge.state.cameras[cid]] if cid in self.bridge.state.cameras else []
         zone = bool(line) and any(line in {z.name for z in c.config.zones} for c in cams)
-        bucket = "minute" if zone else self.bucket_combo.currentText()
+        bucket = "minute" if zone else str(self.bucket_combo.currentData())
         return HistoryQuery(start=float(start), end=float(end), bucket=bucket,
                             camera_id=cid, line=line, by_class=self.class_check.isChecked() and not zone, zone=zone)
 
@@ -229,14 +272,14 @@ class HistoryView(Page):
     def run_query(self) -> None:
         q = self.current_query()
         if q.end <= q.start:
-            self.status.setText("The range ends before it starts; pick a later 'to' time.")
+            self.status.setText(self.tr("The range ends before it starts; pick a later 'to' time."))
             return
-        if self.range_combo.currentText() in RANGES:
+        if self.range_combo.currentData() in RANGES:
             self._show_range(q.start, q.end)
         self.query = q
         self._seq += 1
         seq = self._seq
-        self.status.setText("Reading the count history…")
+        self.status.setText(self.tr("Reading the count history…"))
         # Only the newest query's answer is shown: an older one that comes back late is dropped.
         def on_rows(result: HistoryResult) -> None:
             if seq == self._seq:
@@ -266,18 +309,21 @@ class HistoryView(Page):
         self._draw_chart()
         total = sum(r.count for r in self.rows)
         q = self.query
-        what = f"per {q.bucket}" if q else ""
-        self.status.setText(f"{len(self.rows)} rows · {total} counted {what}")
+        what = self.tr("per {bucket}").format(bucket=word(q.bucket)) if q else ""
+        self.status.setText(self.tr("{rows} rows · {n} counted {what}").format(rows=num(len(self.rows)), n=num(total),
+                                                                               what=what))
         self.coverage_label.setText(self._coverage_text())
 
     def _coverage_text(self) -> str:
         c = self.coverage
         if c is None or c.since is None:
-            return "Coverage unknown: no coverage data for this range (history from before it was kept)"
-        text = f"{percent(c.fraction)} over the range"
+            return self.tr("Coverage unknown: no coverage data for this range (history from before it was kept)")
+        text = self.tr("{watched} over the range").format(watched=percent(c.fraction))
         if c.gaps:
             secs = sum(b - a for a, b in c.gaps)
-            text += f" · {len(c.gaps)} gap{'s' if len(c.gaps) != 1 else ''} nobody watched ({_duration(secs)})"
+            n = len(c.gaps)
+            text += (self.tr(" · 1 gap nobody watched") if n == 1 else
+                     self.tr(" · {n} gaps nobody watched").format(n=n)) + f" ({_duration(secs)})"
             if len(self.gap_reasons) == 1:
                 text += f": {self.gap_reasons[0]}"
         return text
@@ -291,8 +337,7 @@ class HistoryView(Page):
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(self.rows))
         for i, r in enumerate(self.rows):
-            vals = (time.strftime("%Y-%m-%d %H:%M", time.localtime(r.bucket_ts)), r.camera_id, r.line, r.direction,
-                    r.class_name)
+            vals = (date_time(r.bucket_ts), r.camera_id, r.line, word(r.direction), word(r.class_name))
             for j, v in enumerate(vals):
                 self.table.setItem(i, j, QTableWidgetItem(v))
             it = QTableWidgetItem()
@@ -300,7 +345,7 @@ class HistoryView(Page):
             it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(i, 5, it)
             f = self.bucket_fraction(r.camera_id, r.bucket_ts)
-            cov = QTableWidgetItem("unknown" if f is None else f"{100 * f:.1f} %")
+            cov = QTableWidgetItem(word("unknown") if f is None else f"{num(100 * f, 1)} %")
             cov.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(i, 6, cov)
         self.table.setSortingEnabled(True)
@@ -327,7 +372,7 @@ class HistoryView(Page):
             x = np.array(buckets, dtype=float) + BUCKET_S[self.query.bucket] / 2
             color = t.series[i % len(t.series)]
             bar = pg.BarGraphItem(x=x, y0=base.copy(), height=h, width=width, brush=color, pen=pg.mkPen(None),
-                                  name=name)
+                                  name=word(name))
             self.chart.addItem(bar)  # named items join the legend by themselves
             self.bars.append(bar)
             base = base + h
@@ -345,8 +390,8 @@ class HistoryView(Page):
             region = pg.LinearRegionItem(values=(a, b), movable=False, brush=brush, pen=pg.mkPen(t.crit + "90"))
             region.setZValue(-10)
             reason = why.get((a, b))
-            region.setToolTip(f"not watched: {time.strftime('%H:%M:%S', time.localtime(a))} – "
-                              f"{time.strftime('%H:%M:%S', time.localtime(b))} ({_duration(b - a)})"
+            region.setToolTip(self.tr("not watched: {start} – {end} ({length})").format(
+                                  start=clock_time(a), end=clock_time(b), length=_duration(b - a))
                               + (f"\n{reason}" if reason else ""))
             self.chart.addItem(region)
             self.gap_regions.append(region)
@@ -361,7 +406,7 @@ class HistoryView(Page):
             f = b.fraction
             if f is None or f >= 0.9995 or b.unwatched:
                 continue
-            item = pg.TextItem(f"{100 * f:.1f} %", color=t.warn, anchor=(0.5, 1.0))
+            item = pg.TextItem(f"{num(100 * f, 1)} %", color=t.warn, anchor=(0.5, 1.0))
             item.setPos(b.bucket_ts + size / 2, tops.get(b.bucket_ts, 0.0))
             self.chart.addItem(item)
             self.bucket_labels.append(item)
@@ -369,16 +414,18 @@ class HistoryView(Page):
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | None = None) -> None:
         if not self.rows and not any(b.unwatched for c in self.per_camera.values() for b in c.buckets):
-            self.status.setText("Nothing to export: run a query that returns counts first.")
+            self.status.setText(self.tr("Nothing to export: run a query that returns counts first."))
             return
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export counts", "campool-counts.csv", "CSV (*.csv)")
+            path, _ = QFileDialog.getSaveFileName(self, self.tr("Export counts"), "campool-counts.csv", "CSV (*.csv)")
             if not path:
                 return
         rows, per_camera = list(self.rows), dict(self.per_camera)
         line = self.query.line if self.query is not None else None
-        self.bridge.call(f"exporting counts to {path}", lambda: write_csv(path, rows, per_camera, line),
-                         on_result=lambda n: self.status.setText(f"Exported {n} rows to {path}"))
+        self.bridge.call(self.tr("exporting counts to {path}").format(path=path),
+                         lambda: write_csv(path, rows, per_camera, line),
+                         on_result=lambda n: self.status.setText(self.tr("Exported {n} rows to {path}").format(
+                             n=num(n), path=path)))
 
     def shown(self) -> None:
         self._fill_cameras()
@@ -388,7 +435,7 @@ class HistoryView(Page):
 
 def _duration(seconds: float) -> str:
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return f"{num(seconds)} s"
     if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return QCoreApplication.translate("HistoryView", "{n} min").format(n=num(seconds / 60))
+    return QCoreApplication.translate("HistoryView", "{n} h").format(n=num(seconds / 3600, 1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -32,6 +33,7 @@ from campool_gui.integrations.settings import (
 from campool_gui.ui import theme
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import button, card, label
+from campool_gui.ui.display import state_word, translate_message
 
 
 class IntegrationsPanel(QWidget):
@@ -49,12 +51,12 @@ class IntegrationsPanel(QWidget):
         lay = QVBoxLayout(box)
         lay.setContentsMargins(20, 16, 20, 16)
         lay.setSpacing(10)
-        lay.addWidget(label("Integrations", "sectionTitle"))
+        lay.addWidget(label(self.tr("Integrations"), "sectionTitle"))
         form = QFormLayout()
         form.setHorizontalSpacing(18)
         form.setVerticalSpacing(8)
 
-        self.mqtt_on = QCheckBox("Publish counts to an MQTT broker")
+        self.mqtt_on = QCheckBox(self.tr("Publish counts to an MQTT broker"))
         form.addRow(label("MQTT", "metricLabel"), self.mqtt_on)
         self.host = QLineEdit()
         self.host.setPlaceholderText("127.0.0.1")
@@ -62,44 +64,44 @@ class IntegrationsPanel(QWidget):
         self.port.setRange(1, 65535)
         hp = QHBoxLayout()
         hp.addWidget(self.host, 1)
-        hp.addWidget(label("port"))
+        hp.addWidget(label(self.tr("port")))
         hp.addWidget(self.port)
-        form.addRow("Broker", hp)
+        form.addRow(self.tr("Broker"), hp)
         self.username = QLineEdit()
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         up = QHBoxLayout()
         up.addWidget(self.username, 1)
-        up.addWidget(label("password"))
+        up.addWidget(label(self.tr("password")))
         up.addWidget(self.password, 1)
-        form.addRow("User name", up)
+        form.addRow(self.tr("User name"), up)
         self.tls_ca = QLineEdit()
-        self.tls_ca.setPlaceholderText("CA certificate file (PEM) for TLS; empty: no TLS")
-        browse = button("Browse…")
+        self.tls_ca.setPlaceholderText(self.tr("CA certificate file (PEM) for TLS; empty: no TLS"))
+        browse = button(self.tr("Browse…"))
         browse.clicked.connect(self._browse_ca)
         tr = QHBoxLayout()
         tr.addWidget(self.tls_ca, 1)
         tr.addWidget(browse)
-        form.addRow("TLS CA", tr)
+        form.addRow(self.tr("TLS CA"), tr)
         self.prefix = QLineEdit()
         self.prefix.setPlaceholderText("campool/<site>")
-        form.addRow("Topic prefix", self.prefix)
-        self.discovery = QCheckBox("Home Assistant MQTT discovery (a device per camera and worker)")
+        form.addRow(self.tr("Topic prefix"), self.prefix)
+        self.discovery = QCheckBox(self.tr("Home Assistant MQTT discovery (a device per camera and worker)"))
         form.addRow("", self.discovery)
         self.mqtt_status = label("", "muted", wrap=True)
         form.addRow("", self.mqtt_status)
 
-        self.metrics_on = QCheckBox("Serve Prometheus metrics (/metrics)")
-        form.addRow(label("Metrics", "metricLabel"), self.metrics_on)
+        self.metrics_on = QCheckBox(self.tr("Serve Prometheus metrics (/metrics)"))
+        form.addRow(label(self.tr("Metrics"), "metricLabel"), self.metrics_on)
         self.bind = QLineEdit()
         self.bind.setPlaceholderText("127.0.0.1")
         self.metrics_port = QSpinBox()
         self.metrics_port.setRange(1, 65535)
         bp = QHBoxLayout()
         bp.addWidget(self.bind, 1)
-        bp.addWidget(label("port"))
+        bp.addWidget(label(self.tr("port")))
         bp.addWidget(self.metrics_port)
-        form.addRow("Listen on", bp)
+        form.addRow(self.tr("Listen on"), bp)
         self.metrics_status = label("", "muted", wrap=True)
         form.addRow("", self.metrics_status)
         lay.addLayout(form)
@@ -108,7 +110,7 @@ class IntegrationsPanel(QWidget):
         self.error = label("", wrap=True)
         self.error.setStyleSheet(f"color: {theme.current().crit};")
         row.addWidget(self.error, 1)
-        self.apply_btn = button("Apply", primary=True)
+        self.apply_btn = button(self.tr("Apply"), primary=True)
         self.apply_btn.clicked.connect(self.apply)
         row.addWidget(self.apply_btn)
         lay.addLayout(row)
@@ -162,7 +164,7 @@ class IntegrationsPanel(QWidget):
             save_file(path, new)
             return self.integrations.reconfigure(new)
 
-        self.bridge.call("applying the integration settings", run, on_done=self._applied, on_result=self._show)
+        self.bridge.call(self.tr("applying the integration settings"), run, on_done=self._applied, on_result=self._show)
 
     def _applied(self, error: str | None) -> None:
         self.apply_btn.setEnabled(True)
@@ -170,15 +172,15 @@ class IntegrationsPanel(QWidget):
             self.error.setText(error)
 
     def _browse_ca(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "The broker's CA certificate", "", "Certificates (*.pem *.crt);;"
-                                              "All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("The broker's CA certificate"), "",
+                                              self.tr("Certificates (*.pem *.crt);;All files (*)"))
         if path:
             self.tls_ca.setText(path)
 
     def _show(self, st: IntegrationStatus) -> None:
         t = theme.current()
-        for lab, part, off in ((self.mqtt_status, st.mqtt, "MQTT is off."),
-                               (self.metrics_status, st.metrics, "The metrics endpoint is off.")):
+        for lab, part, off in ((self.mqtt_status, st.mqtt, self.tr("MQTT is off.")),
+                               (self.metrics_status, st.metrics, self.tr("The metrics endpoint is off."))):
             lab.setText(_line(part, off))
             failing = part is not None and part.state == "failing"
             lab.setStyleSheet(f"color: {t.crit};" if failing else f"color: {t.muted};")
@@ -187,11 +189,12 @@ class IntegrationsPanel(QWidget):
 def _line(part: Any, off: str) -> str:
     if part is None:
         return off
-    text = f"{part.state}: {part.message}"
+    text = f"{state_word(part.state)}: {translate_message(part.message)}"
     queued = getattr(part, "queued", 0)
     dropped = getattr(part, "dropped", 0)
     if queued:
-        text += f" · {queued} alert event(s) waiting for the broker"
+        text += QCoreApplication.translate("IntegrationsPanel", " · {n} alert event(s) waiting for the broker").format(
+            n=queued)
     if dropped:
-        text += f" · {dropped} dropped (queue full)"
+        text += QCoreApplication.translate("IntegrationsPanel", " · {n} dropped (queue full)").format(n=dropped)
     return text

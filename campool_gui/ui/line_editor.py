@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -136,7 +136,8 @@ class LineItem(ShapeItem):
         head.lineTo(QPointF(*w2))
         head.closeSubpath()
         p.fillPath(head, QBrush(LINE_COLOR))
-        _label(p, QPointF(tip[0] + 4, tip[1] + 4), f"{self.name} · in", LINE_COLOR, self._arrow_len())
+        text = QCoreApplication.translate("LineItem", "{name} · in").format(name=self.name)
+        _label(p, QPointF(tip[0] + 4, tip[1] + 4), text, LINE_COLOR, self._arrow_len())
 
     def flip(self) -> None:
         """Swap the ends, which reverses what counts as "in"."""
@@ -256,7 +257,8 @@ class LineZoneScene(QGraphicsScene):
         names = [x.name for x in lines] + [z.name for z in zones]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
-            raise ConfigError(f"names must be unique; rename {', '.join(sorted(dup))}")
+            raise ConfigError(QCoreApplication.translate(
+                "LineZoneScene", "names must be unique; rename {names}").format(names=", ".join(sorted(dup))))
         return lines, zones
 
 

@@ -41,7 +41,7 @@ class LineZoneEditor(QDialog):
     def __init__(self, config: CameraConfig, snapshot: QImage | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.config = config
-        self.setWindowTitle(f"Lines and zones — {config.name or config.camera_id}")
+        self.setWindowTitle(self.tr("Lines and zones — {camera}").format(camera=config.name or config.camera_id))
         self.resize(1100, 640)
         image = snapshot if snapshot is not None and not snapshot.isNull() else blank_snapshot()
         self.scene = LineZoneScene(image, self)
@@ -50,12 +50,13 @@ class LineZoneEditor(QDialog):
         lay.setContentsMargins(16, 14, 16, 12)
         lay.setSpacing(10)
         head = QHBoxLayout()
-        head.addWidget(label(f"Lines and zones · {config.name or config.camera_id}", "sectionTitle"))
+        head.addWidget(label(self.tr("Lines and zones · {camera}").format(camera=config.name or config.camera_id),
+                             "sectionTitle"))
         head.addStretch(1)
         self.tools = QButtonGroup(self)
-        for name, text, tip in (("select", "Select", "Move the round handles; Delete removes (S)"),
-                                ("line", "Line", "Press at the start, release at the end (L)"),
-                                ("zone", "Zone", "Click the corners; double-click to close (Z)")):
+        for name, text, tip in (("select", self.tr("Select"), self.tr("Move the round handles; Delete removes (S)")),
+                                ("line", self.tr("Line"), self.tr("Press at the start, release at the end (L)")),
+                                ("zone", self.tr("Zone"), self.tr("Click the corners; double-click to close (Z)"))):
             b = QToolButton()
             b.setObjectName("segment")
             b.setText(text)
@@ -66,7 +67,7 @@ class LineZoneEditor(QDialog):
             b.setProperty("tool", name)
             self.tools.addButton(b)
             head.addWidget(b)
-            QShortcut(QKeySequence(text[0]), self, activated=b.click)
+            QShortcut(QKeySequence(name[0].upper()), self, activated=b.click)  # S, L, Z in every language
         self.tools.buttonClicked.connect(lambda b: self.view.set_tool(b.property("tool")))
         self.tools.buttons()[0].setChecked(True)
         lay.addLayout(head)
@@ -75,24 +76,24 @@ class LineZoneEditor(QDialog):
         body.addWidget(self.view, 1)
         side = QVBoxLayout()
         side.setSpacing(8)
-        side.addWidget(label("Shapes", "metricLabel"))
+        side.addWidget(label(self.tr("Shapes"), "metricLabel"))
         self.list = QListWidget()
         self.list.setFixedWidth(250)
         self.list.currentRowChanged.connect(self._on_row)
         side.addWidget(self.list, 1)
-        side.addWidget(label("Name", "metricLabel"))
+        side.addWidget(label(self.tr("Name"), "metricLabel"))
         self.name_edit = QLineEdit()
         self.name_edit.editingFinished.connect(self._rename)
         side.addWidget(self.name_edit)
         row = QHBoxLayout()
-        self.flip_button = button("Flip direction", tooltip="Swap which way counts as \"in\"")
+        self.flip_button = button(self.tr("Flip direction"), tooltip=self.tr("Swap which way counts as \"in\""))
         self.flip_button.clicked.connect(self._flip)
-        self.delete_button = button("Delete", "remove", danger=True)
+        self.delete_button = button(self.tr("Delete"), "remove", danger=True)
         self.delete_button.clicked.connect(self._delete)
         row.addWidget(self.flip_button)
         row.addWidget(self.delete_button)
         side.addLayout(row)
-        side.addWidget(label("The arrow points the way an object moves when it counts as \"in\".",
+        side.addWidget(label(self.tr("The arrow points the way an object moves when it counts as \"in\"."),
                              "muted", wrap=True))
         self.error_label = label("", wrap=True)
         self.error_label.setStyleSheet(f"color: {theme.current().crit};")
@@ -104,7 +105,7 @@ class LineZoneEditor(QDialog):
         body.addLayout(side)
         lay.addLayout(body, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.addButton("Save and send to worker", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.save_button = buttons.addButton(self.tr("Save and send to worker"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.save_button.setProperty("primary", True)
         buttons.accepted.connect(self._save)
         buttons.rejected.connect(self.reject)

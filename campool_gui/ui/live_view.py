@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 
+from PySide6.QtCore import QT_TRANSLATE_NOOP
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QButtonGroup, QComboBox, QGridLayout, QToolButton, QWidget
 
@@ -25,8 +26,10 @@ PREVIEW_WIDTH = {1: 960, 4: 640, 9: 480, 16: 400}  # JPEG width asked of the wor
 
 
 class LiveView(Page):
-    title = "Live"
-    subtitle = "Previews with detections, tracks, counting lines and zones. Double-click a tile to enlarge."
+    title = QT_TRANSLATE_NOOP("LiveView", "Live")
+    subtitle = QT_TRANSLATE_NOOP("LiveView",
+                                 "Previews with detections, tracks, counting lines and zones. Double-click a tile to "
+                                 "enlarge.")
 
     def __init__(self, bridge: PoolBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,7 +46,7 @@ class LiveView(Page):
             b = QToolButton()
             b.setObjectName("segment")
             b.setText(f"{int(math.sqrt(n))}×{int(math.sqrt(n))}")
-            b.setToolTip(f"{n} tile{'s' if n > 1 else ''}")
+            b.setToolTip(self.tr("1 tile") if n == 1 else self.tr("{n} tiles").format(n=n))
             b.setCheckable(True)
             b.setChecked(n == self.grid_n)
             self.size_group.addButton(b, n)
@@ -53,7 +56,7 @@ class LiveView(Page):
         self.page_combo.setMinimumWidth(130)
         self.page_combo.activated.connect(self._on_page)
         self.actions_layout.addSpacing(12)
-        self.actions_layout.addWidget(label("Page", "muted"))
+        self.actions_layout.addWidget(label(self.tr("Page"), "muted"))
         self.actions_layout.addWidget(self.page_combo)
 
         self.grid_host = QWidget()
@@ -103,7 +106,7 @@ class LiveView(Page):
         self.page_index = min(self.page_index, pages - 1)
         if self.page_combo.count() != pages:
             self.page_combo.clear()
-            self.page_combo.addItems([f"{i + 1} of {pages}" for i in range(pages)])
+            self.page_combo.addItems([self.tr("{i} of {n}").format(i=i + 1, n=pages) for i in range(pages)])
         self.page_combo.setCurrentIndex(self.page_index)
         # Keep each camera in its tile if still on this page, so tiles do not jump around.
         page = order[self.page_index * self.grid_n:(self.page_index + 1) * self.grid_n]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QByteArray, QCoreApplication, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -28,8 +28,9 @@ from campool_gui.ui.alerts_view import AlertsView
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.cameras_view import CamerasView
 from campool_gui.ui.common import Page, label
-from campool_gui.ui.display import alert_source, alert_text
+from campool_gui.ui.display import alert_source, alert_text, policy_word
 from campool_gui.ui.history_view import HistoryView
+from campool_gui.ui.i18n import num
 from campool_gui.ui.jobs_view import JobsView
 from campool_gui.ui.live_view import LiveView
 from campool_gui.ui.overview_view import OverviewView
@@ -38,8 +39,17 @@ from campool_gui.ui.workers_view import WorkersView
 
 log = logging.getLogger(__name__)
 
-VIEWS = (("overview", "Overview"), ("workers", "Workers"), ("cameras", "Cameras"), ("live", "Live"),
-         ("alerts", "Alerts"), ("history", "History"), ("jobs", "Jobs"), ("settings", "Settings"))
+# The views and their names in the side bar (translated where shown: QT_TRANSLATE_NOOP marks them).
+VIEWS = (("overview", QT_TRANSLATE_NOOP("MainWindow", "Overview")),
+         ("workers", QT_TRANSLATE_NOOP("MainWindow", "Workers")),
+         ("cameras", QT_TRANSLATE_NOOP("MainWindow", "Cameras")), ("live", QT_TRANSLATE_NOOP("MainWindow", "Live")),
+         ("alerts", QT_TRANSLATE_NOOP("MainWindow", "Alerts")), ("history", QT_TRANSLATE_NOOP("MainWindow", "History")),
+         ("jobs", QT_TRANSLATE_NOOP("MainWindow", "Jobs")), ("settings", QT_TRANSLATE_NOOP("MainWindow", "Settings")))
+
+
+def view_name(key: str) -> str:
+    """A view's name in the side bar, in the operator's language."""
+    return QCoreApplication.translate("MainWindow", dict(VIEWS)[key])
 
 
 class MainWindow(QMainWindow):
@@ -83,7 +93,7 @@ class MainWindow(QMainWindow):
         self.sb_workers = QLabel()
         self.sb_cameras = QLabel()
         self.sb_throughput = QLabel()
-        self.sb_store = QLabel(f"data: {data_dir}" if data_dir else "")
+        self.sb_store = QLabel(self.tr("data: {path}").format(path=data_dir) if data_dir else "")
         for w in (self.sb_workers, self.sb_cameras, self.sb_throughput, self.sb_store):
             sb.addPermanentWidget(w)
         bridge.stateChanged.connect(self._sync_status)
@@ -120,14 +130,15 @@ class MainWindow(QMainWindow):
         names = QVBoxLayout()
         names.setSpacing(0)
         names.addWidget(label("CamPool", "brand"))
-        names.addWidget(label("control center", "brandSub"))
+        names.addWidget(label(self.tr("control center"), "brandSub"))
         brand.addLayout(names, 1)
         v.addLayout(brand)
         v.addSpacing(18)
         self.nav = QButtonGroup(self)
         self.nav.setExclusive(True)
         self.nav_buttons: dict[str, QToolButton] = {}
-        for i, (key, text) in enumerate(VIEWS):
+        for i, (key, _name) in enumerate(VIEWS):
+            text = view_name(key)
             b = QToolButton()
             b.setText(f"  {text}")
             b.setIcon(theme.icon(key, theme.current().sidebar_text, 20))
@@ -178,17 +189,25 @@ class MainWindow(QMainWindow):
     def _sync_status(self) -> None:
         tt = self.bridge.state.totals
         t = theme.current()
-        self.sb_workers.setText(f"● {tt.workers_online}/{tt.workers_total} workers online")
+        self.sb_workers.setText(self.tr("● {online}/{total} workers online").format(online=tt.workers_online,
+                                                                                    total=tt.workers_total))
         self.sb_workers.setStyleSheet(f"color: {t.crit if tt.workers_offline else t.ok};")
-        self.sb_cameras.setText(f"{tt.cameras_running}/{tt.cameras_total} cameras running")
-        self.sb_throughput.setText(f"{tt.throughput_per_min:.0f} counts/min")
+        self.sb_cameras.setText(self.tr("{running}/{total} cameras running").format(running=tt.cameras_running,
+                                                                                    total=tt.cameras_total))
+        self.sb_throughput.setText(self.tr("{n} counts/min").format(n=num(tt.throughput_per_min)))
         open_alerts = sum(1 for a in self.bridge.state.alerts.values() if a.state == "raised")
-        self.nav_buttons["alerts"].setText(f"  Alerts ({open_alerts})" if open_alerts else "  Alerts")
+        alerts = view_name("alerts")
+        self.nav_buttons["alerts"].setText(f"  {alerts} ({open_alerts})" if open_alerts else f"  {alerts}")
         disc = tt.workers_discovered
-        self.nav_buttons["workers"].setText(f"  Workers ({disc} new)" if disc else "  Workers")
-        self.pool_label.setText(f"{tt.workers_online} of {tt.workers_total} workers online\n"
-                                f"{tt.cameras_running} of {tt.cameras_total} cameras running\n"
-                                f"policy: {self.bridge.state.policy or '—'}")
+        workers = view_name("workers")
+        self.nav_buttons["workers"].setText(self.tr("  {workers} ({n} new)").format(workers=workers, n=disc)
+                                            if disc else f"  {workers}")
+        policy = self.bridge.state.policy
+        self.pool_label.setText(self.tr("{online} of {total} workers online").format(
+                                    online=tt.workers_online, total=tt.workers_total) + "\n"
+                                + self.tr("{running} of {total} cameras running").format(
+                                    running=tt.cameras_running, total=tt.cameras_total) + "\n"
+                                + self.tr("policy: {name}").format(name=policy_word(policy) if policy else "—"))
 
     def _on_alert(self, alert: Alert) -> None:
         if alert.severity != "critical":
@@ -196,8 +215,9 @@ class MainWindow(QMainWindow):
         self.critical_notified.append(alert)
         text = f"{alert_source(alert, self.bridge.state.names)}: {alert_text(alert)}"
         if self.tray is not None:
-            self.tray.showMessage("CamPool — critical alert", text, QSystemTrayIcon.MessageIcon.Critical, 10000)
-        self.statusBar().showMessage(f"Critical alert: {text}", 15000)
+            self.tray.showMessage(self.tr("CamPool — critical alert"), text, QSystemTrayIcon.MessageIcon.Critical,
+                                  10000)
+        self.statusBar().showMessage(self.tr("Critical alert: {text}").format(text=text), 15000)
 
     # ------------------------------------------------------------------ theme and state
     def apply_theme_choice(self, choice: str) -> None:

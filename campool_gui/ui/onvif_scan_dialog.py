@@ -92,7 +92,7 @@ class OnvifTasks(QObject):
 class OnvifScanDialog(QDialog):
     def __init__(self, scan: Scan | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Scan the LAN for ONVIF cameras")
+        self.setWindowTitle(self.tr("Scan the LAN for ONVIF cameras"))
         self.setMinimumWidth(560)
         self.chosen: ChosenStream | None = None
         self._devices: list[OnvifDevice] = []
@@ -104,11 +104,12 @@ class OnvifScanDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 18, 20, 16)
         lay.setSpacing(10)
-        lay.addWidget(label("ONVIF cameras on this network", "sectionTitle"))
+        lay.addWidget(label(self.tr("ONVIF cameras on this network"), "sectionTitle"))
         self.device_list = QListWidget()
         self.device_list.currentRowChanged.connect(self._device_selected)
         lay.addWidget(self.device_list, 1)
-        self.scan_button = button("Scan again", "refresh", tooltip="Ask the LAN again (WS-Discovery, 3 s)")
+        self.scan_button = button(self.tr("Scan again"), "refresh",
+                                  tooltip=self.tr("Ask the LAN again (WS-Discovery, 3 s)"))
         self.scan_button.clicked.connect(self.scan)
         lay.addWidget(self.scan_button, 0, Qt.AlignmentFlag.AlignLeft)
 
@@ -116,20 +117,21 @@ class OnvifScanDialog(QDialog):
         self.user_edit = QLineEdit("admin")
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password_edit.setPlaceholderText("the camera's password (kept in the OS keyring once added)")
-        self.read_button = button("Read its streams", "test", tooltip="Log in and list the camera's streams")
+        self.password_edit.setPlaceholderText(self.tr("the camera's password (kept in the OS keyring once added)"))
+        self.read_button = button(self.tr("Read its streams"), "test",
+                                  tooltip=self.tr("Log in and list the camera's streams"))
         self.read_button.clicked.connect(self.read_streams)
         self.stream_combo = QComboBox()
-        form.addRow("User", self.user_edit)
-        form.addRow("Password", self.password_edit)
+        form.addRow(self.tr("User"), self.user_edit)
+        form.addRow(self.tr("Password"), self.password_edit)
         form.addRow("", self.read_button)
-        form.addRow("Stream", self.stream_combo)
+        form.addRow(self.tr("Stream"), self.stream_combo)
         lay.addLayout(form)
         self.status = label("", "muted", wrap=True)
         lay.addWidget(self.status)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.use_button = self.buttons.addButton("Use this stream", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.use_button = self.buttons.addButton(self.tr("Use this stream"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.use_button.setProperty("primary", True)
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
@@ -139,7 +141,7 @@ class OnvifScanDialog(QDialog):
     # ------------------------------------------------------------------ scan
     def scan(self) -> threading.Thread:
         self.scan_button.setEnabled(False)
-        self._say("Scanning…", error=False)
+        self._say(self.tr("Scanning…"), error=False)
         return self.tasks.scan()
 
     def _on_scanned(self, result: object) -> None:
@@ -151,16 +153,18 @@ class OnvifScanDialog(QDialog):
         self._devices = result
         self.device_list.clear()
         for d in self._devices:
-            item = QListWidgetItem(f"{d.name or 'ONVIF camera'}  ·  {d.model or 'model not given'}  ·  {d.address}")
+            item = QListWidgetItem(f"{d.name or self.tr('ONVIF camera')}  ·  {d.model or self.tr('model not given')}"
+                                   f"  ·  {d.address}")
             item.setToolTip(d.xaddrs[0])
             self.device_list.addItem(item)
         if self._devices:
             self.device_list.setCurrentRow(0)
-            self._say(f"{len(self._devices)} camera(s) answered. Give the credentials and read the streams.",
-                      error=False)
+            self._say(self.tr("{n} camera(s) answered. Give the credentials and read the streams.").format(
+                n=len(self._devices)), error=False)
         else:
-            self._say("No ONVIF camera answered. Check that ONVIF is on in the camera (some ship with it off), "
-                      "that it is on this network segment, or type its RTSP address instead.", error=True)
+            self._say(self.tr("No ONVIF camera answered. Check that ONVIF is on in the camera (some ship with it "
+                              "off), that it is on this network segment, or type its RTSP address instead."),
+                      error=True)
         self._update_buttons()
 
     def _device_selected(self, _row: int) -> None:
@@ -174,7 +178,7 @@ class OnvifScanDialog(QDialog):
         if device is None:
             return None
         self.read_button.setEnabled(False)
-        self._say(f"Reading the streams of {device.name or device.address}…", error=False)
+        self._say(self.tr("Reading the streams of {camera}…").format(camera=device.name or device.address), error=False)
         return self.tasks.read_streams(device.xaddrs[0], self.user_edit.text().strip(), self.password_edit.text())
 
     def _on_streams(self, result: object) -> None:
@@ -185,9 +189,10 @@ class OnvifScanDialog(QDialog):
             self._streams = result
             self.stream_combo.clear()
             for s in self._streams:
-                size = f"{s.width}x{s.height}" if s.width else "size not given"
+                size = f"{s.width}x{s.height}" if s.width else self.tr("size not given")
                 self.stream_combo.addItem(f"{s.name} · {s.encoding or '?'} · {size}")
-            self._say(f"{len(self._streams)} stream(s). The first is usually the main one.", error=False)
+            self._say(self.tr("{n} stream(s). The first is usually the main one.").format(n=len(self._streams)),
+                      error=False)
         self._update_buttons()
 
     def _device(self) -> OnvifDevice | None:

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QListWidget, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
 
@@ -18,7 +18,8 @@ from campool_gui.pool.views import WorkerView
 from campool_gui.ui import theme
 from campool_gui.ui.bridge import PoolBridge
 from campool_gui.ui.common import KpiTile, Page, card, label
-from campool_gui.ui.display import alert_source, alert_text, format_pct, worker_metric, worker_status
+from campool_gui.ui.display import alert_source, alert_text, format_pct, state_word, worker_metric, worker_status
+from campool_gui.ui.i18n import clock_time, num
 
 
 class LoadBars(QWidget):
@@ -45,7 +46,7 @@ class LoadBars(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         if not self.workers:
             p.setPen(QColor(t.muted))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No adopted workers yet")
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.tr("No adopted workers yet"))
             return
         name_w = 130
         bar_w = max(40.0, (self.width() - name_w - 90) / 1.0)
@@ -80,8 +81,8 @@ class LoadBars(QWidget):
 
 
 class OverviewView(Page):
-    title = "Overview"
-    subtitle = "The whole pool at a glance."
+    title = QT_TRANSLATE_NOOP("OverviewView", "Overview")
+    subtitle = QT_TRANSLATE_NOOP("OverviewView", "The whole pool at a glance.")
 
     def __init__(self, bridge: PoolBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,8 +90,9 @@ class OverviewView(Page):
         grid = QGridLayout()
         grid.setSpacing(12)
         self.kpi = {
-            "workers": KpiTile("Workers"), "cameras": KpiTile("Cameras"), "throughput": KpiTile("Throughput"),
-            "latency": KpiTile("Avg latency"), "errors": KpiTile("Error rate"), "resources": KpiTile("CPU · Memory"),
+            "workers": KpiTile(self.tr("Workers")), "cameras": KpiTile(self.tr("Cameras")),
+            "throughput": KpiTile(self.tr("Throughput")), "latency": KpiTile(self.tr("Avg latency")),
+            "errors": KpiTile(self.tr("Error rate")), "resources": KpiTile(self.tr("CPU · Memory")),
         }
         for i, tile in enumerate(self.kpi.values()):
             grid.addWidget(tile, 0, i)
@@ -101,7 +103,7 @@ class OverviewView(Page):
         tp = card()
         tl = QVBoxLayout(tp)
         tl.setContentsMargins(14, 12, 14, 10)
-        tl.addWidget(label("Throughput · counts per minute", "sectionTitle"))
+        tl.addWidget(label(self.tr("Throughput · counts per minute"), "sectionTitle"))
         self.tp_chart = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()}, background=theme.current().surface)
         self.tp_chart.setMouseEnabled(x=False, y=False)
         self.tp_chart.setMenuEnabled(False)
@@ -119,8 +121,8 @@ class OverviewView(Page):
         lb = card()
         ll = QVBoxLayout(lb)
         ll.setContentsMargins(14, 12, 14, 10)
-        ll.addWidget(label("Load distribution", "sectionTitle"))
-        ll.addWidget(label("cameras / capacity (blue) and CPU (amber) per worker", "muted"))
+        ll.addWidget(label(self.tr("Load distribution"), "sectionTitle"))
+        ll.addWidget(label(self.tr("cameras / capacity (blue) and CPU (amber) per worker"), "muted"))
         self.load = LoadBars()
         sc = QScrollArea()
         sc.setWidgetResizable(True)
@@ -134,7 +136,7 @@ class OverviewView(Page):
         al = card()
         alay = QVBoxLayout(al)
         alay.setContentsMargins(14, 12, 14, 10)
-        alay.addWidget(label("Open alerts", "sectionTitle"))
+        alay.addWidget(label(self.tr("Open alerts"), "sectionTitle"))
         self.alert_list = QListWidget()
         self.alert_list.setStyleSheet("QListWidget { border: none; background: transparent; }")
         self.alert_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -143,7 +145,7 @@ class OverviewView(Page):
         cams = card()
         clay = QVBoxLayout(cams)
         clay.setContentsMargins(14, 12, 14, 10)
-        clay.addWidget(label("Cameras", "sectionTitle"))
+        clay.addWidget(label(self.tr("Cameras"), "sectionTitle"))
         self.problem_list = QListWidget()
         self.problem_list.setStyleSheet("QListWidget { border: none; background: transparent; }")
         self.problem_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -158,19 +160,22 @@ class OverviewView(Page):
         tt = st.totals
         t = theme.current()
         self.kpi["workers"].set(f"{tt.workers_online} / {tt.workers_total}",
-                                f"{tt.workers_offline} failed" + (f" · {tt.workers_discovered} to adopt"
-                                                                  if tt.workers_discovered else ""),
+                                self.tr("{n} failed").format(n=tt.workers_offline)
+                                + (self.tr(" · {n} to adopt").format(n=tt.workers_discovered)
+                                   if tt.workers_discovered else ""),
                                 t.crit if tt.workers_offline else None)
         self.kpi["cameras"].set(f"{tt.cameras_running} / {tt.cameras_total}",
-                                f"running · {tt.cameras_failing} failing", t.warn if tt.cameras_failing else None)
-        self.kpi["throughput"].set(f"{tt.throughput_per_min:.0f}/min", f"{tt.fps_total:.0f} frames/s processed")
-        self.kpi["latency"].set("—" if tt.avg_latency_ms is None else f"{tt.avg_latency_ms:.0f} ms",
-                                "frame to count, running cameras",
+                                self.tr("running · {n} failing").format(n=tt.cameras_failing),
+                                t.warn if tt.cameras_failing else None)
+        self.kpi["throughput"].set(self.tr("{n}/min").format(n=num(tt.throughput_per_min)),
+                                  self.tr("{n} frames/s processed").format(n=num(tt.fps_total)))
+        self.kpi["latency"].set("—" if tt.avg_latency_ms is None else f"{num(tt.avg_latency_ms)} ms",
+                                self.tr("frame to count, running cameras"),
                                 t.warn if (tt.avg_latency_ms or 0) > 500 else None)
-        self.kpi["errors"].set("—" if tt.error_rate is None else f"{tt.error_rate * 100:.1f}%",
-                               "assigned cameras failing", t.crit if (tt.error_rate or 0) > 0.1 else None)
+        self.kpi["errors"].set("—" if tt.error_rate is None else f"{num(tt.error_rate * 100, 1)}%",
+                               self.tr("assigned cameras failing"), t.crit if (tt.error_rate or 0) > 0.1 else None)
         self.kpi["resources"].set(f"{format_pct(tt.cpu_avg)} · {format_pct(tt.mem_avg)}",
-                                  f"GPU {format_pct(tt.gpu_avg)} · averages of active workers")
+                                  self.tr("GPU {pct} · averages of active workers").format(pct=format_pct(tt.gpu_avg)))
         now = time.time()
         if st.throughput:
             arr = np.asarray(st.throughput, dtype=float)
@@ -191,15 +196,15 @@ class OverviewView(Page):
                         key=lambda a: (a.severity != "critical", -a.raised_at))[:12]
         self.alert_list.clear()
         if not alerts:
-            it = QListWidgetItem("All clear: no open alerts")
+            it = QListWidgetItem(self.tr("All clear: no open alerts"))
             it.setForeground(QColor(t.ok))
             self.alert_list.addItem(it)
             return
         for a in alerts:
             # The pool core's alert text already names its subject ("camera Gate 2: stream lost ...").
             it = QListWidgetItem(theme.dot(t.severity_color(a.severity)),
-                                 f"{time.strftime('%H:%M:%S', time.localtime(a.raised_at))}   {alert_text(a)}")
-            it.setToolTip(f"{a.severity} · {alert_source(a, st.names)}\n{alert_text(a)}")
+                                 f"{clock_time(a.raised_at)}   {alert_text(a)}")
+            it.setToolTip(f"{state_word(a.severity)} · {alert_source(a, st.names)}\n{alert_text(a)}")
             it.setForeground(QColor(t.severity_color(a.severity)))
             self.alert_list.addItem(it)
 
@@ -211,14 +216,15 @@ class OverviewView(Page):
         cams = sorted(st.cameras.values(), key=lambda c: (rank.get(c.state, 3), c.name.lower()))
         self.problem_list.clear()
         if not cams:
-            self.problem_list.addItem(QListWidgetItem("No cameras yet: add some in Cameras (Ctrl+3)"))
+            self.problem_list.addItem(QListWidgetItem(self.tr("No cameras yet: add some in Cameras (Ctrl+3)")))
             return
         for c in cams[:40]:
             where = names.get(c.worker_id or "", "—")
             if c.state == "running":
-                text = f"{c.name}  ·  {where}  ·  {c.fps or 0:.0f} fps  ·  {c.counts_total} counted"
+                text = self.tr("{camera}  ·  {worker}  ·  {fps} fps  ·  {n} counted").format(
+                    camera=c.name, worker=where, fps=num(c.fps or 0), n=num(c.counts_total))
             else:
-                text = f"{c.name}  ·  {c.state.replace('_', ' ')}" + (f" — {c.error}" if c.error else "")
+                text = f"{c.name}  ·  {state_word(c.state)}" + (f" — {c.error}" if c.error else "")
             it = QListWidgetItem(theme.dot(t.status_color(c.state)), text)
             if c.state != "running":
                 it.setForeground(QColor(t.status_color(c.state)))

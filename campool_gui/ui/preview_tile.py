@@ -10,6 +10,8 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from campool_gui.pool.views import CameraView
 from campool_gui.ui import geometry, theme
+from campool_gui.ui.display import state_word
+from campool_gui.ui.i18n import num
 from campool_worker import protocol
 
 _CLASS_COLORS = ("#4c8dff", "#2fbf71", "#f0a020", "#c678dd", "#38c8c8", "#ef4f55", "#e5c07b", "#9aa5ce")
@@ -67,7 +69,7 @@ class PreviewTile(QWidget):
         p.fillRect(r, QColor("#07090c"))
         if self.camera is None:
             p.setPen(QColor(t.muted))
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter, "Empty tile\nassign a camera")
+            p.drawText(r, Qt.AlignmentFlag.AlignCenter, self.tr("Empty tile\nassign a camera"))
             p.end()
             return
         if self.image is not None and not self.image.isNull():
@@ -88,13 +90,13 @@ class PreviewTile(QWidget):
         assert cam is not None
         if cam.state in ("failed", "reconnecting") and cam.error:
             p.setPen(QColor(t.crit if cam.state == "failed" else t.warn))
-            text = f"{cam.state}\n{cam.error}"
+            text = f"{state_word(cam.state)}\n{cam.error}"
         elif cam.state == "unassigned":
             p.setPen(QColor(t.muted))
-            text = "Not running — no worker has it yet"
+            text = self.tr("Not running — no worker has it yet")
         else:
             p.setPen(QColor(t.muted))
-            text = "Waiting for preview…"
+            text = self.tr("Waiting for preview…")
         p.drawText(self.rect().adjusted(12, 30, -12, -12), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                    text)
 
@@ -117,8 +119,8 @@ class PreviewTile(QWidget):
         p.setFont(f)
         right = []
         if cam.fps is not None and cam.state == "running":
-            right.append(f"{cam.fps:.0f} fps")
-        right.append(f"Σ {cam.counts_total}")
+            right.append(f"{num(cam.fps)} fps")
+        right.append(f"Σ {num(cam.counts_total)}")
         p.setPen(QColor("#c8d0dc"))
         p.drawText(QRectF(0, 0, self.width() - 8, 24), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                    "   ".join(right))
@@ -169,7 +171,8 @@ class PreviewTile(QWidget):
             p.fillPath(path, QBrush(color))
             lc = counts.get(line.name) if counts else None
             self._badge(p, QPointF(a.x() + 6, a.y() - 14),
-                        f"{line.name}  in {lc.in_total if lc else 0}  out {lc.out_total if lc else 0}", color)
+                        self.tr("{line}  in {n_in}  out {n_out}").format(
+                            line=line.name, n_in=lc.in_total if lc else 0, n_out=lc.out_total if lc else 0), color)
         if ov:
             for tr in ov.tracks:
                 color = class_color(tr.class_name)

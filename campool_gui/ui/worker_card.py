@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
@@ -16,17 +16,21 @@ from campool_gui.ui.display import (
     format_duration,
     format_pct,
     metric_series,
+    policy_word,
+    state_word,
     storage_summary,
     worker_key,
     worker_metric,
     worker_status,
 )
 from campool_gui.ui.dnd import AUTO, decode_cameras, is_standby_drop
+from campool_gui.ui.i18n import num
 from campool_gui.ui.sparkline import Sparkline
 
 CARD_WIDTH = 300
 
-_METRICS = (("cpu", "CPU", 0), ("mem", "Memory", 1), ("gpu", "GPU", 2), ("fps", "FPS", 3))
+_METRICS = (("cpu", QT_TRANSLATE_NOOP("WorkerCard", "CPU"), 0), ("mem", QT_TRANSLATE_NOOP("WorkerCard", "Memory"), 1),
+            ("gpu", QT_TRANSLATE_NOOP("WorkerCard", "GPU"), 2), ("fps", QT_TRANSLATE_NOOP("WorkerCard", "FPS"), 3))
 
 
 class _DropFrame(QFrame):
@@ -127,7 +131,7 @@ class WorkerCard(_DropFrame):
             cell = QVBoxLayout()
             cell.setSpacing(0)
             top = QHBoxLayout()
-            top.addWidget(label(caption, "metricLabel"))
+            top.addWidget(label(QCoreApplication.translate("WorkerCard", caption), "metricLabel"))
             top.addStretch(1)
             val = label("—", "metricValue")
             top.addWidget(val)
@@ -150,9 +154,10 @@ class WorkerCard(_DropFrame):
         db.setSpacing(8)
         self.fp_label = label("", "muted", wrap=True)
         self.fp_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        db.addWidget(label("Found on the LAN. Adopt it to trust its key and give it cameras.", "muted", wrap=True))
+        db.addWidget(label(self.tr("Found on the LAN. Adopt it to trust its key and give it cameras."), "muted",
+                           wrap=True))
         db.addWidget(self.fp_label)
-        self.adopt_button = button("Adopt…", "adopt", primary=True)
+        self.adopt_button = button(self.tr("Adopt…"), "adopt", primary=True)
         self.adopt_button.clicked.connect(lambda: self.adoptRequested.emit(self.worker.worker_id))
         db.addWidget(self.adopt_button, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(self.discovered_box)
@@ -173,13 +178,13 @@ class WorkerCard(_DropFrame):
         status = worker_status(w)
         self.dot.set_status(status)
         self.name_label.setText(w.name)
-        if self.state_label.text() != status:  # setStyleSheet re-polishes: only on a change
-            self.state_label.setText(status)
+        if self.state_label.text() != state_word(status):  # setStyleSheet re-polishes: only on a change
+            self.state_label.setText(state_word(status))
             self.state_label.setStyleSheet(f"color: {t.status_color(status)};")
-        gpu = f"GPU {w.gpu}" if w.gpu else "CPU only"
+        gpu = self.tr("GPU {name}").format(name=w.gpu) if w.gpu else self.tr("CPU only")
         info = " · ".join(x for x in (w.address, gpu) if x)
         if status == "offline" and w.last_seen:
-            info += f" · last seen {format_duration(time.time() - w.last_seen)} ago"
+            info += self.tr(" · last seen {ago} ago").format(ago=format_duration(time.time() - w.last_seen))
         self.info_label.setText(info)
         self.error_label.setVisible(bool(w.last_error))
         if w.last_error and self.error_label.text() != w.last_error:
@@ -189,25 +194,27 @@ class WorkerCard(_DropFrame):
         self.adopted_box.setVisible(w.adopted)
         self.discovered_box.setVisible(not w.adopted)
         if not w.adopted:
-            self.fp_label.setText(f"Worker key  {group_fingerprint(worker_key(w))}")
+            self.fp_label.setText(self.tr("Worker key  {key}").format(key=group_fingerprint(worker_key(w))))
             return
         n, cap = len(w.cameras), w.capacity
-        self.cap_label.setText(f"Cameras {n} / {cap or '?'}")
+        self.cap_label.setText(self.tr("Cameras {n} / {cap}").format(n=n, cap=cap or "?"))
         self.cap_bar.setMaximum(max(cap, n, 1))
         self.cap_bar.setValue(n)
         fps = worker_metric(w, "fps")
         self.values["cpu"].setText(format_pct(worker_metric(w, "cpu")))
         self.values["mem"].setText(format_pct(worker_metric(w, "mem")))
-        self.values["gpu"].setText(format_pct(worker_metric(w, "gpu")) if w.gpu else "n/a")
-        self.values["fps"].setText("—" if fps is None else f"{fps:.1f}")
+        self.values["gpu"].setText(format_pct(worker_metric(w, "gpu")) if w.gpu else self.tr("n/a"))
+        self.values["fps"].setText("—" if fps is None else num(fps, 1))
         names = [(camera_names or {}).get(c, c) for c in w.cameras]
-        text = ", ".join(names) if names else "no cameras yet — drag some here"
+        text = ", ".join(names) if names else self.tr("no cameras yet — drag some here")
         fm = QFontMetrics(self.cameras_label.font())
         self.cameras_label.setText(fm.elidedText(text, Qt.TextElideMode.ElideRight, CARD_WIDTH - 30))
         self.cameras_label.setToolTip("\n".join(names))
-        standby = [f"{(camera_names or {}).get(s.camera_id, s.camera_id)} ({s.mode}, {s.state})" for s in w.standbys]
+        standby = [f"{(camera_names or {}).get(s.camera_id, s.camera_id)} ({state_word(s.mode)}, {state_word(s.state)})"
+                   for s in w.standbys]
         self.standby_label.setVisible(bool(standby))
-        self.standby_label.setText(fm.elidedText("Standby for " + ", ".join(standby), Qt.TextElideMode.ElideRight,
+        self.standby_label.setText(fm.elidedText(self.tr("Standby for {cameras}").format(cameras=", ".join(standby)),
+                                                 Qt.TextElideMode.ElideRight,
                                                  CARD_WIDTH - 30))
         self.standby_label.setToolTip("\n".join(standby))
         self._dirty = True
@@ -219,7 +226,7 @@ class WorkerCard(_DropFrame):
         if not trouble:
             return
         t = theme.current()
-        text = f"Storage {text}"
+        text = self.tr("Storage {state}").format(state=text)
         if self.storage_label.text() != text:
             self.storage_label.setText(text)
             self.storage_label.setStyleSheet(f"color: {t.crit if state == 'failing' else t.warn};")
@@ -261,14 +268,14 @@ class AutoTargetCard(_DropFrame):
         ic = QLabel()
         ic.setPixmap(theme.icon("auto", theme.current().accent, 22).pixmap(22, 22))
         head.addWidget(ic)
-        head.addWidget(label("Auto", "cardTitle"), 1)
+        head.addWidget(label(self.tr("Auto"), "cardTitle"), 1)
         lay.addLayout(head)
-        self.text = label("Drop cameras here to let the balancer choose the worker. "
-                          "Pinned cameras dropped here are unpinned.", "muted", wrap=True)
+        self.text = label(self.tr("Drop cameras here to let the balancer choose the worker. "
+                                  "Pinned cameras dropped here are unpinned."), "muted", wrap=True)
         lay.addWidget(self.text)
         self.policy_label = label("", "chip")
         lay.addWidget(self.policy_label, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addStretch(1)
 
     def set_policy(self, policy: str) -> None:
-        self.policy_label.setText(f"policy: {policy}" if policy else "")
+        self.policy_label.setText(self.tr("policy: {name}").format(name=policy_word(policy)) if policy else "")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer
 from PySide6.QtWidgets import QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from campool_gui.ui.adopt_dialog import AdoptDialog
@@ -18,8 +18,9 @@ PLOT_REFRESH_MS = 250  # charts move at 4 Hz: telemetry is 1 Hz, the eye needs n
 
 
 class WorkersView(Page):
-    title = "Workers"
-    subtitle = "Edge boxes running cameras. Drag cameras onto a card to pin them there."
+    title = QT_TRANSLATE_NOOP("WorkersView", "Workers")
+    subtitle = QT_TRANSLATE_NOOP("WorkersView",
+                                 "Edge boxes running cameras. Drag cameras onto a card to pin them there.")
 
     def __init__(self, bridge: PoolBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -38,16 +39,16 @@ class WorkersView(Page):
         col = QVBoxLayout(inner)
         col.setContentsMargins(0, 0, 8, 0)
         col.setSpacing(10)
-        self.discovered_title = label("Found on the LAN", "sectionTitle")
+        self.discovered_title = label(self.tr("Found on the LAN"), "sectionTitle")
         col.addWidget(self.discovered_title)
         self.discovered_flow = FlowLayout(spacing=14)
         col.addLayout(self.discovered_flow)
-        self.adopted_title = label("Adopted workers", "sectionTitle")
+        self.adopted_title = label(self.tr("Adopted workers"), "sectionTitle")
         col.addWidget(self.adopted_title)
         self.flow = FlowLayout(spacing=14)
         col.addLayout(self.flow)
-        self.empty_label = label("No workers yet. Start `campool-worker serve` on an edge box on this LAN; "
-                                 "it appears here within seconds.", "muted", wrap=True)
+        self.empty_label = label(self.tr("No workers yet. Start `campool-worker serve` on an edge box on this LAN; "
+                                         "it appears here within seconds."), "muted", wrap=True)
         col.addWidget(self.empty_label)
         col.addStretch(1)
         scroll.setWidget(inner)
@@ -121,7 +122,7 @@ class WorkersView(Page):
         n_disc = sum(1 for c in self.cards.values() if not c.worker.adopted)
         n_adopted = len(self.cards) - n_disc
         self.discovered_title.setVisible(n_disc > 0)
-        self.adopted_title.setText(f"Adopted workers  ·  {n_adopted}")
+        self.adopted_title.setText(self.tr("Adopted workers  ·  {n}").format(n=n_adopted))
         self.empty_label.setVisible(not self.cards)
         self.auto_card.set_policy(state.policy)
         self._refresh_details()

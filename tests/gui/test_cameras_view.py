@@ -20,8 +20,8 @@ def test_add_edit_and_remove_a_camera(qtbot, window, pool, bridge):
     assert dlg.id_edit.text() == "side-door"  # derived from the name
     dlg.source_edit.setText(SYNTH)
     dlg.site_edit.setText("east")
-    dlg.priority_combo.setCurrentText("high")
-    dlg.preset_combo.setCurrentIndex(dlg.preset_combo.findText("people"))
+    dlg.priority_combo.setCurrentIndex(dlg.priority_combo.findData("high"))
+    dlg.preset_combo.setCurrentIndex(dlg.preset_combo.findData("people"))
     dlg.preset_combo.activated.emit(dlg.preset_combo.currentIndex())
     dlg.fps_spin.setValue(4)
     assert dlg.detect_combo.currentData() == "adaptive" and dlg.budget_spin.value() == 10.0
@@ -39,7 +39,7 @@ def test_add_edit_and_remove_a_camera(qtbot, window, pool, bridge):
     view.select_ids(["side-door"])
     dlg = view.edit_selected()
     assert dlg.id_edit.isReadOnly() and dlg.name_edit.text() == "Side door"
-    dlg.priority_combo.setCurrentText("critical")
+    dlg.priority_combo.setCurrentIndex(dlg.priority_combo.findData("critical"))
     dlg.ok_button.click()
     qtbot.waitUntil(lambda: pool.camera("side-door").config.priority == "critical", timeout=10000)
 

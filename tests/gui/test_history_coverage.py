@@ -71,8 +71,8 @@ def test_history_shades_the_gap_says_the_coverage_and_exports_it(qtbot, lone, tm
     view.show()
     qtbot.waitExposed(view)
     view.camera_combo.setCurrentIndex(view.camera_combo.findData("gate"))
-    view.range_combo.setCurrentText("Last hour")
-    view.bucket_combo.setCurrentText("minute")
+    view.select_range("Last hour")
+    view.select_bucket("minute")
     done = view.queries_done
     view.run_query()
     qtbot.waitUntil(lambda: view.queries_done > done, timeout=10000)

@@ -13,7 +13,7 @@ def test_history_shows_what_the_master_stored_and_exports_it(qtbot, window, pool
     qtbot.waitUntil(lambda: bool(pool.master.history(start, time.time() + 60, bucket="minute")), timeout=30000)
     window.show_view("history")
     view = window.pages["history"]
-    view.range_combo.setCurrentText("Last hour")
+    view.select_range("Last hour")
     view.bucket_combo.setCurrentText("minute")
     done = view.queries_done
     view.run_query()

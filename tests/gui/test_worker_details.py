@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from PySide6.QtCore import QLocale
+
 from campool_gui.pool.views import MasterView
 from campool_gui.ui import theme
 from campool_gui.ui.worker_details import WorkerDetails
@@ -27,9 +29,17 @@ def test_another_master_is_listed_by_name_fingerprint_and_date_in_the_warning_co
     w = next(iter(bridge.state.workers.values()))
     adopted = time.mktime((2030, 5, 4, 12, 30, 0, 0, 0, -1))
     other = MasterView("O" * 40, "ops-room", adopted, this_master=False)
-    details.show_worker(dataclasses.replace(w, masters=(*w.masters, other)), {})
+    before = QLocale()
+    try:  # the date in the locale's own format (QLocale's short format)
+        QLocale.setDefault(QLocale("vi_VN"))
+        details.show_worker(dataclasses.replace(w, masters=(*w.masters, other)), {})
+        assert details.masters_shown()[-1] == "ops-room · OOOOOOOO · since 4/5/30 12:30"
+        QLocale.setDefault(QLocale("en_US"))
+        details.show_worker(dataclasses.replace(w, masters=(*w.masters, other)), {})
+    finally:
+        QLocale.setDefault(before)
     lines = details.masters_shown()
-    assert lines[-1] == "ops-room · OOOOOOOO · since 2030-05-04 12:30"
+    assert lines[-1] == "ops-room · OOOOOOOO · since 5/4/30 12:30\u202fPM"  # CLDR: a narrow space before PM
     item = details.master_list.item(len(lines) - 1)
     assert item.foreground().color().name() == theme.current().warn.lower()
     assert "O" * 40 in item.toolTip(), "the whole key, to compare with `campool-worker masters`"
