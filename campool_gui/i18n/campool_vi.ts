@@ -2,6 +2,115 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="vi_VN" sourcelanguage="en_US">
 <context>
+    <name>AddJobDialog</name>
+    <message>
+        <location filename="../ui/jobs_view.py" line="+161"/>
+        <source>Add job</source>
+        <translation>Thêm công việc</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>Add files…</source>
+        <translation>Thêm tệp…</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Add folder…</source>
+        <translation>Thêm thư mục…</translation>
+    </message>
+    <message>
+        <location line="+9"/>
+        <location line="+38"/>
+        <source>Recordings</source>
+        <translation>Bản ghi</translation>
+    </message>
+    <message>
+        <location line="-36"/>
+        <source>one per row: NAME:x1,y1,x2,y2   e.g. near:0,500,1280,500</source>
+        <translation>mỗi dòng một vạch: TÊN:x1,y1,x2,y2   ví dụ near:0,500,1280,500</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Lines</source>
+        <translation>Vạch đếm</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>one per row: NAME:x1,y1,x2,y2,x3,y3,...</source>
+        <translation>mỗi dòng một vùng: TÊN:x1,y1,x2,y2,x3,y3,...</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Zones</source>
+        <translation>Vùng</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>all classes; or e.g. car,truck,bus,motorcycle</source>
+        <translation>mọi lớp; hoặc ví dụ car,truck,bus,motorcycle</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Classes</source>
+        <translation>Lớp</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>ONNX model path (empty: the motion detector, not exact at cuts)</source>
+        <translation>đường dẫn mô hình ONNX (để trống: bộ dò chuyển động, không chính xác tại các điểm cắt)</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Model</source>
+        <translation>Mô hình</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Priority</source>
+        <translation>Ưu tiên</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source> min</source>
+        <translation> phút</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Report interval</source>
+        <translation>Chu kỳ báo cáo</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>from the file (metadata, else its time); or 2026-03-02T07:30</source>
+        <translation>lấy từ tệp (siêu dữ liệu, nếu không thì thời gian của tệp); hoặc 2026-03-02T07:30</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Recording start</source>
+        <translation>Bắt đầu ghi</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Queue job</source>
+        <translation>Đưa vào hàng đợi</translation>
+    </message>
+    <message>
+        <location line="+9"/>
+        <source>Videos (*.mp4 *.mov *.avi *.mkv *.ts *.m4v);;All files (*)</source>
+        <translation>Video (*.mp4 *.mov *.avi *.mkv *.ts *.m4v);;Mọi tệp (*)</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>A folder of recordings</source>
+        <translation>Thư mục bản ghi</translation>
+    </message>
+    <message>
+        <location line="+23"/>
+        <source>the recording start is not a time such as 2026-03-02T07:30</source>
+        <translation>thời điểm bắt đầu ghi không phải là thời gian dạng 2026-03-02T07:30</translation>
+    </message>
+</context>
+<context>
     <name>AdoptDialog</name>
     <message>
         <location filename="../ui/adopt_dialog.py" line="+50"/>
@@ -409,12 +518,12 @@ Máy trạm không phản hồi, camera mất luồng, máy trạm quá nóng: c
     </message>
     <message>
         <location line="-5"/>
-        <location line="+123"/>
+        <location line="+141"/>
         <source>Add camera</source>
         <translation>Thêm camera</translation>
     </message>
     <message>
-        <location line="-118"/>
+        <location line="-136"/>
         <source>Add a camera</source>
         <translation>Thêm một camera</translation>
     </message>
@@ -515,11 +624,36 @@ Máy trạm không phản hồi, camera mất luồng, máy trạm quá nóng: c
     </message>
     <message>
         <location line="+10"/>
+        <source>off: detection below decides</source>
+        <translation>tắt: chế độ dò bên dưới quyết định</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>A fixed detector rate; off lets the detection mode below decide</source>
+        <translation>Tần suất dò cố định; tắt để chế độ dò bên dưới quyết định</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>adaptive: when counting needs it</source>
+        <translation>thích ứng: khi việc đếm cần</translation>
+    </message>
+    <message>
+        <location line="+1"/>
         <source>every frame</source>
         <translation>mọi khung hình</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+5"/>
+        <source> runs/s at most</source>
+        <translation> lần/giây tối đa</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source> runs/s when idle</source>
+        <translation> lần/giây khi rảnh</translation>
+    </message>
+    <message>
+        <location line="+5"/>
         <source>Loop a video file (demos, soak tests)</source>
         <translation>Phát lặp tệp video (demo, thử tải dài)</translation>
     </message>
@@ -580,6 +714,21 @@ Máy trạm không phản hồi, camera mất luồng, máy trạm quá nóng: c
     </message>
     <message>
         <location line="+1"/>
+        <source>Detection</source>
+        <translation>Chế độ dò</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Detect budget</source>
+        <translation>Giới hạn dò</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Detect floor</source>
+        <translation>Mức dò tối thiểu</translation>
+    </message>
+    <message>
+        <location line="+1"/>
         <source>Confidence</source>
         <translation>Độ tin cậy</translation>
     </message>
@@ -609,7 +758,7 @@ Máy trạm không phản hồi, camera mất luồng, máy trạm quá nóng: c
         <translation>không đổi (giữ trên máy này, không bao giờ hiển thị); nhập mật khẩu mới để thay</translation>
     </message>
     <message>
-        <location line="+24"/>
+        <location line="+27"/>
         <source>File…</source>
         <translation>Tệp…</translation>
     </message>
@@ -624,7 +773,7 @@ Máy trạm không phản hồi, camera mất luồng, máy trạm quá nóng: c
         <translation>đã có camera với mã {id}; hãy chọn tên hoặc mã khác</translation>
     </message>
     <message>
-        <location line="+38"/>
+        <location line="+40"/>
         <source>Enter a source first.</source>
         <translation>Hãy nhập nguồn trước.</translation>
     </message>
@@ -1310,6 +1459,147 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
     </message>
 </context>
 <context>
+    <name>JobsModel</name>
+    <message>
+        <location filename="../ui/jobs_view.py" line="-137"/>
+        <source>Job</source>
+        <translation>Công việc</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Priority</source>
+        <translation>Ưu tiên</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>State</source>
+        <translation>Trạng thái</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Progress</source>
+        <translation>Tiến độ</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>ETA</source>
+        <translation>Còn lại</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Segments</source>
+        <translation>Đoạn</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Retried</source>
+        <translation>Thử lại</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Files</source>
+        <translation>Tệp</translation>
+    </message>
+</context>
+<context>
+    <name>JobsView</name>
+    <message>
+        <location line="+144"/>
+        <source>Jobs</source>
+        <translation>Công việc</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Recorded footage counted across the pool; live cameras come first</source>
+        <translation>Đếm video đã ghi trên toàn bộ nhóm máy; camera trực tiếp luôn được ưu tiên</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Add job</source>
+        <translation>Thêm công việc</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Cancel job</source>
+        <translation>Hủy công việc</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Export CSV</source>
+        <translation>Xuất CSV</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Printable report</source>
+        <translation>Báo cáo để in</translation>
+    </message>
+    <message>
+        <location line="+13"/>
+        <source>Select a finished job to see its counts</source>
+        <translation>Chọn một công việc đã xong để xem số đếm</translation>
+    </message>
+    <message>
+        <location line="+29"/>
+        <source>reading the jobs</source>
+        <translation>đang đọc danh sách công việc</translation>
+    </message>
+    <message>
+        <location line="+33"/>
+        <source>reading the job&apos;s result</source>
+        <translation>đang đọc kết quả công việc</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>{state}: {pct:.0f} % counted, about {eta} left</source>
+        <translation>{state}: đã đếm {pct:.0f} %, còn khoảng {eta}</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>{name}: {state}, {n} segment(s), {r} retried</source>
+        <translation>{name}: {state}, {n} đoạn, {r} lần thử lại</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>line {name}: in {i}, out {o}</source>
+        <translation>vạch {name}: vào {i}, ra {o}</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>missing {file} {a}–{b} s: {why}</source>
+        <translation>thiếu {file} {a}–{b} giây: {why}</translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>interval start        line   dir  class        count</source>
+        <translation>bắt đầu khoảng       vạch   hướng lớp        số đếm</translation>
+    </message>
+    <message>
+        <location line="+25"/>
+        <source>checking the recordings…</source>
+        <translation>đang kiểm tra các bản ghi…</translation>
+    </message>
+    <message>
+        <location line="+11"/>
+        <source>queueing the job</source>
+        <translation>đang đưa công việc vào hàng đợi</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>cancelling the job</source>
+        <translation>đang hủy công việc</translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>Export</source>
+        <translation>Xuất</translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>writing the report</source>
+        <translation>đang ghi báo cáo</translation>
+    </message>
+</context>
+<context>
     <name>LineItem</name>
     <message>
         <location filename="../ui/line_editor.py" line="+139"/>
@@ -1320,7 +1610,7 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
 <context>
     <name>LineZoneEditor</name>
     <message>
-        <location filename="../ui/line_editor_dialog.py" line="+43"/>
+        <location filename="../ui/line_editor_dialog.py" line="+44"/>
         <source>Lines and zones — {camera}</source>
         <translation>Vạch đếm và vùng — {camera}</translation>
     </message>
@@ -1390,9 +1680,19 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
         <translation>Mũi tên chỉ hướng di chuyển của đối tượng khi được tính là &quot;vào&quot;.</translation>
     </message>
     <message>
-        <location line="+8"/>
+        <location line="+12"/>
         <source>Save and send to worker</source>
         <translation>Lưu và gửi tới máy trạm</translation>
+    </message>
+    <message>
+        <location line="+104"/>
+        <source>Line “{0}” is {1:g} px from the frame edge: objects leave the picture before their centre clears the line. Move it at least {2:g} px inside.</source>
+        <translation>Vạch “{0}” cách mép khung hình {1:g} px: vật thể rời khỏi hình trước khi tâm của chúng qua vạch. Hãy dời vạch vào trong ít nhất {2:g} px.</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Line “{0}”: objects move {2:g} px between two detector runs, more than its {1:g} px band. Raise the detector rate or budget, or draw the line where objects move slower.</source>
+        <translation>Vạch “{0}”: vật thể di chuyển {2:g} px giữa hai lần dò, nhiều hơn dải {1:g} px của vạch. Hãy tăng tần suất hoặc giới hạn dò, hoặc vẽ vạch ở nơi vật thể di chuyển chậm hơn.</translation>
     </message>
 </context>
 <context>
@@ -1447,7 +1747,7 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../ui/main_window.py" line="+42"/>
+        <location filename="../ui/main_window.py" line="+43"/>
         <source>Overview</source>
         <translation>Tổng quan</translation>
     </message>
@@ -1482,7 +1782,12 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
         <translation>Cài đặt</translation>
     </message>
     <message>
-        <location line="+48"/>
+        <location line="+0"/>
+        <source>Jobs</source>
+        <translation>Công việc</translation>
+    </message>
+    <message>
+        <location line="+49"/>
         <source>data: {path}</source>
         <translation>dữ liệu: {path}</translation>
     </message>
@@ -1810,7 +2115,7 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
 <context>
     <name>PoolBridge</name>
     <message>
-        <location filename="../ui/bridge.py" line="+209"/>
+        <location filename="../ui/bridge.py" line="+213"/>
         <source>adopting worker {id}</source>
         <translation>tiếp nhận máy trạm {id}</translation>
     </message>
@@ -1985,6 +2290,49 @@ hãy giao một camera</translation>
         <location line="+1"/>
         <source>Discard</source>
         <translation>Bỏ</translation>
+    </message>
+</context>
+<context>
+    <name>SegmentsModel</name>
+    <message>
+        <location filename="../ui/jobs_view.py" line="-313"/>
+        <source>#</source>
+        <translation>#</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>File</source>
+        <translation>Tệp</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Stretch</source>
+        <translation>Khoảng</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>State</source>
+        <translation>Trạng thái</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Progress</source>
+        <translation>Tiến độ</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Worker</source>
+        <translation>Máy trạm</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Try</source>
+        <translation>Lần thử</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Last error</source>
+        <translation>Lỗi gần nhất</translation>
     </message>
 </context>
 <context>
@@ -2418,7 +2766,7 @@ hãy giao một camera</translation>
         <translation>Đóng chi tiết</translation>
     </message>
     <message>
-        <location line="+19"/>
+        <location line="+22"/>
         <source>Load history</source>
         <translation>Lịch sử tải</translation>
     </message>
@@ -2443,7 +2791,7 @@ hãy giao một camera</translation>
         <translation>Sự kiện</translation>
     </message>
     <message>
-        <location line="+7"/>
+        <location line="+8"/>
         <source>Drain</source>
         <translation>Rút camera</translation>
     </message>

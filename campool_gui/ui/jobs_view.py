@@ -9,11 +9,17 @@ outside the picture) in place; nothing is queued then.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QAbstractTableModel,
+    QCoreApplication,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -97,11 +103,21 @@ class _Table(QAbstractTableModel):
         return None
 
 
+# Column headers, translated in their model's context (QT_TRANSLATE_NOOP marks them for lupdate).
+JOB_HEADERS = (QT_TRANSLATE_NOOP("JobsModel", "Job"), QT_TRANSLATE_NOOP("JobsModel", "Priority"),
+    QT_TRANSLATE_NOOP("JobsModel", "State"), QT_TRANSLATE_NOOP("JobsModel", "Progress"),
+    QT_TRANSLATE_NOOP("JobsModel", "ETA"), QT_TRANSLATE_NOOP("JobsModel", "Segments"),
+    QT_TRANSLATE_NOOP("JobsModel", "Retried"), QT_TRANSLATE_NOOP("JobsModel", "Files"))
+SEGMENT_HEADERS = (QT_TRANSLATE_NOOP("SegmentsModel", "#"), QT_TRANSLATE_NOOP("SegmentsModel", "File"),
+    QT_TRANSLATE_NOOP("SegmentsModel", "Stretch"), QT_TRANSLATE_NOOP("SegmentsModel", "State"),
+    QT_TRANSLATE_NOOP("SegmentsModel", "Progress"), QT_TRANSLATE_NOOP("SegmentsModel", "Worker"),
+    QT_TRANSLATE_NOOP("SegmentsModel", "Try"), QT_TRANSLATE_NOOP("SegmentsModel", "Last error"))
+
+
 class JobsModel(_Table):
-    def __init__(self, tr: Callable[[str], str], parent: Any = None) -> None:
+    def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.columns = (tr("Job"), tr("Priority"), tr("State"), tr("Progress"), tr("ETA"), tr("Segments"),
-                        tr("Retried"), tr("Files"))
+        self.columns = tuple(QCoreApplication.translate("JobsModel", h) for h in JOB_HEADERS)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -118,10 +134,9 @@ class JobsModel(_Table):
 
 
 class SegmentsModel(_Table):
-    def __init__(self, tr: Callable[[str], str], parent: Any = None) -> None:
+    def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.columns = (tr("#"), tr("File"), tr("Stretch"), tr("State"), tr("Progress"), tr("Worker"), tr("Try"),
-                        tr("Last error"))
+        self.columns = tuple(QCoreApplication.translate("SegmentsModel", h) for h in SEGMENT_HEADERS)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -251,10 +266,10 @@ class JobsView(Page):
         self.csv_btn.clicked.connect(lambda: self._export("csv"))
         self.html_btn.clicked.connect(lambda: self._export("html"))
 
-        self.model = JobsModel(self.tr, self)
+        self.model = JobsModel(self)
         self.table = self._table(self.model, 3)
         self.table.setColumnWidth(0, 200)
-        self.seg_model = SegmentsModel(self.tr, self)
+        self.seg_model = SegmentsModel(self)
         self.seg_table = self._table(self.seg_model, 4)
         self.result = QPlainTextEdit()
         self.result.setReadOnly(True)
