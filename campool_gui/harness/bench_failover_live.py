@@ -25,6 +25,7 @@ standby costs (CPU and memory of a worker that holds only standbys, per camera, 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -41,7 +42,7 @@ from typing import Any, Literal
 
 import psutil
 
-from campool_gui.harness.audit import reference_crossings
+from campool_gui.harness.audit import Crossing, reference_crossings
 from campool_gui.harness.bench_failover import shared_file, wait_until
 from campool_gui.harness.launcher import LocalWorker
 from campool_gui.harness.live_audit import (
@@ -338,8 +339,35 @@ def _reference(cfg: CameraConfig, video: Path) -> tuple[list[Any], int, float]:
         raise BenchUnavailable(f"cannot read the length and rate of {video}")
     offline = CameraConfig(cfg.camera_id, str(video), lines=cfg.lines, model=cfg.model, classes=cfg.classes,
                            detect_fps=cfg.detect_fps, loop=True)
-    ref = reference_crossings(offline, 2 * frames - 1)
-    return loop_crossings(ref, frames), frames, fps
+    cache = _reference_cache(offline, video)
+    try:
+        per_loop = [Crossing(**c) for c in json.loads(cache.read_text())]
+        log.info("offline reference from %s", cache)
+    except (OSError, ValueError, TypeError):
+        per_loop = loop_crossings(reference_crossings(offline, 2 * frames - 1), frames)
+        part = cache.with_name(f"{cache.name}.{os.getpid()}.part")
+        part.write_text(json.dumps([asdict(c) for c in per_loop]))
+        part.replace(cache)   # whole or not at all: another bench may be reading it
+    return per_loop, frames, fps
+
+
+def _reference_cache(offline: CameraConfig, video: Path) -> Path:
+    """Where the offline count of this camera's file is kept between runs (it costs 10-30 s of CPU
+    on a 2-core box): keyed by the file, the model, the camera's counting settings and the pipeline's
+    own code, so any change to what decides the count makes a fresh one."""
+    import campool_worker.pipeline as pipeline_pkg
+
+    h = hashlib.sha256()
+    for f in [video, Path(offline.model or "")]:
+        st = f.stat() if f.is_file() else None
+        h.update(f"{f.resolve()}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0};".encode())
+    h.update(repr((offline.lines, offline.classes, offline.detect_fps, offline.detect, offline.detect_budget,
+                   offline.detect_floor)).encode())
+    for src in sorted(Path(pipeline_pkg.__file__).parent.glob("*.py")):
+        h.update(src.read_bytes())
+    folder = Path(tempfile.gettempdir()) / "campool-rtsp-camera"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"reference-{h.hexdigest()[:24]}.json"
 
 
 def run_live_failover_bench(s: LiveBenchSettings) -> LiveBenchResult:

@@ -609,10 +609,11 @@ class CameraRunner:
         dropped = ring.dropped if ring is not None else 0
         self._catching_up = False
         self._ring = None  # its memory goes back
-        self._set(buffered_s=0.0, catch_up_fps=round(fps, 1))
+        # logged before the status says so: whoever sees the catch-up end finds its figures in the log
         log.info("%s: caught up: %d buffered frame(s) counted in %.2f s (%.0f frames/s)%s; live from frame %s",
                  self._ctx, counted, elapsed, fps, f", {dropped} lost at the limit" if dropped else "",
                  self._next_index)
+        self._set(buffered_s=0.0, catch_up_fps=round(fps, 1))
 
     def _deliver(self, frame: Frame, result: Any) -> None:
         crossings = getattr(result, "crossings", None) or ()

@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.rtsp, pytest.mark.slow, pytest.mark.timeout(400)]
 DURATION_S = 40
 CAMERA_DOWN_S = 5
 CAMERA_RUN_S = 50      # the workers reconnect with a backoff (1, 2, 4 s ...): back about 8 s after the loss
-PARTITION_S = 20        # the bench's default is 30 s (figures in the issue note); shorter here for the suite's time
-PARTITION_RUN_S = 56    # the partition starts at the middle and heals 8 s before the end
+PARTITION_S = 15        # the bench's default is 30 s (figures in the issue note); shorter here for the suite's time
+PARTITION_RUN_S = 46    # the partition starts at the middle and heals 8 s before the end
 
 
 def run_live_bench(standby: str, *extra: str, duration_s: int = DURATION_S) -> dict[str, Any]:
@@ -48,11 +48,6 @@ def run_live_bench(standby: str, *extra: str, duration_s: int = DURATION_S) -> d
 @pytest.fixture(scope="module")
 def live_bench() -> dict[str, Any]:
     return run_live_bench("none")
-
-
-@pytest.fixture(scope="module")
-def live_bench_hot() -> dict[str, Any]:
-    return run_live_bench("hot")
 
 
 @pytest.fixture(scope="module")
@@ -100,26 +95,6 @@ def test_the_gap_the_master_recorded_is_the_outage(live_bench):
     assert abs(s["recorded_gap_s"] - s["first_frame_s"]) <= 1.0, s
 
 
-def test_a_hot_standby_takes_over_a_killed_primary_with_nothing_doubled_and_no_gap(live_bench_hot):
-    s = live_bench_hot
-    cam = s["per_camera"]["cam1"]
-    assert (s["standby"], s["kill"]) == ("hot", "sigkill"), s
-    assert s["expected"] > 0 and s["lost"] + s["matched"] == s["expected"], s
-    # It was the standby that took over, and its frames never stopped.
-    assert cam["standby_worker"] is not None and cam["to_worker"] == cam["standby_worker"], cam
-    assert s["first_frame_s"] == 0.0, s
-    assert s["duplicated"] == 0, s
-    # Nothing lost to the failover. The audit's one known miss: a single crossing of the looped
-    # file (loop frame 219) that the live stream's 10 detections a second miss in some loops,
-    # kill or not (90 s runs: hot lost it in loops 2 and 3, warm in loops 3 and 5, no standby in
-    # loops 1 and 5 besides its outage). Any other crossing lost fails here.
-    assert s["lost"] <= 2 and len({frame for _loop, frame in cam["lost_loop_frame"]}) <= 1, s
-    if s["recorded_gap_s"] is not None:
-        assert s["recorded_gap_s"] < 0.5, s
-    # What the standby cost, measured.
-    assert s["standby_cost"] is not None and s["standby_cost"]["cpu_percent_per_camera"] > 0, s
-
-
 def test_a_camera_down_for_everyone_is_a_gap_on_every_worker_and_its_standby_does_not_take_over(
         live_bench_camera_down):
     """The camera's server is killed (a power loss) for 5 s and started again: both workers lose the
@@ -149,9 +124,12 @@ def test_a_camera_down_for_everyone_is_a_gap_on_every_worker_and_its_standby_doe
 
 
 def test_a_partitioned_primary_is_replaced_by_its_hot_standby_and_its_late_events_are_fenced(live_bench_partition):
-    """The primary's worker is cut off the LAN (its namespace's link down) for 20 s: the master
+    """The primary's worker is cut off the LAN (its namespace's link down) for 15 s: the master
     declares it dead and promotes the hot standby at once; when the link comes back the old worker's
-    epoch is stale and whatever it counted meanwhile is fenced: nothing doubled, nothing lost."""
+    epoch is stale and whatever it counted meanwhile is fenced: nothing doubled, nothing lost.
+    (A SIGKILLed primary goes the same way, by its heartbeats stopping: `bench-failover --live
+    --standby hot` measures it, and tests/integration/test_pool_standby_live.py kills real workers
+    under a hot and a warm standby; the RTSP run of it is left out here for the suite's time.)"""
     s = live_bench_partition
     cam = s["per_camera"]["cam1"]
     assert (s["standby"], s["kill"], s["stop_s"]) == ("hot", "partition", PARTITION_S), s
@@ -162,3 +140,5 @@ def test_a_partitioned_primary_is_replaced_by_its_hot_standby_and_its_late_event
     assert s["lost"] <= 2 and len({frame for _loop, frame in cam["lost_loop_frame"]}) <= 1, s
     if s["recorded_gap_s"] is not None:
         assert s["recorded_gap_s"] < 0.5, s
+    # What the standby cost, measured.
+    assert s["standby_cost"] is not None and s["standby_cost"]["cpu_percent_per_camera"] > 0, s
