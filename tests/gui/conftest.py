@@ -72,13 +72,20 @@ def settings(tmp_path):
     return QSettings(str(tmp_path / "campool-gui.ini"), QSettings.Format.IniFormat)
 
 
-@pytest.fixture
-def window(qtbot, bridge, settings):
+def open_main_window(qtbot, bridge, settings):
+    """The main window as the screenshots see it (1440x900, shown); a test that switches the language
+    opens its own after the switch."""
     from campool_gui.ui.main_window import MainWindow
     w = MainWindow(bridge, settings, data_dir="/tmp/campool-test", tray=False)
     qtbot.addWidget(w)
     w.resize(1440, 900)
     w.show()
     qtbot.waitExposed(w)
+    return w
+
+
+@pytest.fixture
+def window(qtbot, bridge, settings):
+    w = open_main_window(qtbot, bridge, settings)
     yield w
     w.close()

@@ -12,6 +12,7 @@ import pytest
 from campool_gui.harness.i18n_audit import leftovers
 from campool_gui.ui import i18n
 from campool_gui.ui.main_window import VIEWS, MainWindow
+from tests.gui.conftest import open_main_window
 
 TS = i18n.I18N_DIR / "campool_vi.ts"
 
@@ -39,15 +40,6 @@ def walk_views(qtbot, window: MainWindow, bridge) -> list[str]:
     return found
 
 
-def _window(qtbot, bridge, settings) -> MainWindow:
-    w = MainWindow(bridge, settings, data_dir="/tmp/campool-test", tray=False)
-    qtbot.addWidget(w)
-    w.resize(1440, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
-
-
 @pytest.fixture
 def in_language(qapp):
     """Load a translation for the test (a language or a .qm file), English again after it."""
@@ -60,7 +52,7 @@ def in_language(qapp):
 def test_every_main_view_is_in_vietnamese(qtbot, bridge, settings, in_language):
     in_language("vi")
     assert i18n.language() == "vi"
-    window = _window(qtbot, bridge, settings)
+    window = open_main_window(qtbot, bridge, settings)
     assert window.nav_buttons["overview"].text().strip() == "Tổng quan"
     assert walk_views(qtbot, window, bridge) == []
     window.close()
@@ -82,14 +74,14 @@ def test_a_missing_translation_is_found_by_the_walk(qtbot, bridge, settings, qap
     monkeypatch.setattr(i18n, "I18N_DIR", tmp_path)
     try:
         i18n.install(qapp, "vi")
-        window = _window(qtbot, bridge, settings)
+        window = open_main_window(qtbot, bridge, settings)
         found = walk_views(qtbot, window, bridge)
         window.close()
     finally:
         i18n.install(qapp, "en")
     assert [f for f in found if "Load distribution" in f], found
     assert all("Load distribution" in f for f in found), found
-    english = _window(qtbot, bridge, settings)
+    english = open_main_window(qtbot, bridge, settings)
     assert len(walk_views(qtbot, english, bridge)) > 50, "in English, the walk finds English everywhere"
     english.close()
 
