@@ -257,6 +257,9 @@ class JobsView(Page):
         self.default_dir = default_dir
         self.jobs: dict[str, JobView] = {}
         self.report: JobReport | None = None
+        # (job, state) of the report being read: progress events keep coming meanwhile, and each
+        # would read the same report again from the history
+        self._reading: tuple[str, str] | None = None
         self.add_btn = self.add_action_button(self.tr("Add job"), "add", primary=True)
         self.cancel_btn = self.add_action_button(self.tr("Cancel job"), "remove")
         self.csv_btn = self.add_action_button(self.tr("Export CSV"), "export")
@@ -335,15 +338,22 @@ class JobsView(Page):
         self.seg_model.set_rows(list(job.segments) if job else [])
         if job is not None and job.finished_at is not None and (self.report is None or self.report.job_id != jid
                                                                 or self.report.state != job.state):
-            self.bridge.call(self.tr("reading the job's result"), lambda: self.bridge.master.job_report(jid),
-                             on_result=self._show_report)
+            if self._reading != (job.job_id, job.state):
+                self._reading = (job.job_id, job.state)
+                self.bridge.call(self.tr("reading the job's result"), lambda: self.bridge.master.job_report(jid),
+                                 on_result=self._show_report, on_done=self._report_failed)
         elif job is not None and job.finished_at is None:
             self.report = None
             self.result.setPlainText(self.tr("{state}: {pct:.0f} % counted, about {eta} left").format(
                 state=job.state, pct=job.progress * 100, eta=_eta(job.eta_s)))
         self._sync_buttons()
 
+    def _report_failed(self, error: str | None) -> None:
+        if error:
+            self._reading = None   # the next change tries again
+
     def _show_report(self, rep: JobReport) -> None:
+        self._reading = None
         self.report = rep
         text = [self.tr("{name}: {state}, {n} segment(s), {r} retried").format(
             name=rep.name, state=rep.state, n=rep.segments, r=rep.retried)]
