@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how the holding worker fails (default sigkill; partition: its network is cut, every "
                          "worker in a namespace of its own, needs root; camera: the cameras' servers are killed "
                          "instead, like a power loss; none: the audit's own noise)")
+    lv.add_argument("--detect-fps", type=float, metavar="N", help="the cameras' fixed detector rate (default 10); 0: "
+                                                                   "the camera's default, adaptive detection")
     lv.add_argument("--stop-s", type=float, metavar="S", help="how long the outage lasts: --kill sigstop before "
                                                              "SIGCONT (default 15), partition before the heal "
                                                              "(default 30), camera before the server is back "

@@ -88,7 +88,7 @@ class LiveBenchSettings:
                                      # 11.7 s in another); one loop of the file is left out
     tail_s: float = 5.0              # and at its end (events in flight)
     tolerance_s: float = 0.5         # how far a stored crossing may lie from its reference one
-    detect_fps: float = 10.0
+    detect_fps: float | None = 10.0  # None: the camera's default (adaptive detection)
     gop_frames: int = 60             # the camera's key frame interval: 2 s, a camera's usual setting
     keep: str | None = None          # keep the data folders here
 
@@ -273,6 +273,7 @@ class LiveBenchResult:
             "duration_s": self.settings.duration_s, "warmup_s": self.settings.warmup_s,
             "tail_s": self.settings.tail_s, "tolerance_s": self.settings.tolerance_s,
             "gop_frames": self.settings.gop_frames,
+            "detect_fps": self.settings.detect_fps,   # None: adaptive detection
             "window_s": round(self.window[1] - self.window[0], 3),
             "kill_at_s": round(self.kill_wall - self.window[0] + self.settings.warmup_s, 3)
             if self.kill_wall is not None else None,
@@ -584,13 +585,21 @@ def print_table(summary: dict[str, Any]) -> None:
               f"duplicated {c['duplicated']} at {c['duplicated_at_s']} s; loops {c['loops']}")
 
 
+def _detect_fps(args: Any) -> float | None:
+    """--detect-fps: a fixed rate, 10 when not given; 0 leaves the camera's default (adaptive)."""
+    value = getattr(args, "detect_fps", None)
+    if value is None:
+        return LiveBenchSettings.detect_fps
+    return float(value) or None
+
+
 def bench_failover_live(args: Any) -> int:
     """The CLI entry of `bench-failover --live`."""
     s = LiveBenchSettings(
         standby=args.standby or "none", cameras=int(args.cameras or 1), workers=int(args.workers or 2),
         duration_s=float(args.duration or 90.0), kill=args.kill or "sigkill",
         stop_s=float(args.stop_s if args.stop_s is not None else DEFAULT_STOP_S.get(args.kill or "sigkill", 15.0)),
-        keep=args.keep)
+        keep=args.keep, detect_fps=_detect_fps(args))
     try:
         result = run_live_failover_bench(s)
     except BenchUnavailable as exc:
