@@ -180,8 +180,11 @@ def test_hot_and_warm_standbys_in_a_worker_promotion_from_the_cut_and_spans_clos
             print(f"\nbetween the cut and the promotion: {len(from_ring)} crossings from the warm ring, "
                   f"{len(by_hot)} by the hot standby")
             assert len(from_ring) * 2 >= len(by_hot), "the ring's frames count about what the live pipeline did"
-            caught = re.search(r"caught up: (\d+) buffered frame\(s\) counted in [\d.]+ s \((\d+) frames/s\)",
-                               worker.log())
+            # the worker's log reaches us through a pipe: the line may trail the status that reported the end
+            caught_up = re.compile(r"caught up: (\d+) buffered frame\(s\) counted in [\d.]+ s \((\d+) frames/s\)")
+            wait_until(lambda: caught_up.search(worker.log()) is not None, 10,
+                       message="the catch-up's figures in the worker's log")
+            caught = caught_up.search(worker.log())
             assert caught is not None and int(caught.group(2)) > 10, "faster than the 10 detections a second"
             wait_until(lambda: any(sp.role == "primary" for sp in master.spans_of("warm", 7)), 10,
                        message="a coverage span of the promoted camera as primary")
