@@ -16,7 +16,7 @@ from campool_gui.harness.launcher import PROJECT_ROOT
 from tests.helpers.data import shared_file
 from tests.helpers.rtsp_server import gi_rtsp_missing
 
-pytestmark = [pytest.mark.rtsp, pytest.mark.slow, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.rtsp, pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(400)]
 
 DURATION_S = 40
 CAMERA_DOWN_S = 5

@@ -24,7 +24,7 @@ from campool_worker.camera import CameraConfig, CountingLine
 from tests.helpers.pool_e2e import wait_for
 from tests.helpers.rtsp_server import RtspCamera
 
-pytestmark = [pytest.mark.rtsp, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.rtsp, pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(300)]
 
 PASSWORD = "Gr@b:it-7Kq"        # an @ and a : unencoded, as operators type them
 WRONG = "n0t-Th3-0ne-x"

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers.pool_e2e import E2EPool, highway_cameras, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(240)]
 log = logging.getLogger(__name__)
 
 

@@ -23,7 +23,7 @@ from campool_worker.security import load_or_create_keypair
 from tests.helpers.master_proc import start_master_process
 from tests.helpers.pool_e2e import E2EPool, audit_store, highway_cameras, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(300)]
 log = logging.getLogger(__name__)
 PARTITION_S = 15   # long enough for the master to move the camera and the worker to count on alone
 

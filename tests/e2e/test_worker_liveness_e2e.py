@@ -17,7 +17,7 @@ from campool_gui.harness.launcher import LocalWorker
 from campool_gui.pool.master import Master, MasterSettings
 from campool_gui.pool.views import AlertChanged, WorkerChanged
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(120)]
 
 WATCH_S = 17.0   # three 5 s periods and a bit: long enough for the old 3 s rule to flap twice
 

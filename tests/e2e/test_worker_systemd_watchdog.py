@@ -19,7 +19,7 @@ import pytest
 from tests.helpers.notify_socket import NotifySocket
 from tests.helpers.worker_process import WorkerProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 WATCHDOG_USEC = 1_000_000    # pings every 0.5 s
 ABORT_TIMEOUT_S = 2.0        # the unit's TimeoutAbortSec, shortened

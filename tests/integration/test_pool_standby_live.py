@@ -13,7 +13,7 @@ from campool_worker.camera import CameraConfig, CountingLine
 from tests.helpers.mjpeg_server import MjpegCamera
 from tests.helpers.pool_e2e import wait_for
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.alone, pytest.mark.timeout(150)]
 
 
 def camera_view(master: Master, cid: str):

@@ -16,7 +16,7 @@ from campool_worker.pipeline.camera_pipeline import CameraPipeline, load_detecto
 from campool_worker.pipeline.runner import CameraRunner
 from campool_worker.pipeline.sources import open_source
 
-pytestmark = [pytest.mark.rtsp, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.rtsp, pytest.mark.alone, pytest.mark.timeout(120)]
 
 
 def _wait_for(predicate, timeout_s: float, poll_s: float = 0.05):

@@ -22,7 +22,7 @@ from campool_worker.pipeline.runner import PROMOTION_WARMUP_S, CameraRunner
 from campool_worker.pipeline.sources import Frame
 from tests.helpers.worker_process import TelemetryCollector, WorkerProcess, wait_until
 
-pytestmark = [pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.alone, pytest.mark.timeout(240)]
 
 LINE = "near:0,500,1280,500"
 
