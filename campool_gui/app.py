@@ -99,9 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_parser(sub)
     bj = sub.add_parser("bench-jobs", help="a job over K copies of the highway video on N local workers against one")
     bj.add_argument("--workers", type=int, default=2, help="local worker processes of the pool (default 2)")
-    bj.add_argument("--threads-per-worker", type=int, default=1, help="ONNX threads per worker (default 1)")
+    bj.add_argument("--threads-per-worker", type=int, default=1,
+                    help="ONNX threads per worker (default 1); each worker runs on that many cores of its own "
+                         "where the machine has workers x threads of them")
+    bj.add_argument("--no-pin", action="store_true",
+                    help="let every worker run on every core (its decoding then runs beside its model)")
     bj.add_argument("--copies", type=int, default=4, help="copies of the highway video joined into one file")
     bj.add_argument("--kill-one", action="store_true", help="SIGKILL a worker in the middle of its segment")
+    bj.add_argument("--repeat", type=int, default=1,
+                    help="run pool and single pass this many times, alternated; each side's fastest counts")
     bj.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import shutil
 import sys
 import tempfile
@@ -30,7 +32,7 @@ from typing import Any
 
 from campool_gui.pool.job_report import JobReport
 from campool_gui.pool.job_service import JobView, prepare
-from campool_gui.pool.jobs import JobError, JobSpec, MediaInfo
+from campool_gui.pool.jobs import JOB_DETECT_FPS, JobError, JobSpec, MediaInfo
 from campool_worker.camera import ConfigError, CountingLine, Zone
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,9 @@ def add_job_parser(sub: Any) -> None:
     r.add_argument("--priority", default="normal", choices=("critical", "high", "normal", "low"))
     r.add_argument("--start-time", help="the recording's start, ISO 8601 (default: the file's metadata, else its "
                                         "modification time minus its duration)")
-    r.add_argument("--detect-fps", type=float, default=None, help="detections per second of video (default: all)")
+    r.add_argument("--detect-fps", default=str(JOB_DETECT_FPS),
+                   help="detector runs per second of video, on a fixed grid so that the cuts stay exact "
+                        f"(default {JOB_DETECT_FPS:g}; 'every': every frame)")
     r.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     r.add_argument("--threads-per-worker", type=int, default=1, help="ONNX threads per worker (default 1)")
     r.add_argument("--segment-s", type=float, default=None, help="segment length in seconds of video (default 180)")
@@ -75,12 +79,25 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
                            "2026-03-02T07:30:00") from None
     if args.workers < 1:
         raise JobError("--workers must be at least 1")
+    detect_fps = _detect_fps(args.detect_fps)
     # Absolute paths: the local workers run in another folder (a relative path would make the
     # master copy the bytes to them).
     files = tuple(str(Path(f).expanduser().absolute()) for f in args.files)
     return JobSpec(files=files, lines=lines, zones=zones, classes=classes, model=args.model,
                    priority=args.priority, interval_min=args.interval_min, start_time=start,
-                   detect_fps=args.detect_fps)
+                   detect_fps=detect_fps)
+
+
+def _detect_fps(text: str) -> float | None:
+    if text.strip().lower() == "every":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not 0 < v <= 240:
+        raise JobError(f"--detect-fps {text!r}: give detector runs per second of video (0 to 240), or 'every'")
+    return v
 
 
 @dataclass
@@ -90,15 +107,29 @@ class LocalJobRun:
     seconds: float  # from submission to the job's end
     killed: str | None = None
     crossings: list[tuple[int, int, str, str, str]] = field(default_factory=list)  # file, frame, line, dir, class
+    master_cpu_s: float = 0.0  # CPU seconds this process (the master) used while the job ran
+
+
+def pinned_cores(workers: int, threads: int) -> list[list[int]] | None:
+    """`threads` distinct cores for each of `workers` processes out of the ones this process may
+    use, or None where there are too few of them (or no affinity, as on Windows and macOS)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    free = sorted(os.sched_getaffinity(0))
+    if len(free) < workers * threads:
+        return None
+    return [free[i * threads:(i + 1) * threads] for i in range(workers)]
 
 
 def run_on_local_workers(spec: JobSpec, media: list[MediaInfo], *, workers: int, threads: int = 1,
                          min_segments: int | None = None, segment_s: float | None = None,
-                         kill_one: bool = False, timeout_s: float = 3600.0,
+                         kill_one: bool = False, timeout_s: float = 3600.0, pin: bool = False,
                          on_progress: Callable[[JobView], None] | None = None) -> LocalJobRun:
     """Run a prepared job on `workers` fresh local worker processes (1 slot each, `threads` ONNX
     threads) and a master in a temporary folder; all of it is gone afterwards. kill_one: SIGKILL
-    the worker of the first segment once it is a third done (its segment is redone elsewhere)."""
+    the worker of the first segment once it is a third done (its segment is redone elsewhere).
+    pin: each worker on `threads` cores of its own (Linux; see `pinned_cores`), so that "T threads"
+    is T cores for the whole process, its decoding included, and N workers never share one."""
     from dataclasses import replace
 
     from campool_gui.harness.launcher import LocalWorker
@@ -112,7 +143,9 @@ def run_on_local_workers(spec: JobSpec, media: list[MediaInfo], *, workers: int,
     master = Master(settings)
     master.start()
     env = {"CAMPOOL_INTRA_OP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-    local = [LocalWorker(f"job-w{i + 1}", tmp / f"w{i + 1}", master.public_key, capacity=1, env=env)
+    cores = pinned_cores(workers, threads) if pin else None
+    local = [LocalWorker(f"job-w{i + 1}", tmp / f"w{i + 1}", master.public_key, capacity=1, env=env,
+                         cpus=cores[i] if cores else None)
              for i in range(workers)]
     done = threading.Event()
     latest: dict[str, JobView] = {}
@@ -138,7 +171,7 @@ def run_on_local_workers(spec: JobSpec, media: list[MediaInfo], *, workers: int,
             if time.monotonic() > deadline:
                 raise JobError(f"the {workers} local worker(s) did not come up within 30 s; see {tmp}")
             time.sleep(0.05)
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), time.process_time()
         job_id = master.queue_job(spec, media, min_segments=min_segments)
         last_print = 0.0
         while not done.wait(0.1):
@@ -157,6 +190,7 @@ def run_on_local_workers(spec: JobSpec, media: list[MediaInfo], *, workers: int,
                 last_print = time.monotonic()
                 on_progress(view)
         seconds = time.monotonic() - t0
+        master_cpu_s = time.process_time() - cpu0
         report = master.job_report(job_id)
         view = latest[job_id]
         crossings = [(fi, c.frame_index, c.line, c.direction, c.class_name) for fi, c in master.job_crossings(job_id)]
@@ -165,7 +199,7 @@ def run_on_local_workers(spec: JobSpec, media: list[MediaInfo], *, workers: int,
         for lw in local:
             lw.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    return LocalJobRun(report, view, seconds, killed, crossings)
+    return LocalJobRun(report, view, seconds, killed, crossings, master_cpu_s)
 
 
 def job_command(args: argparse.Namespace) -> int:

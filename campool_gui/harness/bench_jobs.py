@@ -9,7 +9,12 @@ job cut into at least N segments (with --kill-one the worker of the first segmen
 a third of the way into it, and its segment is redone by another);
 (b) the single pass: the same file as one segment on one fresh worker with the same T threads.
 Both are timed from the job's submission to its end (the workers are up and adopted before),
-so both pay the same model load and scheduling. Printed: {"pool_counts", "single_counts",
+so both pay the same model load and scheduling. Each worker runs on T cores of its own (CPU
+affinity, all its threads: ONNX's and the decoder's) where the machine has N x T of them, the
+single pass on T as well: the speedup is then what the pool's cutting, scheduling and warm-up
+cost, not the single pass's decoder borrowing a core that the pool's workers keep busy
+(--no-pin: no affinity; "pinned" says which ran). --repeat R runs the two R times, alternated,
+and takes each side's fastest (identical must hold for every run). Printed: {"pool_counts", "single_counts",
 "identical", "pool_seconds", "single_seconds", "speedup", "segments", "retried"}, plus the
 machine's load average before the run (other processes share the cores).
 """
@@ -28,7 +33,7 @@ from typing import Any
 import cv2
 
 from campool_gui.harness.bench_failover import shared_file
-from campool_gui.job_cli import run_on_local_workers
+from campool_gui.job_cli import LocalJobRun, pinned_cores, run_on_local_workers
 from campool_gui.pool.job_service import prepare
 from campool_gui.pool.jobs import JobError, JobSpec
 from campool_worker.camera import CountingLine
@@ -60,36 +65,51 @@ def join_copies(video: Path, copies: int, out: Path) -> Path:
     return out
 
 
-def run_jobs_bench(*, workers: int = 2, threads: int = 1, copies: int = 4, kill_one: bool = False) -> dict[str, Any]:
+def run_jobs_bench(*, workers: int = 2, threads: int = 1, copies: int = 4, kill_one: bool = False,
+                   pin: bool = True, repeat: int = 1) -> dict[str, Any]:
     video, model = shared_file("videos/highway.mp4"), shared_file("models/yolox_nano.onnx")
     if video is None or model is None:
         raise JobError("bench-jobs needs the shared data (videos/highway.mp4, models/yolox_nano.onnx); set "
                        "CAMPOOL_SHARED_DATA to its folder")
     if workers < 2 and kill_one:
         raise JobError("--kill-one needs at least 2 workers")
+    if repeat < 1:
+        raise JobError("--repeat must be at least 1")
     tmp = Path(tempfile.mkdtemp(prefix="campool-bench-jobs-"))
+    pools: list[LocalJobRun] = []
+    singles: list[LocalJobRun] = []
     try:
         joined = join_copies(video, copies, tmp / f"highway-x{copies}.mp4")
         spec, media = prepare(JobSpec(files=(str(joined),), lines=(CountingLine.parse(LINE),), model=str(model)))
         load = os.getloadavg()[0]
-        pool = run_on_local_workers(spec, media, workers=workers, threads=threads, min_segments=workers,
-                                    kill_one=kill_one)
-        single = run_on_local_workers(spec, media, workers=1, threads=threads, min_segments=1)
+        pinned = pin and pinned_cores(workers, threads) is not None
+        # Alternated, so that a slow spell of the machine (another tenant of the host, a busy core)
+        # falls on both sides; each side's fastest run is its figure, all of them are printed.
+        for _ in range(repeat):
+            pools.append(run_on_local_workers(spec, media, workers=workers, threads=threads, min_segments=workers,
+                                              kill_one=kill_one, pin=pinned))
+            singles.append(run_on_local_workers(spec, media, workers=1, threads=threads, min_segments=1,
+                                                pin=pinned))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    pool, single = min(pools, key=lambda r: r.seconds), min(singles, key=lambda r: r.seconds)
     pc, sc = pool.report.counts_dict(), single.report.counts_dict()
-    return {"pool_counts": pc, "single_counts": sc, "identical": pc == sc and pool.report.state == "done",
+    identical = all(r.report.counts_dict() == sc and r.report.state == "done" for r in [*pools, *singles])
+    return {"pool_counts": pc, "single_counts": sc, "identical": identical,
             "pool_seconds": round(pool.seconds, 3), "single_seconds": round(single.seconds, 3),
             "speedup": round(single.seconds / pool.seconds, 3) if pool.seconds > 0 else 0.0,
             "segments": pool.report.segments, "retried": pool.report.retried,
             "workers": workers, "threads_per_worker": threads, "copies": copies, "frames": media[0].frames,
-            "killed": pool.killed, "loadavg_1min_before": round(load, 2), "cpus": os.cpu_count()}
+            "killed": pool.killed, "pinned": pinned, "repeat": repeat,
+            "runs_s": {"pool": [round(r.seconds, 3) for r in pools], "single": [round(r.seconds, 3) for r in singles]},
+            "master_cpu_s": {"pool": round(pool.master_cpu_s, 2), "single": round(single.master_cpu_s, 2)},
+            "loadavg_1min_before": round(load, 2), "cpus": os.cpu_count()}
 
 
 def bench_jobs(args: argparse.Namespace) -> int:
     try:
         out = run_jobs_bench(workers=args.workers, threads=args.threads_per_worker, copies=args.copies,
-                             kill_one=args.kill_one)
+                             kill_one=args.kill_one, pin=not args.no_pin, repeat=args.repeat)
     except JobError as exc:
         sys.stderr.write(f"campool-gui: error: {exc}\n")
         return 2

@@ -55,6 +55,21 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "campool_worker.cli"]
 
 
+def _before_exec(die_with_parent: bool, cpus: Sequence[int] | None) -> Callable[[], object] | None:
+    """What the child runs between fork and exec: the death signal, and the CPU affinity (set
+    before the interpreter starts, so every thread it makes, ONNX's and FFmpeg's too, inherits it)."""
+    death = _death_signal() if die_with_parent else None
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        return death
+    cores = set(cpus)
+
+    def run() -> None:
+        os.sched_setaffinity(0, cores)
+        if death is not None:
+            death()
+    return run
+
+
 def _death_signal() -> Callable[[], object] | None:
     """What the child runs before exec so that it gets SIGTERM when the thread that spawned it
     ends (Linux PR_SET_PDEATHSIG); None elsewhere. libc is loaded here, in the parent: after a
@@ -79,14 +94,15 @@ class LocalWorker:
     netns: run it inside this network namespace (`ip netns exec`), listening on `bind`.
     env: added to its environment; test_hooks turns on the worker's test sources
     (`test://burst?rate=N`). die_with_parent: on Linux it gets SIGTERM when the thread that
-    spawned it ends, so a crashed GUI leaves no demo worker behind.
+    spawned it ends, so a crashed GUI leaves no demo worker behind. cpus: the cores it may run
+    on (Linux; ignored elsewhere), all of its threads included.
     """
 
     def __init__(self, name: str, data_dir: str | os.PathLike[str], master_key: str | None = None, *,
                  capacity: int | None = 4, trust_master: bool = True, bind: str = "127.0.0.1",
                  announce_on: str | None = None, netns: str | None = None, extra_args: Sequence[str] = (),
                  env: Mapping[str, str] | None = None, test_hooks: bool = False,
-                 die_with_parent: bool = False) -> None:
+                 die_with_parent: bool = False, cpus: Sequence[int] | None = None) -> None:
         self.name = name
         self.data_dir = Path(data_dir)
         self.master_key = master_key
@@ -99,6 +115,7 @@ class LocalWorker:
         self.env = dict(env or {})
         self.test_hooks = test_hooks
         self.die_with_parent = die_with_parent
+        self.cpus = list(cpus) if cpus else None
         self.proc: subprocess.Popen[bytes] | None = None
         #: What the worker wrote to its ports file once listening: cmd, pub, pair, key, id, ...
         self.info: dict[str, Any] = {}
@@ -156,7 +173,7 @@ class LocalWorker:
         self.ports_file.unlink(missing_ok=True)  # its reappearance says the new process listens
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
                **({"CAMPOOL_TEST_HOOKS": "1"} if self.test_hooks else {}), **self.env}
-        pre = _death_signal() if self.die_with_parent else None
+        pre = _before_exec(self.die_with_parent, self.cpus)
         with open(self.log_file, "ab") as logf:
             self.proc = subprocess.Popen(
                 self.command(), stdout=logf, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT,

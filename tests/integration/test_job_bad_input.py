@@ -25,6 +25,11 @@ def assert_one_line(out: subprocess.CompletedProcess[str], text: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("campool-gui: error: ") and text in lines[0], out.stderr
 
 
+def test_a_detector_rate_that_is_not_one(highway_video):
+    for bad in ("fast", "0", "-3", "500"):
+        assert_one_line(job_run(str(highway_video), "--line", LINE, "--detect-fps", bad), "--detect-fps")
+
+
 def test_a_file_that_is_not_a_video(tmp_path):
     notes = tmp_path / "notes.mp4"
     notes.write_text("this is a shopping list, not a video\n")

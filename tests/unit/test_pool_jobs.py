@@ -36,17 +36,33 @@ def finish(board: JobBoard, worker: str, job: str, seg: int, att: int, crossings
 
 def test_a_file_is_cut_in_segments_of_a_few_minutes_with_a_warm_up_after_the_first():
     segs = cut_segments("j", [media(minutes=9.0)], JobSettings(segment_s=180.0, warmup_s=2.0))
-    assert [(s.start, s.end, s.warmup) for s in segs] == [(0, 4500, 0), (4500, 9000, 50), (9000, 13500, 50)]
+    assert [(s.start, s.end, s.warmup) for s in segs] == [(0, 4533, 0), (4533, 9017, 50), (9017, 13500, 50)]
+    # The same work in each (a warm-up is decoded and detected too): the pool waits for the slowest.
+    work = [s.end - s.start + s.warmup for s in segs]
+    assert max(work) - min(work) <= 1, work
 
 
 def test_a_short_job_is_still_cut_for_every_worker_that_can_take_a_part():
     segs = cut_segments("j", [media(minutes=1.0)], JobSettings(segment_s=180.0, warmup_s=2.0), min_segments=2)
-    assert [(s.start, s.end) for s in segs] == [(0, 750), (750, 1500)]
+    assert [(s.start, s.end, s.warmup) for s in segs] == [(0, 775, 0), (775, 1500, 50)]
 
 
 def test_a_job_without_lines_or_zones_is_refused():
     with pytest.raises(JobError, match="at least one counting line"):
         JobSpec(files=("/v/a.mp4",))
+
+
+def test_a_job_detects_on_a_fixed_grid_never_adaptively_and_a_stored_spec_keeps_its_rate():
+    """Adaptive detection decides from the history before a cut, which a segment's warm-up does not
+    replay: a job's camera runs the detector on a fixed grid (10 a second by default) or on every frame."""
+    line = (CountingLine.parse("near:0,500,1280,500"),)
+    default = JobSpec(files=("/v/a.mp4",), lines=line)
+    cam = default.camera("j1", "/v/a.mp4")
+    assert cam.detect_fps == 10.0
+    every = JobSpec(files=("/v/a.mp4",), lines=line, detect_fps=None).camera("j1", "/v/a.mp4")
+    assert every.detect_fps is None and every.detect == "every"
+    for spec in (default, JobSpec(files=("/v/a.mp4",), lines=line, detect_fps=None)):
+        assert JobSpec.from_dict(spec.to_dict()).camera("j", "/v/a.mp4") == spec.camera("j", "/v/a.mp4")
 
 
 def test_segments_go_to_the_room_cameras_leave_and_no_further():
@@ -126,7 +142,8 @@ def test_a_segment_that_fails_on_every_worker_is_a_dead_letter_and_the_job_is_pa
     assert [s.index for s in board.dead_letters()] == [0]
     assert board.dead_letters()[0].error == "frame 812: invalid NAL unit"
     assert job.state == "partial"
-    assert job.missing() == [{"file": "/v/a.mp4", "start_s": 0.0, "end_s": 180.0,
+    # the first segment is longer by one warm-up (2 s): 0 to 181 s of the 6 minutes
+    assert job.missing() == [{"file": "/v/a.mp4", "start_s": 0.0, "end_s": 181.0,
                               "reason": "frame 812: invalid NAL unit"}]
 
 
@@ -196,8 +213,9 @@ def test_progress_and_a_restart_resume_where_the_job_was():
     board.tick({"w1": 2.0})
     accept(board, runs(board))
     finish(board, "w1", "j", 0, 1)
-    board.status("w1", p.SegmentStatus("j", 1, 1, "running", 2250, 4500))
-    assert job.progress == pytest.approx(0.75)
+    first, second = job.segments
+    board.status("w1", p.SegmentStatus("j", 1, 1, "running", 2250, second.end - second.start))
+    assert job.progress == pytest.approx((first.end - first.start + 2250) / 9000)
     # A new master: the same jobs, as stored; the running segment runs again under a new attempt.
     again = JobBoard(clock)
     again.restore([job])
