@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--previews", type=int, default=16, help="live preview tiles (default 16)")
     b.add_argument("--preview-fps", type=float, default=5.0, help="frames per second per preview (default 5)")
     b.add_argument("--seconds", type=float, default=15.0, help="how long to measure (default 15)")
-    b.add_argument("--view", choices=("workers", "live", "overview", "cycle"), default="cycle",
+    b.add_argument("--job-segments", type=int, default=0,
+                   help="a job of N segments in progress as well (a 40-hour survey: 800); Jobs joins the cycle")
+    b.add_argument("--view", choices=("workers", "live", "overview", "jobs", "cycle"), default="cycle",
                    help="what is on screen while measuring (default: cycle through views)")
     f = sub.add_parser("bench-failover", help="measure how fast cameras move off a SIGKILLed worker")
     f.add_argument("--json", action="store_true", help="print one JSON object")

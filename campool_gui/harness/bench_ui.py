@@ -8,6 +8,9 @@ send heartbeats and preview frames through its public methods, so the UI gets re
 snapshots and events of full size; only the sockets are left out (the benchmark is
 about the UI, and 64 worker processes do not fit a laptop).
 
+With --job-segments N a job of N segments is in progress too (a 40-hour survey is 800 of 3
+minutes), its progress sent every 0.5 s as the master sends it, and the Jobs view joins the cycle.
+
 Measure: a 5 ms QTimer on the UI thread; each tick's lateness is the stall the operator
 would feel (a click, a repaint delayed that long). Printed: p50 / p99 / max lateness,
 overall and per view shown (Live with 16 tiles, Workers with 64 cards, Overview).
@@ -30,6 +33,8 @@ import numpy as np
 
 from campool_gui.pool.clock import SystemClock
 from campool_gui.pool.core import CoreSettings, PoolCore, SendAssign, SendPreview, SendUnassign
+from campool_gui.pool.job_service import JobsChanged, JobView, SegmentView
+from campool_gui.pool.jobs import JobSettings
 from campool_gui.pool.models import Worker, WorkerCapabilities
 from campool_worker import protocol as p
 from campool_worker.camera import CameraConfig, CountingLine, LineCounts, Zone
@@ -56,7 +61,7 @@ class SimulatedPool:
     """The real PoolCore, driven by simulated workers on two threads; offers the Master's
     read side (snapshot, subscribe) and the intents the UI uses while benchmarking."""
 
-    def __init__(self, workers: int, cameras_per_worker: int, *, seed: int = 1) -> None:
+    def __init__(self, workers: int, cameras_per_worker: int, *, seed: int = 1, job_segments: int = 0) -> None:
         self.rng = random.Random(seed)
         self.core = PoolCore(SystemClock(), CoreSettings(startup_grace_s=0.0))
         self.lock = threading.Lock()
@@ -82,6 +87,10 @@ class SimulatedPool:
         self._frames = self._make_frames()
         self._threads = [threading.Thread(target=self._telemetry_loop, name="bench-telemetry", daemon=True),
                          threading.Thread(target=self._preview_loop, name="bench-previews", daemon=True)]
+        self.job = _SimJob(job_segments, len(self.sims)) if job_segments else None
+        self.job_events = 0
+        if self.job is not None:
+            self._threads.append(threading.Thread(target=self._job_loop, name="bench-job", daemon=True))
 
     @staticmethod
     def _make_frames(n: int = 12) -> list[bytes]:
@@ -113,6 +122,17 @@ class SimulatedPool:
     def snapshot(self):
         with self.lock:
             return self.core.snapshot()
+
+    def job_views(self) -> list[JobView]:
+        return [self.job.view()] if self.job is not None else []
+
+    def _job_loop(self) -> None:
+        """The job's progress as the master sends it: a JobsChanged every poll (0.5 s)."""
+        assert self.job is not None
+        while not self._stop.wait(JobSettings().poll_s):
+            self.job.advance()
+            self.job_events += 1
+            self._emit([JobsChanged((self.job.view(),))])
 
     def set_preview(self, camera_id: str, on: bool, width: int = 320, fps: float = 2.0) -> None:
         with self.lock:
@@ -205,6 +225,35 @@ class SimulatedPool:
             self._stop.wait(0.01)
 
 
+class _SimJob:
+    """A traffic survey in progress: `segments` segments of 3 minutes, one running on each worker,
+    each a minute from start to end (so every poll moves a few dozen progress bars)."""
+
+    SEGMENT_S = 180.0
+
+    def __init__(self, segments: int, workers: int) -> None:
+        self.progress = [0.0] * segments
+        self.workers = workers
+        self.submitted = time.time()
+
+    def advance(self) -> None:
+        running = [i for i, x in enumerate(self.progress) if x < 1.0][: self.workers]
+        for i in running:
+            self.progress[i] = min(1.0, self.progress[i] + JobSettings().poll_s / 60.0)
+
+    def view(self) -> JobView:
+        n = len(self.progress)
+        running = set([i for i, x in enumerate(self.progress) if x < 1.0][: self.workers])
+        segs = tuple(SegmentView(i, "/survey/north-cam.mp4", i * self.SEGMENT_S, (i + 1) * self.SEGMENT_S,
+                                 "done" if x >= 1.0 else "running" if i in running else "queued", x,
+                                 f"w{i % self.workers:03d}" if i in running or x >= 1.0 else None, 1, "")
+                     for i, x in enumerate(self.progress))
+        done = sum(self.progress) / n
+        return JobView("survey", "north survey", "normal", "running" if done < 1.0 else "done", done, None,
+                       ("/survey/north-cam.mp4",), int(n * self.SEGMENT_S * 30), segs, 0, 0, self.submitted,
+                       None)
+
+
 @dataclass
 class _Lateness:
     """Each timer tick's lateness (ms past its interval), filed under the view on screen."""
@@ -230,7 +279,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_bench(workers: int = 64, cameras: int = 8, previews: int = 16, preview_fps: float = 5.0,
-              seconds: float = 15.0, view: str = "cycle") -> dict[str, Any]:
+              seconds: float = 15.0, view: str = "cycle", job_segments: int = 0) -> dict[str, Any]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen" if not (os.environ.get("DISPLAY") or
                                                                os.environ.get("WAYLAND_DISPLAY")) else "")
     if not os.environ["QT_QPA_PLATFORM"]:
@@ -250,7 +299,7 @@ def run_bench(workers: int = 64, cameras: int = 8, previews: int = 16, preview_f
     # The same timer in an idle event loop first: what this machine alone costs (other
     # processes competing for the cores show up here, not only in the measurement).
     baseline = _measure_idle(min(3.0, seconds / 4))
-    pool = SimulatedPool(workers, cameras)
+    pool = SimulatedPool(workers, cameras, job_segments=job_segments)
     pool.start()
     bridge = PoolBridge(pool)
     import tempfile
@@ -273,7 +322,7 @@ def run_bench(workers: int = 64, cameras: int = 8, previews: int = 16, preview_f
     while time.monotonic() < deadline and bridge.state.totals.cameras_running < workers * cameras:
         spin(0.2)
     placed_s = time.monotonic() - w0
-    phases = {"cycle": ["live", "workers", "overview"]}.get(view, [view])
+    phases = {"cycle": ["live", "workers", "overview", *(["jobs"] if job_segments else [])]}.get(view, [view])
     for key in phases:  # build each view once before measuring
         window.show_view(key)
         spin(WARMUP_S / len(phases))
@@ -290,7 +339,7 @@ def run_bench(workers: int = 64, cameras: int = 8, previews: int = 16, preview_f
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(TIMER_MS)
     timer.timeout.connect(on_tick)
-    hb0 = pool.heartbeats
+    hb0, job0 = pool.heartbeats, pool.job_events
     cpu0 = time.process_time()
     t0 = time.monotonic()
     clock.start()
@@ -331,6 +380,8 @@ def run_bench(workers: int = 64, cameras: int = 8, previews: int = 16, preview_f
         "pool": "PoolCore fed in-process by simulated workers (no sockets)",
         "warmup_placement_s": round(placed_s, 1),
         "cameras_running": bridge.state.totals.cameras_running,
+        "job_segments": job_segments,
+        "job_events_per_s": round((pool.job_events - job0) / wall, 1) if job_segments else 0.0,
     }
     window.close()
     bridge.close()
@@ -374,7 +425,8 @@ def _stats(v: list[float]) -> dict[str, float]:
 
 
 def bench_ui_command(args: Any) -> int:
-    res = run_bench(args.workers, args.cameras, args.previews, args.preview_fps, args.seconds, args.view)
+    res = run_bench(args.workers, args.cameras, args.previews, args.preview_fps, args.seconds, args.view,
+                    args.job_segments)
     if args.json:
         sys.stdout.write(json.dumps(res) + "\n")
     else:

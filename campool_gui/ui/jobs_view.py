@@ -87,9 +87,20 @@ class _Table(QAbstractTableModel):
         self.rows: list[Any] = []
 
     def set_rows(self, rows: list[Any]) -> None:
+        """The same rows with new values (a job's progress, every poll) change in place, so the
+        operator's scroll position and selection stay; other rows reset the table."""
+        if len(rows) == len(self.rows) and all(self.key(a) == self.key(b) for a, b in zip(rows, self.rows)):
+            self.rows = rows
+            if rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(self.columns) - 1))
+            return
         self.beginResetModel()
         self.rows = rows
         self.endResetModel()
+
+    @staticmethod
+    def key(row: Any) -> Any:
+        return row
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
@@ -119,6 +130,10 @@ class JobsModel(_Table):
         super().__init__(parent)
         self.columns = tuple(QCoreApplication.translate("JobsModel", h) for h in JOB_HEADERS)
 
+    @staticmethod
+    def key(row: Any) -> Any:
+        return row.job_id
+
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
@@ -137,6 +152,10 @@ class SegmentsModel(_Table):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.columns = tuple(QCoreApplication.translate("SegmentsModel", h) for h in SEGMENT_HEADERS)
+
+    @staticmethod
+    def key(row: Any) -> Any:
+        return (row.file, row.index)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

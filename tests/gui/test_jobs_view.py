@@ -38,3 +38,43 @@ def test_a_queued_job_shows_in_the_queue_with_its_segments_and_can_be_cancelled(
     jobs_page.table.selectRow(0)
     jobs_page.cancel_btn.click()
     qtbot.waitUntil(lambda: jobs_page.jobs[job.job_id].state in ("cancelled", "done"), timeout=10000)
+
+
+def _survey(progress):
+    from campool_gui.pool.job_service import JobView, SegmentView
+    segs = tuple(SegmentView(i, "/survey/north.mp4", i * 180.0, (i + 1) * 180.0,
+                             "done" if x >= 1 else "running" if x > 0 else "queued", x, "w1" if x else None, 1, "")
+                 for i, x in enumerate(progress))
+    return JobView("survey", "north survey", "normal", "running", sum(progress) / len(progress), 600.0,
+                   ("/survey/north.mp4",), len(progress) * 5400, segs, 0, 0, 1.0, None)
+
+
+def test_progress_updates_keep_the_operators_scroll_and_selection_in_a_long_job(qtbot, bridge):
+    """A 40-hour survey has hundreds of segments and its progress comes every 0.5 s: each update
+    changes the rows in place; only a different set of segments resets the table."""
+    from campool_gui.pool.job_service import JobsChanged
+    from campool_gui.ui.jobs_view import JobsView
+    page = JobsView(bridge, "")
+    qtbot.addWidget(page)
+    page.resize(1200, 800)
+    page.show()
+    progress = [0.0] * 300
+    page.set_jobs([_survey(progress)])
+    page.seg_table.selectRow(250)
+    page.seg_table.scrollTo(page.seg_model.index(250, 0))
+    bar = page.seg_table.verticalScrollBar()
+    at = bar.value()
+    assert at > 0
+    resets = []
+    page.seg_model.modelReset.connect(lambda: resets.append(1))
+    for k in range(5):
+        progress[k] = 0.2 * (k + 1)
+        bridge.jobsChanged.emit(JobsChanged((_survey(progress),)))
+    qtbot.waitUntil(lambda: page.seg_model.rows[4].progress == pytest.approx(1.0), timeout=5000)
+    assert resets == [] and bar.value() == at
+    assert [i.row() for i in page.seg_table.selectionModel().selectedRows()] == [250]
+    from campool_gui.ui.jobs_view import ProgressRole
+    assert page.seg_model.data(page.seg_model.index(2, 4), ProgressRole) == pytest.approx(0.6)
+    bridge.jobsChanged.emit(JobsChanged((_survey([0.0] * 10),)))   # another cut: a new table
+    qtbot.waitUntil(lambda: page.seg_model.rowCount() == 10, timeout=5000)
+    assert resets == [1]
