@@ -34,6 +34,7 @@ from campool_worker.camera import CameraConfig
 from campool_worker.camera_secrets import FILE_NAME, CameraSecrets
 from campool_worker.camera_slot import TEST_SCHEME, CameraSlot
 from campool_worker.coverage import SpanUpdate
+from campool_worker.detect_governor import DetectGovernor, GovernedCamera
 from campool_worker.outbox import Outbox, StoredAssignment
 from campool_worker.pipeline.runner import WARMUP_FRAMES
 from campool_worker.pipeline.sources import parse_source, redact_url
@@ -62,6 +63,7 @@ class Assignments:
         self._draining = outbox.get_meta("draining") == "1"
         # The last spans of slots stopped since the last drain (their trackers are gone with them).
         self._retired: list[tuple[str, int, SpanUpdate]] = []
+        self._governor = DetectGovernor()
 
     # ------------------------------------------------------------------ reading
 
@@ -121,6 +123,23 @@ class Assignments:
                 st = replace(st, frame_ts=math.nextafter(held, -math.inf))
             out.append(slot.telemetry(self._outbox.last_seq(cid, slot.epoch), backlog.get(cid, 0), st))
         return out
+
+    def govern(self, now: float) -> None:
+        """Saturation by priority, once a heartbeat: lower or give back adaptive cameras' detector
+        budgets from the frames the cameras dropped (detect_governor.py)."""
+        slots = sorted(self._slots.items())
+        cams = []
+        for cid, slot in slots:
+            st = slot.runner_status()
+            cfg = slot.camera
+            # adaptive by its settings, running or not yet: a camera still starting gives way in its
+            # priority's turn (its runner takes the budget at its first frame)
+            priority = "standby" if slot.role == "standby" else cfg.priority
+            cams.append(GovernedCamera(cid, priority, cfg.detect_budget, cfg.detect_floor, int(st.dropped),
+                                       cfg.detect_fps is None and cfg.detect == "adaptive"))
+        allowed = self._governor.step(cams, now)
+        for cid, slot in slots:
+            slot.set_detect_allowance(allowed.get(cid))
 
     def coverage_updates(self) -> list[tuple[str, int, SpanUpdate]]:
         """What every camera watched since the last call (stopped ones' last spans first), for the

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from campool_worker.camera import CameraConfig
 from campool_worker.coverage import CoverageTracker, Role
+from campool_worker.detect_governor import Allowance
 from campool_worker.model_store import ModelStore
 from campool_worker.outbox import FrameCrossings, StoredAssignment
 from campool_worker.pipeline.runner import CameraRunner, RunnerStatus
@@ -91,6 +92,7 @@ class CameraSlot:
         self._zone_occupancy: dict[str, dict[str, int]] = {}   # zone -> class -> objects in it now
         self._runner: Runner | None = None
         self._error: str | None = None  # why there is no runner at all
+        self._allowance: Allowance | None = None  # what the detect governor allows it now
         self.coverage = CoverageTracker(assignment.role)
         self.ctx = f"camera {assignment.camera.camera_id} epoch {assignment.epoch}" + (
             f" ({assignment.standby} standby)" if assignment.role == "standby" else "")
@@ -152,6 +154,13 @@ class CameraSlot:
             self.coverage.set_role("primary")
         return True
 
+    def set_detect_allowance(self, allowance: Allowance | None) -> None:
+        """The detector budget the worker allows this camera now (detect_governor.py)."""
+        self._allowance = allowance
+        setter = getattr(self._runner, "set_detect_budget", None)  # a test:// runner has no detector
+        if setter is not None:
+            setter(allowance.budget if allowance is not None and allowance.reason else None)
+
     def set_preview(self, enabled: bool, width: int, fps: float) -> None:
         self.preview.enabled, self.preview.width, self.preview.fps = enabled, width, fps
 
@@ -180,7 +189,8 @@ class CameraSlot:
             zones={z: sum(occ.values()) for z, occ in self._zone_occupancy.items()},
             zone_classes={z: dict(occ) for z, occ in self._zone_occupancy.items()}, role=self.role,
             frame_ts=_finite(st.frame_ts), buffered_s=_finite(st.buffered_s), model_runs=int(st.model_runs),
-            detect=st.detect, detect_starved=int(st.detect_starved))
+            detect=st.detect, detect_starved=int(st.detect_starved), detect_budget=_finite(st.detect_budget),
+            detect_budget_reason=self._allowance.reason if self._allowance is not None else "")
 
     # ------------------------------------------------------------------ the runner
 

@@ -606,6 +606,7 @@ class WorkerService:
         self._hb_seq += 1
         self.storage.sample()
         self._storage_changed()
+        self.assignments.govern(time.monotonic())
         status = self.status()
         self._publish(p.Heartbeat(status))
         if self._notices_due:

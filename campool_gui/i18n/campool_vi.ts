@@ -4,7 +4,7 @@
 <context>
     <name>AddJobDialog</name>
     <message>
-        <location filename="../ui/jobs_view.py" line="+161"/>
+        <location filename="../ui/jobs_view.py" line="+180"/>
         <source>Add job</source>
         <translation>Thêm công việc</translation>
     </message>
@@ -1461,7 +1461,7 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
 <context>
     <name>JobsModel</name>
     <message>
-        <location filename="../ui/jobs_view.py" line="-137"/>
+        <location filename="../ui/jobs_view.py" line="-145"/>
         <source>Job</source>
         <translation>Công việc</translation>
     </message>
@@ -1504,7 +1504,7 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
 <context>
     <name>JobsView</name>
     <message>
-        <location line="+144"/>
+        <location line="+152"/>
         <source>Jobs</source>
         <translation>Công việc</translation>
     </message>
@@ -1514,7 +1514,7 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
         <translation>Đếm video đã ghi trên toàn bộ nhóm máy; camera trực tiếp luôn được ưu tiên</translation>
     </message>
     <message>
-        <location line="+5"/>
+        <location line="+8"/>
         <source>Add job</source>
         <translation>Thêm công việc</translation>
     </message>
@@ -1544,7 +1544,7 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
         <translation>đang đọc danh sách công việc</translation>
     </message>
     <message>
-        <location line="+33"/>
+        <location line="+35"/>
         <source>reading the job&apos;s result</source>
         <translation>đang đọc kết quả công việc</translation>
     </message>
@@ -1554,7 +1554,7 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
         <translation>{state}: đã đếm {pct:.0f} %, còn khoảng {eta}</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+11"/>
         <source>{name}: {state}, {n} segment(s), {r} retried</source>
         <translation>{name}: {state}, {n} đoạn, {r} lần thử lại</translation>
     </message>
@@ -1949,12 +1949,12 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
     </message>
     <message>
         <location line="+0"/>
-        <location line="+55"/>
+        <location line="+56"/>
         <source>Cameras</source>
         <translation>Camera</translation>
     </message>
     <message>
-        <location line="-54"/>
+        <location line="-55"/>
         <source>Throughput</source>
         <translation>Lưu lượng</translation>
     </message>
@@ -1972,6 +1972,11 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
         <location line="+0"/>
         <source>CPU · Memory</source>
         <translation>CPU · Bộ nhớ</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Headroom</source>
+        <translation>Còn trống</translation>
     </message>
     <message>
         <location line="+11"/>
@@ -2034,7 +2039,17 @@ Lịch sử đếm của chúng vẫn được giữ lại.</translation>
         <translation>GPU {pct} · TB các máy trạm chạy</translation>
     </message>
     <message>
-        <location line="+21"/>
+        <location line="+5"/>
+        <source>slots free · {n} lowered</source>
+        <translation>chỗ trống · {n} camera bị giảm</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>slots free · none lowered</source>
+        <translation>chỗ trống · không camera nào bị giảm</translation>
+    </message>
+    <message>
+        <location line="+22"/>
         <source>All clear: no open alerts</source>
         <translation>Mọi thứ ổn: không có cảnh báo đang mở</translation>
     </message>
@@ -2295,7 +2310,7 @@ hãy giao một camera</translation>
 <context>
     <name>SegmentsModel</name>
     <message>
-        <location filename="../ui/jobs_view.py" line="-313"/>
+        <location filename="../ui/jobs_view.py" line="-331"/>
         <source>#</source>
         <translation>#</translation>
     </message>

@@ -2,7 +2,8 @@
 
 Hysteresis in three places:
 - a worker becomes overloaded only after a hot condition held `overload_hold_s` (CPU >
-  80 %, memory > 85 %, a camera below 90 % of its target fps, latency > 500 ms) and is
+  80 %, memory > 85 %, a camera below 90 % of its target fps, latency > 500 ms, a camera
+  whose detection the worker lowered because it dropped frames) and is
   healthy again only after every cool condition held `clear_hold_s` (CPU < 70 %, memory <
   75 %, fps >= 95 % of target, latency < 400 ms);
 - a camera the balancer moved stays put for `dwell_s`; an overloaded worker sheds at most
@@ -57,6 +58,8 @@ def hot_reasons(worker: Worker, targets: dict[str, float | None], s: BalanceSett
             out.append(f"camera {cid} at {st.fps:.1f} fps < {s.fps_low_frac:.0%} of {target:.1f}")
         if st.latency_ms > s.latency_high_ms:
             out.append(f"camera {cid} latency {st.latency_ms:.0f} ms > {s.latency_high_ms:.0f} ms")
+        if st.detect_budget_reason:  # the worker dropped frames and lowered detection (detect_governor.py)
+            out.append(f"camera {cid} detection lowered: the worker could not keep up")
     return out
 
 
@@ -70,7 +73,7 @@ def is_cool(worker: Worker, targets: dict[str, float | None], s: BalanceSettings
         target = targets.get(cid)
         if target and st.fps < s.fps_ok_frac * target:
             return False
-        if st.latency_ms >= s.latency_ok_ms:
+        if st.latency_ms >= s.latency_ok_ms or st.detect_budget_reason:
             return False
     return True
 

@@ -65,11 +65,14 @@ class Conditions:
             grew = now
         self._starved[cid] = (refused, grew)
         active = st is not None and st.state == "running" and now - grew <= STARVED_RECENT_S
-        self.alerts.observe(
-            "detect_starved", cid, active, value=float(refused),
-            message=f"camera {name}: detection runs below its need: {refused} runs refused by its budget of "
-                    f"{config.detect_budget:g} a second (the worker is saturated or the budget is too low); "
-                    "raise detect_budget, lower the camera's rate elsewhere, or move it to a worker with room")
+        why = st.detect_budget_reason if st is not None else ""
+        if why:   # the worker lowered it: saturated, and this camera gives way to higher-priority ones
+            message = (f"camera {name}: detection runs below its need: {refused} runs refused; {why}")
+        else:
+            message = (f"camera {name}: detection runs below its need: {refused} runs refused by its budget of "
+                       f"{config.detect_budget:g} a second (the budget is too low for its scene); raise "
+                       "detect_budget, or move it to a worker with room")
+        self.alerts.observe("detect_starved", cid, active, value=float(refused), message=message)
 
     def never_heard_grace_s(self, w: Worker) -> float:
         """How long an adopted worker may stay silent after the master first knew it before it

@@ -108,6 +108,11 @@ class CoreSettings:
     standby_stream_s: float = 3.0
 
 
+# Frames a hot or warm standby must have taken in since its primary lost the stream before it is
+# promoted for that loss: a reader still holds a few frames when the stream itself dies.
+STANDBY_WATCHING_FRAMES = 10
+
+
 class PoolCore:
     """The master's decisions over a `PoolState`.
 
@@ -136,6 +141,10 @@ class PoolCore:
         # camera -> (epoch, frame index of the previous heartbeat, of the last one)
         self._progress: dict[str, tuple[int, int, int]] = {}
         self._reconnecting: dict[str, float] = {}                # camera -> since
+        # camera -> (since, standby epoch, standby frame index) when its primary's stream went down:
+        # the standby is promoted for a stream loss only if it has seen frames since (else the
+        # stream is down for everyone and its "running" is only its read timeout not yet spent)
+        self._standby_at_loss: dict[str, tuple[float, int, int]] = {}
         self._fence_sent: dict[tuple[str, str, int], float] = {}
         self._offset_seeded: set[str] = set()                    # workers whose clock offset has a sample
         self._fresh: set[str] = set()                            # next lease starts from scratch
@@ -512,6 +521,9 @@ class PoolCore:
             self._lease_failed(lease, tel.last_error or "camera failed on the worker")
         elif tel.state == "reconnecting":
             since = self._reconnecting.setdefault(cid, now)
+            sb_tel = self.state.standby_status.get(cid)
+            if since == now and sb_tel is not None:
+                self._standby_at_loss[cid] = (since, sb_tel.epoch, sb_tel.frame_index)
             if now - since >= self.settings.stream_fail_s and lease.state != "failed":
                 self._reconnecting.pop(cid, None)
                 self._lease_failed(lease, tel.last_error or f"stream down for {now - since:.0f} s")
@@ -800,6 +812,15 @@ class PoolCore:
             if tel is None or tel.epoch != sb.epoch or tel.state != "running":
                 # down for everyone (the stream itself is down): nobody is watching; not promoted
                 continue
+            since = self._reconnecting.get(cid)
+            if since is not None and st.worker_alive(lease.worker_id) and lease.state != "failed":
+                # lost for its stream: only a standby that has seen frames since takes over
+                at = self._standby_at_loss.get(cid)
+                if at is None or at[0] != since or at[1] != tel.epoch:
+                    self._standby_at_loss[cid] = at = (since, tel.epoch, tel.frame_index)
+                if tel.frame_index - at[2] < STANDBY_WATCHING_FRAMES:
+                    continue
+            self._standby_at_loss.pop(cid, None)
             self._promote(cam, lease, sb, why)
 
     def _primary_lost(self, cid: str, lease: Assignment, now: float) -> str | None:

@@ -133,6 +133,11 @@ class CameraView:
         return self.status.latency_ms if self.running and self.status is not None else None
 
     @property
+    def detect_lowered(self) -> str:
+        """Why its worker runs its detection below the camera's own budget ("" when it does not)."""
+        return self.status.detect_budget_reason if self.running and self.status is not None else ""
+
+    @property
     def error(self) -> str:
         """What the operator reads as its problem: the worker's error, else why it is not running;
         "" while it runs."""
@@ -186,6 +191,11 @@ class PoolTotals:
     events_shadowed: int = 0         # standby events acked but not counted (the primary covered them)
     counts_in: int = 0               # over the cameras shown
     counts_out: int = 0
+    # headroom: camera slots free on the online workers, and cameras whose worker lowered their
+    # detection because it could not keep up (saturation by priority)
+    slots_total: int = 0
+    slots_free: int = 0
+    cameras_lowered: int = 0
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -216,7 +226,10 @@ def pool_totals(workers: Iterable[WorkerView], cameras: Iterable[CameraView], *,
         cpu_avg=_mean(m.cpu_pct for m in metrics), mem_avg=_mean(m.mem_pct for m in metrics),
         gpu_avg=_mean(m.gpu_pct for m in metrics),
         events_stored=events_stored, events_fenced=events_fenced, events_shadowed=events_shadowed,
-        counts_in=sum(c.counts_in for c in cams), counts_out=sum(c.counts_out for c in cams))
+        counts_in=sum(c.counts_in for c in cams), counts_out=sum(c.counts_out for c in cams),
+        slots_total=sum(w.capacity for w in online),
+        slots_free=sum(max(0, w.capacity - len(w.cameras)) for w in online),
+        cameras_lowered=sum(1 for c in running if c.detect_lowered))
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ class OverviewView(Page):
             "workers": KpiTile(self.tr("Workers")), "cameras": KpiTile(self.tr("Cameras")),
             "throughput": KpiTile(self.tr("Throughput")), "latency": KpiTile(self.tr("Avg latency")),
             "errors": KpiTile(self.tr("Error rate")), "resources": KpiTile(self.tr("CPU · Memory")),
+            "headroom": KpiTile(self.tr("Headroom")),
         }
         for i, tile in enumerate(self.kpi.values()):
             grid.addWidget(tile, 0, i)
@@ -176,6 +177,12 @@ class OverviewView(Page):
                                self.tr("assigned cameras failing"), t.crit if (tt.error_rate or 0) > 0.1 else None)
         self.kpi["resources"].set(f"{format_pct(tt.cpu_avg)} · {format_pct(tt.mem_avg)}",
                                   self.tr("GPU {pct} · averages of active workers").format(pct=format_pct(tt.gpu_avg)))
+        lowered = tt.cameras_lowered
+        # Free camera slots on the online workers, and the cameras a saturated worker detects less often.
+        self.kpi["headroom"].set(
+            f"{tt.slots_free} / {tt.slots_total}",
+            self.tr("slots free · {n} lowered").format(n=lowered) if lowered else self.tr("slots free · none lowered"),
+            t.crit if lowered and not tt.slots_free else t.warn if lowered or not tt.slots_free else None)
         now = time.time()
         if st.throughput:
             arr = np.asarray(st.throughput, dtype=float)

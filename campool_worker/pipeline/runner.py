@@ -99,6 +99,7 @@ class RunnerStatus:
     model_runs: int = 0  # frames the detector ran on since start()
     detect: str = ""  # the pipeline's detection mode: "adaptive", "fixed" or "every"
     detect_starved: int = 0  # adaptive: runs the current pipeline needed and its budget refused
+    detect_budget: float = 0.0  # adaptive: the most runs a second it has now (the worker may lower it)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,6 +159,9 @@ class CameraRunner:
         self.stall_timeout_s = stall_timeout_s
         self._opener = opener
         self._ctx = f"camera {config.camera_id!r}{' ' + log_context if log_context else ''}"
+        # The detector budget the worker allows now (None: the camera's own); applied by the camera's
+        # thread to whichever pipeline it runs, a rebuilt one too.
+        self._detect_budget: float | None = None
         # The loop's reconnects, and the supervisor's rebuilds and restarts: each owned by one thread.
         self._reconnect = Backoff(backoff_initial_s, backoff_max_s, reset_after=RECONNECT_RESET_AFTER_S)
         self._rebuild = Backoff(rebuild_initial_s, rebuild_max_s, reset_after=REBUILD_RESET_AFTER_S)
@@ -225,6 +229,11 @@ class CameraRunner:
         if self._watch is not None:
             self._watch.lost()
         self._set(state="stopped", retry_in_s=None)
+
+    def set_detect_budget(self, budget: float | None) -> None:
+        """Allow the adaptive detector `budget` runs a second (None: the camera's own budget);
+        thread-safe, taken at the camera's next frame (detect_governor.py decides it)."""
+        self._detect_budget = budget
 
     def promote(self, count_from_ts: float | None) -> None:
         """The camera becomes its epoch's primary (thread-safe, idempotent). A warm standby counts
@@ -675,11 +684,16 @@ class CameraRunner:
     def _note_detection(self, pipeline: PipelineLike, detected: bool) -> None:
         """Count the detector runs and say how they are decided (heartbeat: model_runs, detect)."""
         planner = getattr(pipeline, "planner", None)
+        if planner is not None:
+            wanted = self._detect_budget if self._detect_budget is not None else self.config.detect_budget
+            if planner.budget != max(wanted, planner.settings.floor):
+                planner.set_budget(wanted)
         with self._lock:
             st = self._status
             self._status = replace(st, model_runs=st.model_runs + (1 if detected else 0),
                                    detect=str(getattr(pipeline, "mode", "")),
-                                   detect_starved=int(getattr(planner, "starved", 0)))
+                                   detect_starved=int(getattr(planner, "starved", 0)),
+                                   detect_budget=float(planner.budget) if planner is not None else 0.0)
 
     def _note_loss(self, message: str, delay: float) -> None:
         with self._lock:

@@ -16,7 +16,7 @@ from campool_worker.errors import CampoolError
 #    standby roles and coverage spans in camera telemetry and count batches (PromoteCamera).
 # 3: jobs over recorded files (issue #13): RunSegment, QuerySegment, DropSegment, SegmentStatus;
 #    WorkerStatus.segments (segments running now, which take capacity beside the cameras).
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 SERVICE_TYPE = "_campool._tcp.local."
 
 MAX_HEADER_BYTES = 512 * 1024
@@ -96,6 +96,10 @@ class CameraTelemetry:
     detect: str = ""
     # adaptive: runs counting needed that the camera's budget refused (it runs below its need)
     detect_starved: int = 0
+    # adaptive: the most runs a second it has now, and why that is below its own budget ("": it is
+    # not): a saturated worker lowers low-priority cameras first (detect_governor.py; protocol 4)
+    detect_budget: float = 0.0
+    detect_budget_reason: str = ""
 
 
 @dataclass

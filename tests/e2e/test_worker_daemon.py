@@ -98,7 +98,7 @@ def test_the_code_printed_at_start_adopts_a_master_which_then_gets_status(tmp_pa
 
 def test_a_master_key_listed_in_the_settings_needs_no_pairing(tmp_path):
     keys = security.load_or_create_keypair(tmp_path / "master", "master")
-    with WorkerProcess(tmp_path / "w", extra_args=["--accept-master", keys.public]) as worker:
+    with WorkerProcess(tmp_path / "w", extra_args=[f"--accept-master={keys.public}"]) as worker:
         with worker.client(keys) as link:
             assert link.call(p.GetStatus(), expect=p.StatusReply).status.worker_id == worker.info["id"]
 

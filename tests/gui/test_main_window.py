@@ -29,6 +29,8 @@ def test_every_view_renders_with_the_pool_in_it(qtbot, window, pool, bridge, tmp
     ov = window.pages["overview"]
     assert ov.kpi["workers"].value.text() == "2 / 2"
     assert ov.kpi["cameras"].value.text().endswith(f"/ {len(snap.cameras)}")
+    free = sum(w.capacity - len(w.cameras) for w in snap.workers if w.online)
+    assert ov.kpi["headroom"].value.text() == f"{free} / {sum(w.capacity for w in snap.workers if w.online)}"
     assert set(window.pages["workers"].cards) == set(pool.worker_ids)
     assert window.pages["cameras"].model.rowCount() == len(snap.cameras)
     assert window.sb_workers.text().startswith("● 2/2")

@@ -69,7 +69,10 @@ class SimWorker:
     pending: list[CountEvent] = field(default_factory=list)
     jitter: float = 0.0             # live: how much later than the truth it stamps a frame (decode, network)
     stream_down: set[str] = field(default_factory=set)   # live cameras whose stream it cannot reach
+    # live cameras whose reader has not noticed yet that their stream died: still "running", no new frames
+    stream_stalled: set[str] = field(default_factory=set)
     starved: dict[str, int] = field(default_factory=dict)  # camera -> detector runs its budget refused
+    budget_reason: dict[str, str] = field(default_factory=dict)  # camera -> why the worker lowered its budget
 
     def live_crossings(self, cam: SimCamera, start: float, end: float) -> None:
         """Commit the live scene's crossings in (start, end] (master time) as this worker stamps them."""
@@ -96,6 +99,9 @@ class SimWorker:
         for cam in self.cameras.values():
             if cam.live:
                 now = clock.wall()
+                if cam.camera_id in self.stream_stalled:
+                    cam.seen_until = now   # nothing arrives: nothing seen, nothing counted
+                    continue
                 if cam.camera_id in self.stream_down:
                     cam.state = "reconnecting"
                     continue
@@ -121,7 +127,8 @@ class SimWorker:
                             frame_index=c.frame_index, last_error=c.error, last_seq=c.seq, role=c.role,
                             backlog=sum(1 for ev in self.outbox if ev.camera_id == c.camera_id),
                             frame_ts=c.seen_until + self.clock_skew + self.jitter if c.live and c.seen_until else 0.0,
-                            detect_starved=self.starved.get(c.camera_id, 0))
+                            detect_starved=self.starved.get(c.camera_id, 0),
+                            detect_budget_reason=self.budget_reason.get(c.camera_id, ""))
                 for c in self.cameras.values()]
         return wire.status(self.worker_id, cams, clock=clock.wall() + self.clock_skew, cpu=self.cpu, mem=self.mem,
                            backlog=self.backlog, capacity=self.capacity, heartbeat_s=self.heartbeat_s)

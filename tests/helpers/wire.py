@@ -11,11 +11,12 @@ def camera(camera_id: str, epoch: int, state: str = "running", *, fps: float = 0
            frame_index: int = -1, last_error: str | None = None, frames: int = 0, last_seq: int = 0,
            zones: dict[str, int] | None = None,
            zone_classes: dict[str, dict[str, int]] | None = None, role: str = "primary", frame_ts: float = 0.0,
-           buffered_s: float = 0.0, backlog: int = 0, detect_starved: int = 0) -> p.CameraTelemetry:
+           buffered_s: float = 0.0, backlog: int = 0, detect_starved: int = 0,
+           detect_budget_reason: str = "") -> p.CameraTelemetry:
     return p.CameraTelemetry(camera_id, epoch, state, fps, latency_ms, frames, frame_index, last_error, last_seq,
                              backlog, False, "test", dict(zones or {}), dict(zone_classes or {}),
                              "standby" if role == "standby" else "primary", frame_ts, buffered_s,
-                             detect_starved=detect_starved)
+                             detect_starved=detect_starved, detect_budget_reason=detect_budget_reason)
 
 
 def status(worker_id: str, cameras: Iterable[p.CameraTelemetry] = (), *, clock: float = 0.0, cpu: float = 0.0,

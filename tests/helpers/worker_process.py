@@ -30,9 +30,10 @@ class WorkerProcess(LocalWorker):
     """A LocalWorker as the worker tests want it, plus pairing a test master and a client."""
 
     def __init__(self, data_dir: Path, *, name: str = "test-worker", zeroconf: bool = False,
-                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None,
+                 cpus: list[int] | None = None) -> None:
         super().__init__(name, data_dir, capacity=None, announce_on="127.0.0.1" if zeroconf else None,
-                         extra_args=extra_args or (), env=env, test_hooks=True)
+                         extra_args=extra_args or (), env=env, test_hooks=True, cpus=cpus)
 
     def wait_listening(self, timeout: float = 20.0) -> Self:
         """As LocalWorker's, with the worker's log in the failure (what a test report needs)."""

@@ -402,3 +402,26 @@ def test_restarts_of_a_camera_that_stalls_in_a_loop_are_capped_at_five_a_minute(
     finally:
         runner.stop(timeout_s=0.5)
         _AlwaysHangs.release.set()
+
+
+def test_the_budget_a_saturated_worker_allows_is_taken_at_the_next_frame(highway_video, yolox_model):
+    """What detect_governor.py decides reaches the camera's adaptive planner: the runner reports the
+    lowered budget, runs the detector no more often than it allows, and counts what was refused."""
+    cfg = CameraConfig(camera_id="hw", source=str(highway_video), lines=[CountingLine.parse("near:0,500,1280,500")],
+                       model=str(yolox_model), classes=["car", "truck", "bus", "motorcycle"])
+
+    def pipeline(config: CameraConfig) -> CameraPipeline:
+        return CameraPipeline(config, load_detector(config.model, classes=config.classes, intra_op_threads=1))
+
+    runner = CameraRunner(cfg, pipeline, realtime=False)
+    runner.set_detect_budget(2.0)
+    _run_to_end(runner, timeout_s=90)
+    st = runner.status()
+    seconds = st.frames / 29.97
+    assert st.detect == "adaptive" and st.detect_budget == 2.0, st
+    assert st.model_runs <= 2 * (seconds + 1), st           # at most 2 in any second of video
+    assert st.detect_starved > 0, st                          # the traffic needed more: refused, and said so
+    runner = CameraRunner(cfg, pipeline, realtime=False)
+    runner.set_detect_budget(None)                            # given back: the camera's own budget of 10
+    _run_to_end(runner, timeout_s=90)
+    assert runner.status().detect_budget == 10.0 and runner.status().model_runs > st.model_runs

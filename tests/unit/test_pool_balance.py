@@ -124,3 +124,50 @@ def test_a_camera_whose_detector_runs_are_refused_raises_an_alert_that_names_it(
     assert "below its need" in alerts[0].message and "budget of 10" in alerts[0].message
     pool.step(ticks=60)  # no more refusals: it resolves
     assert not [a for a in pool.core.alerts.open_alerts() if a.kind == "detect_starved"]
+
+
+def test_a_camera_a_saturated_worker_lowered_says_why_in_its_alert():
+    pool = SimPool(balance=FAST)
+    w1 = pool.add_worker("w1")
+    pool.add_camera("c0")
+    pool.step(ticks=5)
+    w1.budget_reason["c0"] = ("the worker cannot keep up (12 frame(s) dropped in the last second on c1): "
+                              "low-priority cameras give way first; detection lowered to 4.9 of 10 runs a second")
+    for _ in range(15):
+        w1.starved["c0"] = w1.starved.get("c0", 0) + 3
+        pool.step(ticks=1)
+    [alert] = [a for a in pool.core.alerts.open_alerts() if a.kind == "detect_starved"]
+    assert alert.subject == "c0" and "cannot keep up" in alert.message and "give way first" in alert.message
+    # The Overview's headroom: the free slots, and the camera whose detection its worker lowered.
+    t = pool.core.snapshot().totals
+    [w] = pool.core.snapshot().workers
+    assert (t.cameras_lowered, t.slots_total, t.slots_free) == (1, w.capacity, w.capacity - 1)
+    w1.budget_reason.clear()
+    pool.step(ticks=2)
+    assert pool.core.snapshot().totals.cameras_lowered == 0
+
+
+def test_a_worker_that_lowered_a_cameras_detection_sheds_its_lowest_priority_camera_to_one_with_room():
+    """Saturation by priority, the master's half: the worker lowered detection on a camera (it
+    dropped frames); held for the overload time, the balancer moves the lowest-priority camera to a
+    worker with room, and nothing else moves once no camera is lowered any more."""
+    pool = SimPool(balance=FAST)
+    busy = pool.add_worker("busy", capacity=4)
+    pool.add_worker("room", capacity=4)
+    pool.add_camera("crit", priority="critical", pin="busy")
+    pool.add_camera("norm", priority="normal", pin="busy")
+    pool.add_camera("r1", pin="room")
+    pool.add_camera("r2", pin="room")
+    pool.add_camera("low", priority="low", pin="busy")
+    pool.step(ticks=5)
+    pool.core.pin_camera("low", None)                  # auto from now on, still on the busy worker
+    pool.step(ticks=70)                                # past the dwell time: 3 against 2 stays (no count move)
+    assert pool.running_counts() == {"busy": 3, "room": 2}
+    busy.budget_reason["low"] = "the worker cannot keep up (9 frame(s) dropped in the last second on crit): ..."
+    pool.step(ticks=20)
+    assert pool.running_counts() == {"busy": 2, "room": 3}
+    assert next(c.worker_id for c in pool.core.snapshot().cameras if c.camera_id == "low") == "room"
+    busy.budget_reason.clear()
+    before = len(pool.assigns)
+    pool.step(ticks=120)
+    assert len(pool.assigns) == before and not pool.core.workers["busy"].overloaded

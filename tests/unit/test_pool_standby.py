@@ -355,6 +355,21 @@ def test_a_camera_down_for_everyone_is_not_promoted():
     assert pool.where() == {"cam": "w1"} and pool.standby_where() == {"cam": "w2"}
 
 
+def test_a_standby_still_running_but_seeing_no_frames_is_not_promoted_for_a_stream_loss():
+    """The camera's server dies: the primary's reader notices at once, the standby's is still in its
+    read timeout and reports "running" with no new frames. Down for everyone: not promoted."""
+    pool = live_pool()
+    pool.step(ticks=5)
+    pool.workers["w1"].stream_down.add("cam")
+    pool.workers["w2"].stream_stalled.add("cam")
+    pool.step(ticks=12)
+    assert promotions(pool) == []
+    assert pool.core.state.leases["cam"].worker_id == "w1"
+    pool.workers["w2"].stream_stalled.clear()           # the stream is back for the standby only
+    pool.step(ticks=6)
+    assert [a.worker_id for a in promotions(pool)] == ["w2"]
+
+
 def test_a_failed_primary_lease_is_taken_over_by_the_standby():
     pool = live_pool()
     pool.step(ticks=5)
