@@ -159,14 +159,21 @@ class KpiTile(QFrame):
         self.setObjectName("card")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(16, 12, 16, 12)
+        lay.setContentsMargins(12, 10, 12, 10)
         lay.setSpacing(2)
         self.caption = label(caption.upper(), "kpiLabel")
         self.value = label("—", "kpiValue")
         self.note = label("", "kpiNote")
+        # Seven tiles share a 1440 px row: a long note takes a second line, and every note has room
+        # for two, so the tiles of a row stay the same height.
+        self.note.setWordWrap(True)
+        self.note.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.note.ensurePolished()
+        self.note.setMinimumHeight(2 * self.note.fontMetrics().lineSpacing())
         lay.addWidget(self.caption)
         lay.addWidget(self.value)
         lay.addWidget(self.note)
+        lay.addStretch(1)
         self._accent: str | None = None
 
     def set(self, value: str, note: str = "", accent: str | None = None) -> None:

@@ -161,7 +161,7 @@ QToolTip {{ background: {t.raised}; color: {t.text}; border: 1px solid {t.border
 #card, QFrame#card {{ background: {t.surface}; border: 1px solid {t.border}; border-radius: 10px; }}
 QFrame#card[selected="true"] {{ border: 2px solid {t.accent}; }}
 QFrame#card[dropTarget="true"] {{ border: 2px dashed {t.accent}; background: {t.raised}; }}
-#kpiValue {{ font-size: 20pt; font-weight: 600; color: {t.text}; }}
+#kpiValue {{ font-size: 18pt; font-weight: 600; color: {t.text}; }}
 #kpiLabel {{ color: {t.muted}; font-size: 9pt; text-transform: uppercase; }}
 #kpiNote {{ color: {t.muted}; font-size: 8.5pt; }}
 #cardTitle {{ font-size: 11.5pt; font-weight: 600; color: {t.text}; }}
