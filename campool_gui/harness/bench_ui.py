@@ -236,14 +236,17 @@ class _SimJob:
         self.workers = workers
         self.submitted = time.time()
 
+    def _running(self) -> list[int]:
+        """The first unfinished segments, one per worker."""
+        return [i for i, x in enumerate(self.progress) if x < 1.0][: self.workers]
+
     def advance(self) -> None:
-        running = [i for i, x in enumerate(self.progress) if x < 1.0][: self.workers]
-        for i in running:
+        for i in self._running():
             self.progress[i] = min(1.0, self.progress[i] + JobSettings().poll_s / 60.0)
 
     def view(self) -> JobView:
         n = len(self.progress)
-        running = set([i for i, x in enumerate(self.progress) if x < 1.0][: self.workers])
+        running = set(self._running())
         segs = tuple(SegmentView(i, "/survey/north-cam.mp4", i * self.SEGMENT_S, (i + 1) * self.SEGMENT_S,
                                  "done" if x >= 1.0 else "running" if i in running else "queued", x,
                                  f"w{i % self.workers:03d}" if i in running or x >= 1.0 else None, 1, "")

@@ -522,8 +522,8 @@ class PoolCore:
         elif tel.state == "reconnecting":
             since = self._reconnecting.setdefault(cid, now)
             sb_tel = self.state.standby_status.get(cid)
-            if since == now and sb_tel is not None:
-                self._standby_at_loss[cid] = (since, sb_tel.epoch, sb_tel.frame_index)
+            if sb_tel is not None:
+                self._standby_seen_since_loss(cid, since, sb_tel)   # notes where it stood at the loss
             if now - since >= self.settings.stream_fail_s and lease.state != "failed":
                 self._reconnecting.pop(cid, None)
                 self._lease_failed(lease, tel.last_error or f"stream down for {now - since:.0f} s")
@@ -813,15 +813,19 @@ class PoolCore:
                 # down for everyone (the stream itself is down): nobody is watching; not promoted
                 continue
             since = self._reconnecting.get(cid)
-            if since is not None and st.worker_alive(lease.worker_id) and lease.state != "failed":
-                # lost for its stream: only a standby that has seen frames since takes over
-                at = self._standby_at_loss.get(cid)
-                if at is None or at[0] != since or at[1] != tel.epoch:
-                    self._standby_at_loss[cid] = at = (since, tel.epoch, tel.frame_index)
-                if tel.frame_index - at[2] < STANDBY_WATCHING_FRAMES:
-                    continue
+            if since is not None and st.worker_alive(lease.worker_id) and lease.state != "failed" \
+                    and self._standby_seen_since_loss(cid, since, tel) < STANDBY_WATCHING_FRAMES:
+                continue  # lost for its stream, and the standby has seen no more of it: down for everyone
             self._standby_at_loss.pop(cid, None)
             self._promote(cam, lease, sb, why)
+
+    def _standby_seen_since_loss(self, cid: str, since: float, tel: p.CameraTelemetry) -> int:
+        """Frames the standby has taken in since its primary lost the stream at `since` (its first
+        report after the loss is where it stood)."""
+        at = self._standby_at_loss.get(cid)
+        if at is None or at[0] != since or at[1] != tel.epoch:
+            self._standby_at_loss[cid] = at = (since, tel.epoch, tel.frame_index)
+        return tel.frame_index - at[2]
 
     def _primary_lost(self, cid: str, lease: Assignment, now: float) -> str | None:
         """Why the camera's primary no longer counts it, or None while it does."""
@@ -1211,6 +1215,7 @@ class PoolCore:
             self.effects.record(SettingSaved(STANDBY_PIN + camera_id, ""))
         self._progress.pop(camera_id, None)
         self._reconnecting.pop(camera_id, None)
+        self._standby_at_loss.pop(camera_id, None)
         self.conditions.forget_camera(camera_id)
         self.alerts.forget_subject(camera_id)
         self.effects.record(CameraDeleted(camera_id))

@@ -1,7 +1,6 @@
 """THE CamPool wire contract (version 4): every message between a master and a worker.
 
-Version 4 added a camera's ``detect_budget`` and ``detect_budget_reason`` to heartbeats (a
-saturated worker lowers low-priority cameras' detection first).
+What each version added is listed above ``PROTOCOL_VERSION`` in messages.py.
 
 Nothing else defines messages. The worker (`service.py`) and the master (its wire client and
 pool core) both encode and decode here, so a change to the protocol is a change to this package

@@ -16,6 +16,7 @@ from campool_worker.errors import CampoolError
 #    standby roles and coverage spans in camera telemetry and count batches (PromoteCamera).
 # 3: jobs over recorded files (issue #13): RunSegment, QuerySegment, DropSegment, SegmentStatus;
 #    WorkerStatus.segments (segments running now, which take capacity beside the cameras).
+# 4: saturation by priority (issue #15): CameraTelemetry.detect_budget and detect_budget_reason.
 PROTOCOL_VERSION = 4
 SERVICE_TYPE = "_campool._tcp.local."
 
